@@ -1,0 +1,21 @@
+//! Baton's domain: the pure core that every other layer builds on.
+//!
+//! Nothing here does I/O or knows about HTTP or SQL. Input is parsed into these
+//! types once, at the edge; inside Baton a [`Country`] or a [`Role`] is always valid.
+
+pub mod address;
+pub mod codes;
+pub mod environment;
+pub mod hmac_signature;
+pub mod money;
+pub mod problem;
+pub mod roles;
+pub mod tenant;
+
+pub use address::Address;
+pub use codes::{Country, Currency};
+pub use environment::Environment;
+pub use money::{Amount, DecimalInput};
+pub use problem::{Problem, ProblemKind, Problems};
+pub use roles::{KeyKind, Role, RoleSet};
+pub use tenant::{TenantName, TenantStatus};

@@ -1,0 +1,77 @@
+//! Idempotency keys: a repeated POST with the same key and body gets the stored
+//! response; the same key with another request is a conflict.
+
+use std::time::Duration;
+
+use baton_domain::Problem;
+pub use baton_store::StoredResponse;
+use baton_store::{IdempotencyBegin, IdempotencyClaim};
+
+use crate::{Engine, EngineResult};
+
+/// How long a key is remembered.
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+/// An unfinished claim older than this is from a request that died; it may be retaken.
+const STALE_CLAIM: Duration = Duration::from_secs(120);
+/// Longest idempotency key accepted.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+#[derive(Debug)]
+pub enum IdempotencyOutcome {
+    /// Run the request, then call `finish_idempotent` or `abandon_idempotent` with this claim time.
+    Proceed { claimed_at: i64 },
+    /// Answer with this stored response.
+    Replay(StoredResponse),
+}
+
+impl Engine {
+    pub async fn begin_idempotent(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &str,
+    ) -> EngineResult<IdempotencyOutcome> {
+        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !key.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+            return Err(Problem::invalid_field(
+                "INVALID_IDEMPOTENCY_KEY",
+                "Idempotency-Key",
+                "{field} must be 1 to {limit} printable ASCII characters.",
+            )
+            .detail("limit", MAX_IDEMPOTENCY_KEY.to_string())
+            .into());
+        }
+        let now = self.now_ms();
+        let claim = IdempotencyClaim {
+            scope,
+            key,
+            request_hash,
+            now,
+            expires_at: now + IDEMPOTENCY_TTL.as_millis() as i64,
+            stale_after_ms: STALE_CLAIM.as_millis() as i64,
+        };
+        match self.store.begin_idempotent(&claim).await? {
+            IdempotencyBegin::Started => Ok(IdempotencyOutcome::Proceed { claimed_at: now }),
+            IdempotencyBegin::Replay(r) => Ok(IdempotencyOutcome::Replay(r)),
+            IdempotencyBegin::Mismatch => Err(Problem::conflict("IDEMPOTENCY_KEY_REUSED")
+                .message("This Idempotency-Key was already used with a different request.")
+                .into()),
+            IdempotencyBegin::InProgress => Err(Problem::conflict("IDEMPOTENCY_REQUEST_IN_PROGRESS")
+                .message("A request with this Idempotency-Key is still being processed.")
+                .into()),
+        }
+    }
+
+    pub async fn finish_idempotent(
+        &self,
+        scope: &str,
+        key: &str,
+        claimed_at: i64,
+        response: &StoredResponse,
+    ) -> EngineResult<()> {
+        Ok(self.store.finish_idempotent(scope, key, claimed_at, response).await?)
+    }
+
+    pub async fn abandon_idempotent(&self, scope: &str, key: &str, claimed_at: i64) -> EngineResult<()> {
+        Ok(self.store.abandon_idempotent(scope, key, claimed_at).await?)
+    }
+}

@@ -1,0 +1,101 @@
+//! Baton's use cases, shared by the HTTP API and (later) the portals.
+//!
+//! Each public method of [`Engine`] is one use case: it parses nothing from HTTP,
+//! takes domain values, talks to the store and the vault, and returns views or
+//! [`EngineError`]s carrying the client-facing [`Problem`]s.
+
+mod accounts;
+mod api_keys;
+mod bootstrap;
+mod clock;
+mod error;
+mod idempotency;
+mod identity;
+mod tenants;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_domain::Environment;
+use baton_store::Store;
+use baton_vault::MasterKey;
+
+pub use accounts::{AccountUpdate, AccountView, LicenseView};
+pub use api_keys::{ApiKeyView, CreatedApiKey, KeyRequest};
+pub use baton_domain::{Problem, ProblemKind, Problems};
+pub use baton_store::KeyOwner;
+pub use bootstrap::{InitialCredentials, StartupCheck};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{EngineError, EngineResult};
+pub use idempotency::{IdempotencyOutcome, StoredResponse, IDEMPOTENCY_TTL};
+pub use identity::{AccessToken, ContextHeaders, Principal};
+pub use tenants::{TenantInput, TenantView};
+
+/// Settings the use cases need; built from the deployment's configuration.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub environment: Environment,
+    /// Lifetime of access tokens.
+    pub token_ttl: Duration,
+    /// `iss` of issued tokens.
+    pub token_issuer: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self { environment: Environment::Sandbox, token_ttl: Duration::from_secs(3600), token_issuer: "baton".into() }
+    }
+}
+
+/// The use cases, over one store and one master key.
+pub struct Engine {
+    store: Arc<dyn Store>,
+    master_key: Arc<MasterKey>,
+    config: EngineConfig,
+    clock: Arc<dyn Clock>,
+    tokens: identity::TokenState,
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn Store>, master_key: Arc<MasterKey>, config: EngineConfig, clock: Arc<dyn Clock>) -> Self {
+        Self { store, master_key, config, clock, tokens: identity::TokenState::default() }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn environment(&self) -> Environment {
+        self.config.environment
+    }
+
+    /// Whether the database answers (readiness).
+    pub async fn database_ready(&self) -> bool {
+        self.store.ping().await.is_ok()
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.store.backend().as_str()
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Deletes expired nonces and idempotency records.
+    pub async fn purge_expired(&self) -> EngineResult<u64> {
+        Ok(self.store.purge_expired(self.now_ms()).await?)
+    }
+}
+
+/// A new random id (UUID v7: time-ordered, so indexes stay compact).
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+impl Engine {
+    /// Closes the database pools (at shutdown, after the last request).
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+}

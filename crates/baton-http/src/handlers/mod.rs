@@ -1,0 +1,26 @@
+//! Thin handlers: extract, call one engine function, map the result.
+
+pub mod account;
+pub mod api_keys;
+pub mod health;
+pub mod identity;
+pub mod tenants;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+/// `201 Created` with a `Location` header and a JSON body.
+pub fn created<T: Serialize>(location: String, body: T) -> Response {
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+}
+
+/// Path ids are GUIDs, which Baton issues in lower case; clients may send upper case.
+pub fn normalise_id(id: &str) -> String {
+    id.trim().to_ascii_lowercase()
+}

@@ -1,0 +1,141 @@
+//! Baton's storage: the [`Store`] trait, its records, and one implementation per
+//! backend ([`SqliteStore`], [`PostgresStore`]) with migrations embedded in the binary.
+//!
+//! Both backends share the portable SQL in `portable.rs` (compiled once per backend,
+//! against that backend's native driver); what differs — connection set-up, write
+//! transactions, row locks — stays in the backend's own module. The conformance
+//! suite in `tests/` runs against every backend.
+
+mod error;
+mod migrations;
+mod postgres;
+mod records;
+mod sqlite;
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+use async_trait::async_trait;
+
+pub use error::StoreError;
+pub use postgres::PostgresStore;
+pub use records::*;
+pub use sqlite::SqliteStore;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Everything Baton persists. Tenant-owned data is always addressed through its
+/// owner (account and tenant), so a caller cannot reach another tenant's rows.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+    /// Applies pending migrations (safe to run from several nodes at once).
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Checks that the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Closes the connection pools, waiting for checked-out connections.
+    async fn close(&self);
+
+    // Bootstrap ------------------------------------------------------------------
+    /// Creates the first account, its licence and its admin key in one transaction,
+    /// together with the master key's check value; `AlreadyInitialized` if any
+    /// account exists.
+    async fn initialize(&self, init: &Initialization) -> StoreResult<()>;
+    /// The master key check value written by `initialize`, if initialised.
+    async fn master_key_check(&self) -> StoreResult<Option<Vec<u8>>>;
+
+    // Accounts and licences ------------------------------------------------------
+    async fn account(&self, account_id: &str) -> StoreResult<Option<AccountRecord>>;
+    async fn update_account(&self, account: &AccountRecord) -> StoreResult<()>;
+    async fn current_license(&self, account_id: &str) -> StoreResult<Option<LicenseRecord>>;
+    async fn license_history(&self, account_id: &str) -> StoreResult<Vec<LicenseRecord>>;
+
+    // Tenants ----------------------------------------------------------------------
+    /// Inserts a tenant unless the account already has `max_tenants` tenants that
+    /// count towards the licence (`-1` = unlimited): `LimitExceeded`; a duplicate
+    /// name is `Conflict`. Atomic across nodes.
+    async fn create_tenant(&self, tenant: &TenantRecord, max_tenants: i64) -> StoreResult<()>;
+    async fn tenants(&self, account_id: &str, status: Option<TenantStatus>) -> StoreResult<Vec<TenantRecord>>;
+    async fn tenant(&self, account_id: &str, tenant_id: &str) -> StoreResult<Option<TenantRecord>>;
+    /// Saves name and address; `Conflict` if the name is taken (the caller checks
+    /// that the tenant exists first).
+    async fn update_tenant(&self, tenant: &TenantRecord) -> StoreResult<()>;
+    /// Moves a tenant from `from` to `to`; `false` if it was not in `from`.
+    async fn transition_tenant(
+        &self,
+        account_id: &str,
+        tenant_id: &str,
+        from: TenantStatus,
+        to: TenantStatus,
+        reason: Option<&str>,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Deletes a tenant (and its keys) if its status is one of `deletable`.
+    async fn delete_tenant(&self, account_id: &str, tenant_id: &str, deletable: &[TenantStatus]) -> StoreResult<bool>;
+
+    // API keys -----------------------------------------------------------------------
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+    /// A live key by public key, whoever owns it (HMAC verification).
+    async fn api_key_by_public_key(&self, public_key: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    async fn api_keys(&self, owner: &KeyOwner) -> StoreResult<Vec<ApiKeyRecord>>;
+    async fn api_key(&self, owner: &KeyOwner, public_key: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    /// Renames a key and replaces its roles. `LastAdminKey` if that would leave the
+    /// account without a live `account-admin` key.
+    async fn update_api_key(
+        &self,
+        owner: &KeyOwner,
+        public_key: &str,
+        name: &str,
+        roles: &RoleSet,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Soft-deletes a key (its tokens are then refused). `LastAdminKey` as above.
+    async fn delete_api_key(&self, owner: &KeyOwner, public_key: &str, now: i64) -> StoreResult<bool>;
+    /// Public keys of keys deleted at or after `since` (ms).
+    async fn keys_deleted_since(&self, since: i64) -> StoreResult<Vec<String>>;
+    /// Live account keys that hold `role` explicitly.
+    async fn count_account_keys_with_role(&self, account_id: &str, role: Role) -> StoreResult<i64>;
+
+    // Token signing keys ---------------------------------------------------------------
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Removes signing keys created before `before` except the newest one.
+    async fn prune_signing_keys(&self, before: i64) -> StoreResult<u64>;
+
+    // Replay protection and idempotency ---------------------------------------------------
+    /// Records `(public_key, nonce)`; `false` if it was already recorded and unexpired.
+    async fn remember_nonce(&self, public_key: &str, nonce: &str, now: i64, expires_at: i64) -> StoreResult<bool>;
+    /// Claims an idempotency key for a request, or reports what happened to it before.
+    async fn begin_idempotent(&self, claim: &IdempotencyClaim<'_>) -> StoreResult<IdempotencyBegin>;
+    /// Stores the response of the claim made at `claimed_at` (a no-op if that claim
+    /// went stale and was retaken by another request).
+    async fn finish_idempotent(
+        &self,
+        scope: &str,
+        key: &str,
+        claimed_at: i64,
+        response: &StoredResponse,
+    ) -> StoreResult<()>;
+    /// Releases the claim made at `claimed_at` after its request failed, so that a retry can run.
+    async fn abandon_idempotent(&self, scope: &str, key: &str, claimed_at: i64) -> StoreResult<()>;
+
+    /// Deletes expired nonces and idempotency keys; returns how many rows went.
+    async fn purge_expired(&self, now: i64) -> StoreResult<u64>;
+}
+
+pub use baton_domain::{Role, RoleSet, TenantStatus};

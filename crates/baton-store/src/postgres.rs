@@ -1,0 +1,66 @@
+//! PostgreSQL backend (15+). Several `baton` nodes may share one database: every
+//! invariant that spans rows is enforced in a transaction that locks the owning
+//! account row, and uniqueness by constraints.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Pool, Postgres, Transaction};
+
+use crate::migrations::migrator;
+use crate::{Backend, StoreResult};
+
+type Db = Postgres;
+type ThisStore = PostgresStore;
+
+/// Migrations, embedded in the binary.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "core", include_str!("../migrations/postgres/0001_core.sql"))];
+
+pub struct PostgresStore {
+    pool: Pool<Postgres>,
+}
+
+impl PostgresStore {
+    const BACKEND: Backend = Backend::Postgres;
+
+    /// Connects to `url` with a pool of at most `max_connections`.
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let options = PgConnectOptions::from_str(url)?.application_name("baton");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    fn reader(&self) -> &Pool<Postgres> {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> StoreResult<Transaction<'_, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// Serialises transactions that check an account-wide invariant (licence limits,
+    /// the last admin key) across every node.
+    async fn lock_account(tx: &mut Transaction<'_, Postgres>, account_id: &str) -> StoreResult<()> {
+        sqlx::query("SELECT account_id FROM accounts WHERE account_id = $1 FOR UPDATE")
+            .bind(account_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn run_migrations(&self) -> StoreResult<()> {
+        migrator(MIGRATIONS).run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close_pools(&self) {
+        self.pool.close().await;
+    }
+}
+
+include!("portable.rs");

@@ -1,0 +1,145 @@
+//! Rows as the store reads and writes them. Timestamps are Unix milliseconds.
+
+use baton_domain::{Address, RoleSet, TenantStatus};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRecord {
+    pub account_id: String,
+    pub account_ref: String,
+    pub company_name: String,
+    pub billing_first_name: String,
+    pub billing_last_name: String,
+    pub billing_address: Address,
+    pub tenant_creation_requires_approval: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicenseRecord {
+    pub license_id: String,
+    pub license_name: String,
+    pub max_tenants: i64,
+    pub max_transactions: i64,
+    pub max_collect_apps: i64,
+    pub max_payout_apps: i64,
+    pub valid_from: i64,
+    pub valid_to: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRecord {
+    pub tenant_id: String,
+    pub account_id: String,
+    pub name: String,
+    /// The name as compared for uniqueness (see `TenantName::key`).
+    pub name_key: String,
+    pub address: Address,
+    pub status: TenantStatus,
+    pub status_reason: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Who owns an API key: the account itself, or one of its tenants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyOwner {
+    Account { account_id: String },
+    Tenant { account_id: String, tenant_id: String },
+}
+
+impl KeyOwner {
+    pub fn account_id(&self) -> &str {
+        match self {
+            KeyOwner::Account { account_id } | KeyOwner::Tenant { account_id, .. } => account_id,
+        }
+    }
+    pub fn tenant_id(&self) -> Option<&str> {
+        match self {
+            KeyOwner::Account { .. } => None,
+            KeyOwner::Tenant { tenant_id, .. } => Some(tenant_id),
+        }
+    }
+}
+
+/// An API key. The private key is kept only sealed under the master key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub public_key: String,
+    pub owner: KeyOwner,
+    pub name: String,
+    pub roles: RoleSet,
+    pub private_key_sealed: Vec<u8>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for ApiKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyRecord")
+            .field("public_key", &self.public_key)
+            .field("owner", &self.owner)
+            .field("name", &self.name)
+            .field("roles", &self.roles)
+            .field("private_key_sealed", &"[sealed]")
+            .finish()
+    }
+}
+
+/// A key that signs access tokens; `kid` goes into each token's header.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub secret_sealed: Vec<u8>,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord").field("kid", &self.kid).field("created_at", &self.created_at).finish()
+    }
+}
+
+/// What `initialize` writes: the first account with its licence and admin key.
+#[derive(Debug, Clone)]
+pub struct Initialization {
+    pub master_key_check: Vec<u8>,
+    pub account: AccountRecord,
+    pub license: LicenseRecord,
+    pub admin_key: ApiKeyRecord,
+    pub signing_key: SigningKeyRecord,
+}
+
+/// A request's claim on an idempotency key.
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim<'a> {
+    /// Who the key belongs to (keys of different callers never collide).
+    pub scope: &'a str,
+    pub key: &'a str,
+    /// A hash of method, path and body: the same key with another request is a conflict.
+    pub request_hash: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+    /// A claim still unfinished after this long is taken to be from a crashed request.
+    pub stale_after_ms: i64,
+}
+
+/// A response kept for replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyBegin {
+    /// The key is now claimed by this request.
+    Started,
+    /// Another request with this key is still running.
+    InProgress,
+    /// The key was used with a different request.
+    Mismatch,
+    /// The key was used with this same request; here is its response.
+    Replay(StoredResponse),
+}

@@ -1,0 +1,78 @@
+//! SQLite backend: one embedded database file in WAL mode.
+//!
+//! Writes go through a single-connection pool, so write transactions never contend
+//! for SQLite's one write lock inside a process (no `SQLITE_BUSY` on lock upgrade);
+//! reads use a separate pool and proceed concurrently under WAL.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Sqlite, Transaction};
+
+use crate::migrations::migrator;
+use crate::{Backend, StoreResult};
+
+type Db = Sqlite;
+type ThisStore = SqliteStore;
+
+/// Migrations, embedded in the binary.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "core", include_str!("../migrations/sqlite/0001_core.sql"))];
+
+pub struct SqliteStore {
+    reader: Pool<Sqlite>,
+    writer: Pool<Sqlite>,
+}
+
+impl SqliteStore {
+    const BACKEND: Backend = Backend::Sqlite;
+
+    /// Opens (creating if needed) the database file at `path`.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { reader, writer })
+    }
+
+    fn reader(&self) -> &Pool<Sqlite> {
+        &self.reader
+    }
+
+    async fn begin_write(&self) -> StoreResult<Transaction<'_, Sqlite>> {
+        Ok(self.writer.begin().await?)
+    }
+
+    /// Writers are serialised by the single write connection; nothing more to lock.
+    async fn lock_account(_tx: &mut Transaction<'_, Sqlite>, _account_id: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn run_migrations(&self) -> StoreResult<()> {
+        migrator(MIGRATIONS).run(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn close_pools(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+include!("portable.rs");

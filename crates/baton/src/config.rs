@@ -1,0 +1,297 @@
+//! Configuration, layered: built-in defaults < `baton.toml` < `BATON_*` environment
+//! variables < command-line flags. Secrets are never printed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use baton_domain::Environment;
+use clap::Args;
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// Flags shared by every command that opens the database.
+#[derive(Debug, Clone, Args, Default)]
+pub struct StoreArgs {
+    /// Directory for the SQLite database, the dev master key and the initial key file
+    /// [default: ./baton-data]
+    #[arg(long, env = "BATON_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://…); without it Baton uses SQLite in the data dir
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Base64 of 32 random bytes: the master key that encrypts secrets at rest
+    #[arg(long, env = "BATON_MASTER_KEY", value_name = "BASE64", hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// File holding the master key (base64), instead of --master-key
+    #[arg(long, env = "BATON_MASTER_KEY_FILE", value_name = "FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// Largest PostgreSQL connection pool per node [default: 16]
+    #[arg(long, env = "BATON_DATABASE_MAX_CONNECTIONS", value_name = "N")]
+    pub database_max_connections: Option<u32>,
+    /// Configuration file [default: ./baton.toml if it exists]
+    #[arg(long, env = "BATON_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// sandbox or production: the one environment this deployment serves [default: sandbox]
+    #[arg(long, env = "BATON_ENVIRONMENT", value_name = "ENV")]
+    pub environment: Option<String>,
+}
+
+/// Flags of `baton serve`.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "BATON_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// PEM certificate chain: serve HTTPS directly (with --tls-key)
+    #[arg(long, env = "BATON_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert
+    #[arg(long, env = "BATON_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Comma-separated proxy addresses or CIDRs whose X-Forwarded-For is trusted [default: none]
+    #[arg(long, env = "BATON_TRUSTED_PROXIES", value_name = "CIDRS", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<IpNet>>,
+    /// Requests per second per API key; 0 turns rate limiting off [default: 100]
+    #[arg(long, env = "BATON_RATE_LIMIT_PER_SECOND", value_name = "N")]
+    pub rate_limit_per_second: Option<u32>,
+    /// Burst allowed above the per-second rate [default: same as the rate]
+    #[arg(long, env = "BATON_RATE_LIMIT_BURST", value_name = "N")]
+    pub rate_limit_burst: Option<u32>,
+    /// Access token lifetime in seconds [default: 3600]
+    #[arg(long, env = "BATON_TOKEN_TTL_SECONDS", value_name = "SECS")]
+    pub token_ttl_seconds: Option<u64>,
+    /// Largest request body in bytes [default: 1048576]
+    #[arg(long, env = "BATON_BODY_LIMIT_BYTES", value_name = "BYTES")]
+    pub body_limit_bytes: Option<usize>,
+    /// Seconds to let in-flight requests finish on SIGINT/SIGTERM [default: 30]
+    #[arg(long, env = "BATON_SHUTDOWN_GRACE_SECONDS", value_name = "SECS")]
+    pub shutdown_grace_seconds: Option<u64>,
+}
+
+/// `baton.toml`: every setting optional, grouped by topic.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    environment: Option<String>,
+    master_key_file: Option<PathBuf>,
+    #[serde(default)]
+    database: FileDatabase,
+    #[serde(default)]
+    tls: FileTls,
+    #[serde(default)]
+    rate_limit: FileRateLimit,
+    #[serde(default)]
+    http: FileHttp,
+    #[serde(default)]
+    tokens: FileTokens,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDatabase {
+    max_connections: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRateLimit {
+    per_second: Option<u32>,
+    burst: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileHttp {
+    body_limit_bytes: Option<usize>,
+    trusted_proxies: Option<Vec<IpNet>>,
+    shutdown_grace_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTokens {
+    ttl_seconds: Option<u64>,
+}
+
+/// Where the data lives.
+#[derive(Clone)]
+pub enum Database {
+    Sqlite { path: PathBuf },
+    Postgres { url: String, max_connections: u32 },
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite { path } => write!(f, "sqlite:{}", path.display()),
+            // The URL may carry a password.
+            Database::Postgres { max_connections, .. } => write!(f, "postgres (pool {max_connections})"),
+        }
+    }
+}
+
+/// Where the master key comes from.
+#[derive(Clone)]
+pub enum MasterKeySource {
+    Inline(String),
+    File(PathBuf),
+    /// SQLite development mode: `<data-dir>/master.key`, generated if missing.
+    DevFile(PathBuf),
+}
+
+impl std::fmt::Debug for MasterKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MasterKeySource::Inline(_) => f.write_str("inline([redacted])"),
+            MasterKeySource::File(p) => write!(f, "file({})", p.display()),
+            MasterKeySource::DevFile(p) => write!(f, "dev-file({})", p.display()),
+        }
+    }
+}
+
+/// Settings of commands that open the database.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    pub database: Database,
+    pub master_key: MasterKeySource,
+    pub environment: Environment,
+}
+
+/// Settings of `baton serve`.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub store: StoreConfig,
+    pub listen: SocketAddr,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub rate_limit_per_second: u32,
+    pub rate_limit_burst: u32,
+    pub token_ttl: Duration,
+    pub body_limit: usize,
+    pub shutdown_grace: Duration,
+}
+
+fn load_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let default = PathBuf::from("baton.toml");
+            if !default.exists() {
+                return Ok(FileConfig::default());
+            }
+            default
+        }
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+impl StoreArgs {
+    fn resolve_with(&self, file: &FileConfig) -> anyhow::Result<StoreConfig> {
+        let data_dir = self.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(|| PathBuf::from("baton-data"));
+        let environment: Environment = match self.environment.as_deref().or(file.environment.as_deref()) {
+            Some(e) => e.parse().map_err(anyhow::Error::msg)?,
+            None => Environment::Sandbox,
+        };
+        let url = self.database_url.clone().or(file.database_url.clone()).filter(|u| !u.trim().is_empty());
+        let database = match url {
+            None => Database::Sqlite { path: data_dir.join("baton.db") },
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => Database::Postgres {
+                url: u,
+                max_connections: self.database_max_connections.or(file.database.max_connections).unwrap_or(16),
+            },
+            Some(u) if u.starts_with("sqlite:") => Database::Sqlite {
+                path: PathBuf::from(u.trim_start_matches("sqlite://").trim_start_matches("sqlite:")),
+            },
+            Some(_) => bail!("the database URL must start with postgres:// or sqlite:"),
+        };
+        let master_key = match (&self.master_key, self.master_key_file.clone().or(file.master_key_file.clone())) {
+            (Some(k), _) if !k.trim().is_empty() => MasterKeySource::Inline(k.clone()),
+            (_, Some(path)) => MasterKeySource::File(path),
+            _ => match database {
+                Database::Sqlite { .. } => MasterKeySource::DevFile(data_dir.join("master.key")),
+                Database::Postgres { .. } => bail!(
+                    "PostgreSQL deployments need a master key: set BATON_MASTER_KEY (base64 of 32 bytes) or BATON_MASTER_KEY_FILE"
+                ),
+            },
+        };
+        Ok(StoreConfig { data_dir, database, master_key, environment })
+    }
+
+    pub fn resolve(&self) -> anyhow::Result<StoreConfig> {
+        self.resolve_with(&load_file(self.config.as_deref())?)
+    }
+}
+
+impl ServeArgs {
+    pub fn resolve(&self) -> anyhow::Result<ServeConfig> {
+        let file = load_file(self.store.config.as_deref())?;
+        let store = self.store.resolve_with(&file)?;
+        let tls = match (self.tls_cert.clone().or(file.tls.cert.clone()), self.tls_key.clone().or(file.tls.key.clone()))
+        {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => bail!("TLS needs both a certificate and a key"),
+        };
+        let per_second = self.rate_limit_per_second.or(file.rate_limit.per_second).unwrap_or(100);
+        Ok(ServeConfig {
+            store,
+            listen: self.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid address")),
+            tls,
+            trusted_proxies: self.trusted_proxies.clone().or(file.http.trusted_proxies.clone()).unwrap_or_default(),
+            rate_limit_per_second: per_second,
+            rate_limit_burst: self.rate_limit_burst.or(file.rate_limit.burst).unwrap_or(per_second),
+            token_ttl: Duration::from_secs(
+                self.token_ttl_seconds.or(file.tokens.ttl_seconds).unwrap_or(3600).clamp(60, 86_400),
+            ),
+            body_limit: self.body_limit_bytes.or(file.http.body_limit_bytes).unwrap_or(1024 * 1024),
+            shutdown_grace: Duration::from_secs(
+                self.shutdown_grace_seconds.or(file.http.shutdown_grace_seconds).unwrap_or(30),
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_values_apply_and_flags_win() {
+        let file: FileConfig = toml::from_str(
+            "listen = \"0.0.0.0:9000\"\nenvironment = \"production\"\n[rate_limit]\nper_second = 7\n[http]\ntrusted_proxies = [\"10.0.0.0/8\"]\n",
+        )
+        .unwrap();
+        let args = ServeArgs { rate_limit_per_second: Some(0), ..Default::default() };
+        let store = args.store.resolve_with(&file).unwrap();
+        assert_eq!(store.environment, Environment::Production);
+        assert!(matches!(store.master_key, MasterKeySource::DevFile(_)));
+        assert!(toml::from_str::<FileConfig>("unknown = 1").is_err());
+    }
+
+    #[test]
+    fn postgres_requires_a_master_key() {
+        let args = StoreArgs { database_url: Some("postgres://localhost/baton".into()), ..Default::default() };
+        assert!(args.resolve_with(&FileConfig::default()).is_err());
+        let args = StoreArgs { master_key: Some("x".into()), ..args };
+        assert!(matches!(
+            args.resolve_with(&FileConfig::default()).unwrap().database,
+            Database::Postgres { max_connections: 16, .. }
+        ));
+    }
+}

@@ -1,0 +1,261 @@
+//! Wiring: open the store, load the master key, build the engine, and run the
+//! HTTP server with its background tasks until shutdown.
+
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use baton_engine::{Clock, Engine, EngineConfig, InitialCredentials, StartupCheck};
+use baton_http::{AppState, HttpSettings};
+use baton_store::{PostgresStore, SqliteStore, Store};
+use baton_vault::MasterKey;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{Database, MasterKeySource, ServeConfig, StoreConfig};
+
+/// How often each node reloads revocations and signing keys from the database:
+/// a deleted key's tokens stop working on every node within this period.
+pub const IDENTITY_REFRESH: Duration = Duration::from_millis(250);
+/// How often expired nonces and idempotency keys are purged.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
+/// Name of the file that receives the first admin key.
+pub const INITIAL_KEY_FILE: &str = "initial-account-key.json";
+
+/// Opens the configured database and applies migrations.
+pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = match &config.database {
+        Database::Sqlite { path } => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            Arc::new(
+                SqliteStore::open(path).await.with_context(|| format!("opening SQLite database {}", path.display()))?,
+            )
+        }
+        Database::Postgres { url, max_connections } => {
+            Arc::new(PostgresStore::connect(url, *max_connections).await.context("connecting to PostgreSQL")?)
+        }
+    };
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}
+
+/// Reads the master key; in SQLite development mode, generates one on first use.
+pub fn load_master_key(config: &StoreConfig) -> anyhow::Result<MasterKey> {
+    match &config.master_key {
+        MasterKeySource::Inline(text) => MasterKey::from_base64(text).context("BATON_MASTER_KEY"),
+        MasterKeySource::File(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("reading master key file {}", path.display()))?;
+            MasterKey::from_base64(&text).with_context(|| format!("master key file {}", path.display()))
+        }
+        MasterKeySource::DevFile(path) => {
+            if path.exists() {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                return MasterKey::from_base64(&text).with_context(|| format!("master key file {}", path.display()));
+            }
+            let (key, text) = MasterKey::generate();
+            write_private_file(path, format!("{text}\n").as_bytes())?;
+            tracing::warn!(
+                path = %path.display(),
+                "generated a development master key; production deployments must supply their own (BATON_MASTER_KEY or BATON_MASTER_KEY_FILE)"
+            );
+            Ok(key)
+        }
+    }
+}
+
+/// Writes a file readable only by its owner (mode 0600).
+pub fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Builds the engine over the configured store and master key.
+pub async fn build_engine(
+    config: &StoreConfig,
+    token_ttl: Duration,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Arc<Engine>> {
+    let store = open_store(config).await?;
+    let master_key = Arc::new(load_master_key(config)?);
+    let engine_config = EngineConfig { environment: config.environment, token_ttl, ..EngineConfig::default() };
+    Ok(Arc::new(Engine::new(store, master_key, engine_config, clock)))
+}
+
+/// Creates the account and its first admin key, and writes them to the data dir.
+pub async fn initialize(engine: &Engine, data_dir: &Path) -> anyhow::Result<InitialCredentials> {
+    let credentials = engine.initialize().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let json = serde_json::to_vec_pretty(&credentials)?;
+    write_private_file(&data_dir.join(INITIAL_KEY_FILE), &json)?;
+    Ok(credentials)
+}
+
+/// A running node; dropping it does not stop it, `shutdown` does.
+pub struct RunningNode {
+    pub addr: SocketAddr,
+    pub engine: Arc<Engine>,
+    /// Set when this start initialised an empty database.
+    pub initial_credentials: Option<InitialCredentials>,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningNode {
+    /// Stops accepting, lets in-flight requests finish, closes the pool.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.server.await.context("server task")?
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested; finishing in-flight requests");
+        self.shutdown().await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Starts a node: migrations, first-start initialisation, background tasks, and the
+/// HTTP(S) server on `config.listen` (port 0 picks a free port).
+pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<RunningNode> {
+    validate(&config)?;
+    let engine = build_engine(&config.store, config.token_ttl, clock).await?;
+    let initial_credentials = match engine.check_startup().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+        StartupCheck::Initialized => None,
+        StartupCheck::Empty => Some(initialize(&engine, &config.store.data_dir).await?),
+    };
+    let state = AppState::new(
+        engine.clone(),
+        HttpSettings {
+            body_limit: config.body_limit,
+            rate_limit_per_second: config.rate_limit_per_second,
+            rate_limit_burst: config.rate_limit_burst,
+            trusted_proxies: config.trusted_proxies.clone(),
+        },
+    );
+    let (stop, stopped) = watch::channel(false);
+    spawn_background(state.clone(), stopped.clone());
+
+    let listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let app = baton_http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let grace = config.shutdown_grace;
+    let server_engine = engine.clone();
+    let server = match &config.tls {
+        None => {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let mut stop_accepting = stopped.clone();
+            let mut grace_timer = stopped;
+            tokio::spawn(async move {
+                let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                    let _ = stop_accepting.wait_for(|s| *s).await;
+                });
+                // Once shutdown begins, in-flight requests get `grace` to finish.
+                let deadline = async move {
+                    let _ = grace_timer.wait_for(|s| *s).await;
+                    tokio::time::sleep(grace).await;
+                };
+                let outcome = tokio::select! {
+                    r = serve.into_future() => r.map_err(anyhow::Error::from),
+                    _ = deadline => {
+                        tracing::warn!("grace period over; closing the remaining connections");
+                        Ok(())
+                    }
+                };
+                server_engine.close().await;
+                outcome
+            })
+        }
+        Some((cert, key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .with_context(|| format!("loading TLS certificate {} and key {}", cert.display(), key.display()))?;
+            let handle = axum_server::Handle::new();
+            let shutdown_handle = handle.clone();
+            let mut stopped = stopped;
+            tokio::spawn(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+                shutdown_handle.graceful_shutdown(Some(grace));
+            });
+            tokio::spawn(async move {
+                let result = axum_server::from_tcp_rustls(listener, tls).handle(handle).serve(app).await;
+                server_engine.close().await;
+                result.map_err(anyhow::Error::from)
+            })
+        }
+    };
+    tracing::info!(%addr, environment = %config.store.environment, database = ?config.store.database, tls = config.tls.is_some(), "baton is listening");
+    Ok(RunningNode { addr, engine, initial_credentials, stop, server })
+}
+
+fn spawn_background(state: AppState, mut stopped: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut refresh = tokio::time::interval(IDENTITY_REFRESH);
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut maintenance = tokio::time::interval(MAINTENANCE_EVERY);
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => break,
+                _ = refresh.tick() => {
+                    if let Err(e) = state.engine.refresh_identity_caches().await {
+                        tracing::warn!(error = format!("{e:#}"), "could not refresh identity caches");
+                    }
+                }
+                _ = maintenance.tick() => {
+                    match state.engine.purge_expired().await {
+                        Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired nonces and idempotency keys"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = format!("{e:#}"), "maintenance failed"),
+                    }
+                    if let Some(limits) = &state.rate_limits {
+                        limits.forget_idle();
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Refuses to start a node whose configuration cannot be served.
+pub fn validate(config: &ServeConfig) -> anyhow::Result<()> {
+    if config.body_limit < 1024 {
+        bail!("the body limit must be at least 1024 bytes");
+    }
+    Ok(())
+}
