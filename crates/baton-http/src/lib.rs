@@ -108,7 +108,13 @@ pub fn router(state: AppState) -> Router {
         handler = handler.route_layer(from_fn_with_state((state.clone(), spec.access), auth::guard));
         router = router.route(spec.path, handler);
     }
-    router
+    with_conventions(router, state)
+}
+
+/// Wraps routes in the conventions every response follows: correlation ids, the
+/// error envelope, panic capture, client address, metrics and the body limit.
+pub fn with_conventions(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .fallback(route_not_found)
         .layer(
             ServiceBuilder::new()

@@ -67,11 +67,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = args.resolve()?;
             let data_dir = config.store.data_dir.clone();
+            let (environment, database) = (config.store.environment, format!("{:?}", config.store.database));
+            let signals = node::ShutdownSignals::install()?;
             let running = node::start(config, Arc::new(SystemClock)).await?;
             if let Some(credentials) = &running.initial_credentials {
                 announce_initial_key(credentials, &data_dir);
             }
-            running.run_until_signal().await
+            tracing::info!(addr = %running.addr, %environment, %database, tls = running.tls, "baton is listening");
+            running.run_until(signals).await
         }
         Command::Init { store, json } => {
             let config = store.resolve()?;

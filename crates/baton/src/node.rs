@@ -115,6 +115,7 @@ pub struct RunningNode {
     pub engine: Arc<Engine>,
     /// Set when this start initialised an empty database.
     pub initial_credentials: Option<InitialCredentials>,
+    pub tls: bool,
     stop: watch::Sender<bool>,
     server: JoinHandle<anyhow::Result<()>>,
 }
@@ -127,26 +128,29 @@ impl RunningNode {
     }
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
-    pub async fn run_until_signal(self) -> anyhow::Result<()> {
-        shutdown_signal().await;
+    pub async fn run_until(self, signals: ShutdownSignals) -> anyhow::Result<()> {
+        signals.recv().await;
         tracing::info!("shutdown requested; finishing in-flight requests");
         self.shutdown().await
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+/// SIGINT and SIGTERM handlers, registered before the server starts so that a
+/// signal arriving at any moment after start-up shuts down cleanly.
+pub struct ShutdownSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    pub fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self { interrupt: signal(SignalKind::interrupt())?, terminate: signal(SignalKind::terminate())? })
+    }
+
+    async fn recv(mut self) {
+        tokio::select! { _ = self.interrupt.recv() => {}, _ = self.terminate.recv() => {} }
+    }
 }
 
 /// Starts a node: migrations, first-start initialisation, background tasks, and the
@@ -220,8 +224,7 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
             })
         }
     };
-    tracing::info!(%addr, environment = %config.store.environment, database = ?config.store.database, tls = config.tls.is_some(), "baton is listening");
-    Ok(RunningNode { addr, engine, initial_credentials, stop, server })
+    Ok(RunningNode { addr, engine, initial_credentials, tls: config.tls.is_some(), stop, server })
 }
 
 fn spawn_background(state: AppState, mut stopped: watch::Receiver<bool>) {

@@ -1,0 +1,283 @@
+//! Test harness: real nodes, started through `baton::node::start` (the path
+//! `baton serve` takes), on port 0, against a fresh database — a temporary SQLite
+//! file, or a fresh PostgreSQL database when `BATON_TEST_DATABASE_URL` is set.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton::config::{Database, MasterKeySource, ServeConfig, StoreConfig};
+use baton::node::RunningNode;
+use baton_domain::Environment;
+use baton_engine::ManualClock;
+use baton_store::testing::PgTestDatabase;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// An API key pair as issued at creation.
+#[derive(Debug, Clone)]
+pub struct KeyPair {
+    pub public_key: String,
+    pub private_key: String,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    /// The first error code of an error envelope.
+    pub fn code(&self) -> &str {
+        self.body["errors"][0]["errorCode"].as_str().unwrap_or("")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts status and error code together, printing the body on mismatch.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!((self.status.as_u16(), self.code()), (status, code), "body: {}", self.text);
+        assert_envelope(&self.body);
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
+        &self.body
+    }
+}
+
+/// Checks the shape of the error envelope (SPEC §1).
+#[track_caller]
+pub fn assert_envelope(body: &Value) {
+    assert!(body["timestamp"].is_i64(), "timestamp: {body}");
+    let outer = body["correlationId"].as_str().expect("correlationId");
+    assert!(!outer.is_empty());
+    let errors = body["errors"].as_array().expect("errors");
+    assert!(!errors.is_empty());
+    for e in errors {
+        assert!(e["errorCode"].as_str().is_some_and(|c| !c.is_empty()), "{e}");
+        assert!(e["message"].is_string() && e["messageTemplate"].is_string(), "{e}");
+        assert!(e["metadata"]["correlationId"].is_string(), "{e}");
+    }
+}
+
+/// Settings a test may change before its node starts.
+pub struct Options {
+    pub rate_limit_per_second: u32,
+    pub environment: Environment,
+    pub token_ttl: Duration,
+    pub body_limit: usize,
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            rate_limit_per_second: 0,
+            environment: Environment::Sandbox,
+            token_ttl: Duration::from_secs(3600),
+            body_limit: 1024 * 1024,
+            tls: None,
+        }
+    }
+}
+
+/// One running node plus a client and the initial admin key.
+pub struct TestApp {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub account_id: String,
+    pub admin: KeyPair,
+    pub clock: Arc<ManualClock>,
+    pub config: ServeConfig,
+    pub node: Option<RunningNode>,
+    pub data_dir: tempfile::TempDir,
+    /// Kept alive so the PostgreSQL test database outlives the nodes.
+    pub pg: Option<Arc<PgTestDatabase>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(options: Options) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let pg = PgTestDatabase::create().await.map(Arc::new);
+        let database = match &pg {
+            Some(db) => Database::Postgres { url: db.url.clone(), max_connections: 8 },
+            None => Database::Sqlite { path: data_dir.path().join("baton.db") },
+        };
+        let (_, master_key) = baton_vault::MasterKey::generate();
+        let config = ServeConfig {
+            store: StoreConfig {
+                data_dir: data_dir.path().to_path_buf(),
+                database,
+                master_key: MasterKeySource::Inline(master_key),
+                environment: options.environment,
+            },
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls: options.tls.clone(),
+            trusted_proxies: Vec::new(),
+            rate_limit_per_second: options.rate_limit_per_second,
+            rate_limit_burst: options.rate_limit_per_second,
+            token_ttl: options.token_ttl,
+            body_limit: options.body_limit,
+            shutdown_grace: Duration::from_secs(5),
+        };
+        let clock = Arc::new(ManualClock::default());
+        let node = baton::node::start(config.clone(), clock.clone()).await.expect("node starts");
+        let creds = node.initial_credentials.clone().expect("a fresh database is initialised on first start");
+        let scheme = if options.tls.is_some() { "https" } else { "http" };
+        Self {
+            base: format!("{scheme}://{}", node.addr),
+            addr: node.addr,
+            client: reqwest::Client::new(),
+            account_id: creds.account_id,
+            admin: KeyPair { public_key: creds.public_key, private_key: creds.private_key },
+            clock,
+            config,
+            node: Some(node),
+            data_dir,
+            pg,
+        }
+    }
+
+    /// Another node on the same database (as in a multi-node deployment).
+    pub async fn spawn_peer(&self) -> RunningNode {
+        baton::node::start(self.config.clone(), self.clock.clone()).await.expect("peer starts")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// An `Authorization: Hmac …` value for `body`, with a fresh nonce and the test clock's epoch.
+    pub fn hmac(&self, key: &KeyPair, body: &[u8]) -> String {
+        let epoch = (self.now_ms() / 1000).to_string();
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        baton_domain::hmac_signature::authorization_header(&key.public_key, &key.private_key, &nonce, &epoch, body)
+            .unwrap()
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        use baton_engine::Clock;
+        self.clock.now_ms()
+    }
+
+    /// Posts to the token endpoint with the given Authorization value.
+    pub async fn token_request(&self, authorization: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut all = vec![("authorization", authorization)];
+        all.extend_from_slice(headers);
+        self.send(Method::POST, "/identity/v1/hmac/management", None, &all, None).await
+    }
+
+    /// A bearer token for the key.
+    pub async fn token(&self, key: &KeyPair) -> String {
+        let reply = self.token_request(&self.hmac(key, b""), &[]).await;
+        reply.assert_status(200)["accessToken"].as_str().expect("accessToken").to_string()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.token(&self.admin.clone()).await
+    }
+
+    /// Sends a request; `token` as a bearer token, `json` as the body.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        json: Option<&Value>,
+    ) -> Reply {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(body) = json {
+            req = req.json(body);
+        }
+        read(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.send(Method::GET, path, Some(token), &[], None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Reply {
+        self.send(Method::POST, path, Some(token), &[], Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: &Value) -> Reply {
+        self.send(Method::PUT, path, Some(token), &[], Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.send(Method::DELETE, path, Some(token), &[], None).await
+    }
+
+    /// Creates an ACTIVE tenant (or pending, if the account requires approval).
+    pub async fn create_tenant(&self, token: &str, name: &str) -> String {
+        let reply = self.post("/v1/account/tenants", token, &json!({ "name": name, "country": "GB" })).await;
+        reply.assert_status(201)["tenantId"].as_str().unwrap().to_string()
+    }
+
+    /// Creates an account key with the roles.
+    pub async fn create_account_key(&self, token: &str, roles: &[&str]) -> KeyPair {
+        let reply = self.post("/v1/account/keys", token, &json!({ "roles": roles })).await;
+        key_pair(reply.assert_status(201))
+    }
+
+    /// Creates a key for the tenant with the roles (using an account token).
+    pub async fn create_tenant_key(&self, token: &str, tenant_id: &str, roles: &[&str]) -> KeyPair {
+        let reply = self.post(&format!("/v1/tenant/{tenant_id}/keys"), token, &json!({ "roles": roles })).await;
+        key_pair(reply.assert_status(201))
+    }
+
+    /// Runs SQL against the node's database (for arranging states the API cannot reach yet).
+    pub async fn execute_sql(&self, sql: &str) {
+        match &self.config.store.database {
+            Database::Sqlite { path } => {
+                use sqlx::{ConnectOptions, Connection};
+                let mut c = sqlx::sqlite::SqliteConnectOptions::new().filename(path).connect().await.unwrap();
+                sqlx::query(sql).execute(&mut c).await.unwrap();
+                c.close().await.unwrap();
+            }
+            Database::Postgres { url, .. } => {
+                use sqlx::Connection;
+                let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::query(sql).execute(&mut c).await.unwrap();
+                c.close().await.unwrap();
+            }
+        }
+    }
+}
+
+pub fn key_pair(body: &Value) -> KeyPair {
+    KeyPair {
+        public_key: body["publicKey"].as_str().expect("publicKey").to_string(),
+        private_key: body["privateKey"].as_str().expect("privateKey").to_string(),
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> Reply {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply { status, headers, body, text }
+}
