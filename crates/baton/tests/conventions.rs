@@ -19,28 +19,13 @@ async fn every_error_is_an_envelope() {
     assert!(reply.header("allow").is_some_and(|a| a.contains("GET")));
 
     // Not JSON.
-    let reply = app
-        .client
-        .post(app.url("/v1/account/tenants"))
-        .bearer_auth(&token)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("name=Acme")
-        .send()
-        .await
-        .unwrap();
-    common::read(reply).await.assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
+    let bearer = format!("Bearer {token}");
+    let form = [("authorization", bearer.as_str()), ("content-type", "application/x-www-form-urlencoded")];
+    app.post_raw("/v1/account/tenants", &form, "name=Acme").await.assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
 
     // Malformed JSON and wrong types name what is wrong.
-    let reply = app
-        .client
-        .post(app.url("/v1/account/tenants"))
-        .bearer_auth(&token)
-        .header("content-type", "application/json; charset=utf-8")
-        .body("{\"name\": ")
-        .send()
-        .await
-        .unwrap();
-    common::read(reply).await.assert_error(400, "INVALID_JSON");
+    let json = [("authorization", bearer.as_str()), ("content-type", "application/json; charset=utf-8")];
+    app.post_raw("/v1/account/tenants", &json, "{\"name\": ").await.assert_error(400, "INVALID_JSON");
     let reply = app.post("/v1/account/tenants", &token, &json!({"name": ["Acme"]})).await;
     reply.assert_error(400, "INVALID_REQUEST_BODY");
     assert_eq!(reply.body["errors"][0]["metadata"]["field"], "name");
@@ -108,15 +93,9 @@ async fn request_bodies_over_the_limit_are_refused() {
     // Also on the token endpoint, which reads the raw body.
     let body = vec![b'a'; 5000];
     let h = app.hmac(&app.admin, &body);
-    let reply = app
-        .client
-        .post(app.url("/identity/v1/hmac/management"))
-        .header("authorization", h)
-        .body(body)
-        .send()
+    app.post_raw("/identity/v1/hmac/management", &[("authorization", &h)], body)
         .await
-        .unwrap();
-    common::read(reply).await.assert_error(413, "PAYLOAD_TOO_LARGE");
+        .assert_error(413, "PAYLOAD_TOO_LARGE");
 }
 
 #[tokio::test]

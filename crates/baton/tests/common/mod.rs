@@ -214,6 +214,15 @@ impl TestApp {
         read(req.send().await.expect("request sent")).await
     }
 
+    /// Posts raw bytes with the given headers (for bodies that are not well-formed JSON).
+    pub async fn post_raw(&self, path: &str, headers: &[(&str, &str)], body: impl Into<reqwest::Body>) -> Reply {
+        let mut req = self.client.post(self.url(path)).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        read(req.send().await.expect("request sent")).await
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Reply {
         self.send(Method::GET, path, Some(token), &[], None).await
     }
