@@ -3,7 +3,7 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use baton_domain::{KeyKind, Problem, RoleSet};
-use baton_store::{ApiKeyRecord, KeyOwner, StoreError};
+use baton_store::{ApiKeyRecord, KeyChange, KeyOwner, StoreError};
 
 use crate::identity::new_key_pair;
 use crate::{Engine, EngineResult};
@@ -129,7 +129,10 @@ impl Engine {
         self.ensure_owner_exists(&owner).await?;
         let (name, roles) = parse_request(&req, &owner)?;
         match self.store.update_api_key(&owner, public_key, &name, &roles, self.now_ms()).await {
-            Ok(true) => self.api_key(owner, public_key).await,
+            Ok(true) => {
+                self.note_key_change(KeyChange { public_key: public_key.to_string(), roles, deleted: false });
+                self.api_key(owner, public_key).await
+            }
             Ok(false) => Err(key_not_found().into()),
             Err(StoreError::LastAdminKey) => Err(last_admin_key().into()),
             Err(e) => Err(e.into()),
@@ -137,11 +140,16 @@ impl Engine {
     }
 
     /// Deletes a key; tokens issued for it are refused from now on, on every node.
+    /// (Changing a key's roles likewise retires tokens that carry the old roles.)
     pub async fn delete_api_key(&self, owner: KeyOwner, public_key: &str) -> EngineResult<()> {
         self.ensure_owner_exists(&owner).await?;
         match self.store.delete_api_key(&owner, public_key, self.now_ms()).await {
             Ok(true) => {
-                self.revoke_locally(public_key);
+                self.note_key_change(KeyChange {
+                    public_key: public_key.to_string(),
+                    roles: RoleSet::default(),
+                    deleted: true,
+                });
                 Ok(())
             }
             Ok(false) => Err(key_not_found().into()),

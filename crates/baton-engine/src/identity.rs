@@ -5,14 +5,14 @@
 //! signing keys and a set of revoked keys that every node refreshes from the
 //! database several times a second (see [`Engine::refresh_identity_caches`]).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::RwLock;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use baton_domain::hmac_signature::HmacAuthorization;
 use baton_domain::{KeyKind, Problem, RoleSet, TenantStatus};
-use baton_store::{ApiKeyRecord, KeyOwner, SigningKeyRecord};
+use baton_store::{ApiKeyRecord, KeyChange, KeyOwner, SigningKeyRecord};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -82,13 +82,21 @@ struct SigningKey {
     decoding: DecodingKey,
 }
 
+/// Signing keys by `kid`, and the newest, which signs.
+#[derive(Default)]
+struct SigningKeys {
+    by_kid: HashMap<String, Arc<SigningKey>>,
+    newest: Option<Arc<SigningKey>>,
+}
+
 /// Per-node caches behind token verification.
 #[derive(Default)]
 pub(crate) struct TokenState {
-    /// Signing keys by `kid`; the last one loaded (newest) signs.
-    keys: RwLock<(HashMap<String, std::sync::Arc<SigningKey>>, Option<std::sync::Arc<SigningKey>>)>,
-    /// Public keys of API keys deleted within a token lifetime.
-    revoked: RwLock<HashSet<String>>,
+    keys: RwLock<SigningKeys>,
+    /// API keys changed within a token lifetime, with their current roles; a token
+    /// of such a key is honoured only while the key lives and its roles are the ones
+    /// in the token.
+    changed: RwLock<HashMap<String, KeyChange>>,
 }
 
 fn token_invalid() -> Problem {
@@ -197,34 +205,41 @@ impl Engine {
         if claims.exp * 1000 <= self.now_ms() {
             return Err(Problem::unauthorized("TOKEN_EXPIRED").message("The access token has expired.").into());
         }
-        if self.tokens.revoked.read().expect("lock").contains(&claims.sid) {
-            return Err(Problem::unauthorized("TOKEN_REVOKED").message("The access token was revoked.").into());
+        let roles = RoleSet::new(
+            claims.role.iter().map(|r| r.parse().map_err(|_| token_invalid())).collect::<Result<Vec<_>, _>>()?,
+        );
+        if let Some(change) = self.tokens.changed.read().expect("lock").get(&claims.sid) {
+            if change.deleted || change.roles != roles {
+                return Err(Problem::unauthorized("TOKEN_REVOKED")
+                    .message("The access token was revoked: its API key was deleted or its roles changed.")
+                    .into());
+            }
         }
-        let roles =
-            claims.role.iter().map(|r| r.parse().map_err(|_| token_invalid())).collect::<Result<Vec<_>, _>>()?;
         Ok(Principal {
             key_id: claims.sid,
             account_id: claims.account,
             tenant_id: claims.tenant,
-            roles: RoleSet::new(roles),
+            roles,
             token_id: claims.jti,
         })
     }
 
-    /// Reloads signing keys and revoked API keys from the database. Every node calls
-    /// this several times a second, so a deleted key's tokens stop working everywhere
-    /// within that period.
+    /// Reloads signing keys and recently changed API keys from the database. Every
+    /// node calls this several times a second, so a deleted or re-roled key's tokens
+    /// stop working everywhere within that period.
     pub async fn refresh_identity_caches(&self) -> EngineResult<()> {
         self.reload_signing_keys().await?;
+        // Older changes cannot matter: every token issued before them has expired.
         let horizon = self.now_ms() - self.config.token_ttl.as_millis() as i64 - 60_000;
-        let revoked: HashSet<String> = self.store.keys_deleted_since(horizon).await?.into_iter().collect();
-        *self.tokens.revoked.write().expect("lock") = revoked;
+        let changed =
+            self.store.keys_changed_since(horizon).await?.into_iter().map(|c| (c.public_key.clone(), c)).collect();
+        *self.tokens.changed.write().expect("lock") = changed;
         Ok(())
     }
 
-    /// Marks a key revoked on this node at once (other nodes follow on refresh).
-    pub(crate) fn revoke_locally(&self, public_key: &str) {
-        self.tokens.revoked.write().expect("lock").insert(public_key.to_string());
+    /// Applies a key change on this node at once (other nodes follow on refresh).
+    pub(crate) fn note_key_change(&self, change: KeyChange) {
+        self.tokens.changed.write().expect("lock").insert(change.public_key.clone(), change);
     }
 
     /// Adds a new token signing key; tokens signed with older keys stay valid until
@@ -247,31 +262,31 @@ impl Engine {
 
     async fn reload_signing_keys(&self) -> EngineResult<()> {
         let records = self.store.signing_keys().await?;
-        let mut map = HashMap::with_capacity(records.len());
+        let mut by_kid = HashMap::with_capacity(records.len());
         let mut newest = None;
         for r in records {
             let secret = self
                 .master_key
                 .open(&r.secret_sealed, r.kid.as_bytes())
                 .map_err(|e| EngineError::Internal(anyhow::anyhow!("cannot open signing key {}: {e}", r.kid)))?;
-            let key = std::sync::Arc::new(SigningKey {
+            let key = Arc::new(SigningKey {
                 kid: r.kid.clone(),
                 encoding: EncodingKey::from_secret(&secret),
                 decoding: DecodingKey::from_secret(&secret),
             });
             newest = Some(key.clone());
-            map.insert(r.kid, key);
+            by_kid.insert(r.kid, key);
         }
-        *self.tokens.keys.write().expect("lock") = (map, newest);
+        *self.tokens.keys.write().expect("lock") = SigningKeys { by_kid, newest };
         Ok(())
     }
 
-    fn current_signing_key(&self) -> Option<std::sync::Arc<SigningKey>> {
-        self.tokens.keys.read().expect("lock").1.clone()
+    fn current_signing_key(&self) -> Option<Arc<SigningKey>> {
+        self.tokens.keys.read().expect("lock").newest.clone()
     }
 
-    fn signing_key(&self, kid: &str) -> Option<std::sync::Arc<SigningKey>> {
-        self.tokens.keys.read().expect("lock").0.get(kid).cloned()
+    fn signing_key(&self, kid: &str) -> Option<Arc<SigningKey>> {
+        self.tokens.keys.read().expect("lock").by_kid.get(kid).cloned()
     }
 }
 

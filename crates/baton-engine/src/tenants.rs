@@ -7,11 +7,11 @@ use crate::{new_id, Engine, EngineResult};
 
 pub type TenantView = TenantRecord;
 
-/// A validated tenant create or update.
+/// A validated tenant create or update; `address: None` leaves the address as it is.
 #[derive(Debug, Clone)]
 pub struct TenantInput {
     pub name: TenantName,
-    pub address: Address,
+    pub address: Option<Address>,
 }
 
 fn tenant_not_found() -> Problem {
@@ -40,7 +40,7 @@ impl Engine {
             account_id: account_id.to_string(),
             name: input.name.as_str().to_string(),
             name_key: input.name.key(),
-            address: input.address,
+            address: input.address.unwrap_or_default(),
             status,
             status_reason: None,
             created_at: now,
@@ -74,7 +74,9 @@ impl Engine {
         let mut tenant = self.tenant(account_id, tenant_id).await?;
         tenant.name = input.name.as_str().to_string();
         tenant.name_key = input.name.key();
-        tenant.address = input.address;
+        if let Some(address) = input.address {
+            tenant.address = address;
+        }
         tenant.updated_at = self.now_ms();
         match self.store.update_tenant(&tenant).await {
             Ok(()) => Ok(tenant),

@@ -172,12 +172,9 @@ pub fn too_many_requests(retry_after_secs: u64) -> Response {
     response
 }
 
-/// Applies a rate limit keyed by `key`, if limiting is on.
-pub fn rate_limit(state: &AppState, key: &str) -> Result<(), Response> {
-    match &state.rate_limits {
-        Some(limits) => limits.check(key).map_err(too_many_requests),
-        None => Ok(()),
-    }
+/// Applies a rate limit keyed by `key`, if limiting is on: `Some(response)` refuses.
+pub fn rate_limit(state: &AppState, key: &str) -> Option<Response> {
+    state.rate_limits.as_ref()?.check(key).err().map(too_many_requests)
 }
 
 /// Enforces a route's [`Access`]: authenticates the bearer token, checks context
@@ -196,7 +193,7 @@ pub async fn guard(State((state, access)): State<(AppState, Access)>, mut reques
     if let Err(p) = authorize(access, &principal, request.headers()) {
         return ApiError::problem(p).into_response();
     }
-    if let Err(limited) = rate_limit(&state, &principal.key_id) {
+    if let Some(limited) = rate_limit(&state, &principal.key_id) {
         return limited;
     }
     request.extensions_mut().insert(principal);

@@ -208,19 +208,29 @@ impl TenantRequest {
     pub fn parse(&self) -> Result<TenantInput, Vec<Problem>> {
         let mut problems = Vec::new();
         let name = TenantName::parse(self.name.as_deref()).map_err(|p| problems.push(p)).ok();
-        let address = match &self.address {
-            Some(nested) => Address::parse(&nested.input(), "address."),
-            None => Address::parse(
-                &AddressInput {
-                    street_address: self.street_address.as_deref(),
-                    extended_street_address: self.extended_street_address.as_deref(),
-                    locality: self.locality.as_deref(),
-                    region: self.region.as_deref(),
-                    post_code: self.post_code.as_deref(),
-                    country: self.country.as_deref(),
-                },
-                "",
-            ),
+        let flat = AddressInput {
+            street_address: self.street_address.as_deref(),
+            extended_street_address: self.extended_street_address.as_deref(),
+            locality: self.locality.as_deref(),
+            region: self.region.as_deref(),
+            post_code: self.post_code.as_deref(),
+            country: self.country.as_deref(),
+        };
+        let has_flat = [
+            flat.street_address,
+            flat.extended_street_address,
+            flat.locality,
+            flat.region,
+            flat.post_code,
+            flat.country,
+        ]
+        .iter()
+        .any(Option::is_some);
+        // No address fields at all: keep the address as it is (or empty on create).
+        let address = match (&self.address, has_flat) {
+            (Some(nested), _) => Address::parse(&nested.input(), "address.").map(Some),
+            (None, true) => Address::parse(&flat, "").map(Some),
+            (None, false) => Ok(None),
         }
         .map_err(|p| problems.extend(p))
         .ok();

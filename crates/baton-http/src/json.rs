@@ -245,6 +245,33 @@ impl<'de> MapAccess<'de> for Fields {
     }
 }
 
+/// An optional JSON body: `None` when the request has no body at all.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T, S> FromRequest<S> for OptionalJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let declared_empty = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() == "0");
+        let no_body = declared_empty
+            || (request.headers().get(header::CONTENT_TYPE).is_none()
+                && request.headers().get(header::TRANSFER_ENCODING).is_none()
+                && request.headers().get(header::CONTENT_LENGTH).is_none());
+        if no_body {
+            return Ok(OptionalJson(None));
+        }
+        ApiJson::<T>::from_request(request, state).await.map(|ApiJson(v)| OptionalJson(Some(v)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -295,32 +322,5 @@ mod tests {
         assert!(p.0[0].details.iter().any(|(k, v)| k == "field" && v == "count"));
         let Err(ApiError::Rejected(p)) = parse_body::<Outer>(b"{not json") else { panic!() };
         assert_eq!(p.0[0].code, "INVALID_JSON");
-    }
-}
-
-/// An optional JSON body: `None` when the request has no body at all.
-pub struct OptionalJson<T>(pub Option<T>);
-
-impl<T, S> FromRequest<S> for OptionalJson<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let declared_empty = request
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim() == "0");
-        let no_body = declared_empty
-            || (request.headers().get(header::CONTENT_TYPE).is_none()
-                && request.headers().get(header::TRANSFER_ENCODING).is_none()
-                && request.headers().get(header::CONTENT_LENGTH).is_none());
-        if no_body {
-            return Ok(OptionalJson(None));
-        }
-        ApiJson::<T>::from_request(request, state).await.map(|ApiJson(v)| OptionalJson(Some(v)))
     }
 }

@@ -106,8 +106,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Soft-deletes a key (its tokens are then refused). `LastAdminKey` as above.
     async fn delete_api_key(&self, owner: &KeyOwner, public_key: &str, now: i64) -> StoreResult<bool>;
-    /// Public keys of keys deleted at or after `since` (ms).
-    async fn keys_deleted_since(&self, since: i64) -> StoreResult<Vec<String>>;
+    /// Keys created, updated or deleted at or after `since` (ms), with their current
+    /// roles: what token verification needs to refuse tokens of changed keys.
+    async fn keys_changed_since(&self, since: i64) -> StoreResult<Vec<KeyChange>>;
     /// Live account keys that hold `role` explicitly.
     async fn count_account_keys_with_role(&self, account_id: &str, role: Role) -> StoreResult<i64>;
 

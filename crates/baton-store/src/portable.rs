@@ -595,13 +595,20 @@ impl Store for ThisStore {
         Ok(changed == 1)
     }
 
-    async fn keys_deleted_since(&self, since: i64) -> StoreResult<Vec<String>> {
-        sqlx::query("SELECT public_key FROM api_keys WHERE deleted_at IS NOT NULL AND deleted_at >= $1")
+    async fn keys_changed_since(&self, since: i64) -> StoreResult<Vec<KeyChange>> {
+        sqlx::query("SELECT public_key, roles, deleted_at FROM api_keys WHERE updated_at >= $1")
             .bind(since)
             .fetch_all(self.reader())
             .await?
             .iter()
-            .map(|r| r.try_get("public_key").map_err(StoreError::from))
+            .map(|r| {
+                let roles: String = r.try_get("roles")?;
+                Ok(KeyChange {
+                    public_key: r.try_get("public_key")?,
+                    roles: roles_from_text(&roles)?,
+                    deleted: r.try_get::<Option<i64>, _>("deleted_at")?.is_some(),
+                })
+            })
             .collect()
     }
 

@@ -143,3 +143,11 @@ pub enum IdempotencyBegin {
     /// The key was used with this same request; here is its response.
     Replay(StoredResponse),
 }
+
+/// A key's state after a recent change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyChange {
+    pub public_key: String,
+    pub roles: RoleSet,
+    pub deleted: bool,
+}

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use baton_domain::{Address, Country, Role, RoleSet, TenantStatus};
 use baton_store::testing::PgTestDatabase;
 use baton_store::{
-    AccountRecord, ApiKeyRecord, Backend, IdempotencyBegin, IdempotencyClaim, Initialization, KeyOwner, LicenseRecord,
-    PostgresStore, SigningKeyRecord, SqliteStore, Store, StoreError, StoreResult, StoredResponse, TenantRecord,
+    AccountRecord, ApiKeyRecord, Backend, IdempotencyBegin, IdempotencyClaim, Initialization, KeyChange, KeyOwner,
+    LicenseRecord, PostgresStore, SigningKeyRecord, SqliteStore, Store, StoreError, StoreResult, StoredResponse,
+    TenantRecord,
 };
 use tokio::sync::Barrier;
 
@@ -245,7 +246,14 @@ fn tenant_ids(tenants: &[TenantRecord]) -> Vec<&str> {
 }
 
 async fn deleted_since(store: &dyn Store, since: i64) -> Vec<String> {
-    let mut keys = store.keys_deleted_since(since).await.expect("keys_deleted_since");
+    let mut keys: Vec<String> = store
+        .keys_changed_since(since)
+        .await
+        .expect("keys_changed_since")
+        .into_iter()
+        .filter(|k| k.deleted)
+        .map(|k| k.public_key)
+        .collect();
     // The order is unspecified.
     keys.sort();
     keys
@@ -679,7 +687,7 @@ async fn scenario_api_keys(store: Arc<dyn Store>) {
     assert!(!store.delete_api_key(&foreign, "pk_ta_1", T0 + 50).await.unwrap());
     assert_eq!(store.api_key_by_public_key("pk_ta_1").await.unwrap(), Some(ta_1.clone()));
     assert_eq!(store.api_key_by_public_key("pk_acc_a").await.unwrap(), Some(acc_a.clone()));
-    assert!(store.keys_deleted_since(0).await.unwrap().is_empty());
+    assert!(deleted_since(&*store, 0).await.is_empty());
 
     // Update: name, roles and updated_at change; the rest stays.
     let new_roles = roles(&[Role::AccountTenantApproval, Role::AccountTenantRead]);
@@ -691,6 +699,9 @@ async fn scenario_api_keys(store: Arc<dyn Store>) {
     let ta_2 = ApiKeyRecord { name: "Apps".to_string(), roles: tenant_roles, updated_at: T0 + 101, ..ta_2 };
     assert_eq!(store.api_key_by_public_key("pk_ta_2").await.unwrap(), Some(ta_2.clone()));
     assert!(!store.update_api_key(&account, "pk_missing", "x", &admin_roles, T0 + 102).await.unwrap());
+    // The update is visible as a change carrying the new roles.
+    let changes = store.keys_changed_since(T0 + 101).await.unwrap();
+    assert_eq!(changes, vec![KeyChange { public_key: "pk_ta_2".into(), roles: ta_2.roles.clone(), deleted: false }]);
 
     // Roles are counted on live account keys that hold them explicitly: write does
     // not count as read, admin does not count as approval, tenant keys never count.
@@ -747,7 +758,7 @@ async fn scenario_last_admin_key(store: Arc<dyn Store>) {
     assert_last_admin(store.update_api_key(&account, ADMIN_KEY, "demoted", &demoted, T0 + 11).await);
     assert_eq!(store.api_key_by_public_key(ADMIN_KEY).await.unwrap(), Some(init.admin_key.clone()));
     assert_eq!(store.count_account_keys_with_role(ACCOUNT, Role::AccountAdmin).await.unwrap(), 1);
-    assert!(store.keys_deleted_since(0).await.unwrap().is_empty());
+    assert!(deleted_since(&*store, 0).await.is_empty());
 
     // Renaming while keeping the role, and removing other keys, is fine.
     let kept = roles(&[Role::AccountAdmin, Role::AccountTenantRead]);

@@ -391,6 +391,14 @@ async fn tenants_are_listed_read_updated_and_not_deleted_while_active() {
     assert_eq!(recased.assert_status(200)["name"], "SECOND");
     let reply = app.put(&format!("/v1/account/tenants/{unknown}"), &admin, &json!({ "name": "Ghost" })).await;
     reply.assert_error(404, "TENANT_NOT_FOUND");
+    // A rename alone keeps the address; address fields replace it.
+    let renamed = app.put(&format!("/v1/account/tenants/{first}"), &admin, &json!({ "name": "First again" })).await;
+    assert_eq!(renamed.assert_status(200)["address"], body["address"]);
+    let moved = app
+        .put(&format!("/v1/account/tenants/{first}"), &admin, &json!({ "name": "First again", "country": "AT" }))
+        .await;
+    assert_eq!(moved.assert_status(200)["address"]["country"], "AT");
+    assert_eq!(moved.body["address"]["locality"], "", "flat address fields replace the whole address");
 
     // Active tenants cannot be deleted.
     let count = tenant_count(&app, &admin).await;

@@ -247,3 +247,41 @@ async fn pending_tenants_get_no_tokens() {
     app.post(&format!("/v1/account/tenants/{tenant}/approve"), &admin, &json!({})).await.assert_status(200);
     app.token_request(&app.hmac(&key, b""), &[]).await.assert_status(200);
 }
+
+#[tokio::test]
+async fn changing_a_keys_roles_retires_tokens_with_the_old_roles() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let key = app.create_account_key(&admin, &["account-tenant-write"]).await;
+    let old = app.token(&key).await;
+    let path = format!("/v1/account/keys/{}", key.public_key);
+    // A rename keeps the roles, and the tokens.
+    app.put(&path, &admin, &json!({"name": "renamed", "roles": ["account-tenant-write"]})).await.assert_status(200);
+    app.get("/v1/account/tenants", &old).await.assert_status(200);
+    // Narrowing the roles: the old token may no longer act with its wider roles.
+    let peer = app.spawn_peer().await;
+    app.put(&path, &admin, &json!({"name": "renamed", "roles": ["account-tenant-read"]})).await.assert_status(200);
+    app.post("/v1/account/tenants", &old, &json!({"name": "Should not exist"}))
+        .await
+        .assert_error(401, "TOKEN_REVOKED");
+    let changed_at = Instant::now();
+    loop {
+        let reply = common::read(
+            app.client.get(format!("http://{}/v1/account/tenants", peer.addr)).bearer_auth(&old).send().await.unwrap(),
+        )
+        .await;
+        if reply.status == 401 {
+            reply.assert_error(401, "TOKEN_REVOKED");
+            break;
+        }
+        assert!(changed_at.elapsed() < Duration::from_secs(1), "peer honours stale roles after 1 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A new token carries the new roles.
+    let new = app.token(&key).await;
+    assert_eq!(decode_claims(&new)["role"], json!(["account-tenant-read"]));
+    app.get("/v1/account/tenants", &new).await.assert_status(200);
+    app.post("/v1/account/tenants", &new, &json!({"name": "Nope"})).await.assert_error(403, "ROLE_REQUIRED");
+    assert_eq!(app.get("/v1/account/tenants", &admin).await.body.as_array().unwrap().len(), 0);
+    peer.shutdown().await.unwrap();
+}

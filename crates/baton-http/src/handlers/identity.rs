@@ -36,7 +36,7 @@ pub async fn issue_token(State(state): State<AppState>, headers: HeaderMap, body
     let authorization = header_str(&headers, header::AUTHORIZATION.as_str()).unwrap_or("");
     // Limit attempts per claimed key before any database work.
     if let Ok(auth) = HmacAuthorization::parse(authorization) {
-        if let Err(limited) = rate_limit(&state, auth.public_key) {
+        if let Some(limited) = rate_limit(&state, auth.public_key) {
             return limited;
         }
     }
