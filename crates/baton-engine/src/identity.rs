@@ -118,7 +118,10 @@ impl Engine {
                 .message("The request's epoch is more than 300 seconds from the server's time.")
                 .into());
         }
-        let key = self.store.api_key_by_public_key(auth.public_key).await?.ok_or_else(|| {
+        // Public keys are GUIDs issued in lower case; clients may send them in upper case.
+        // The signature still covers the key exactly as sent.
+        let public_key = auth.public_key.to_ascii_lowercase();
+        let key = self.store.api_key_by_public_key(&public_key).await?.ok_or_else(|| {
             Problem::unauthorized("API_KEY_NOT_FOUND").message("The API key does not exist or was deleted.")
         })?;
         let private_key = self.open_private_key(&key)?;
@@ -134,7 +137,7 @@ impl Engine {
                 return Err(Problem::forbidden("TENANT_NOT_ACTIVE").message("The tenant is not active.").into());
             }
         }
-        let fresh = self.store.remember_nonce(auth.public_key, auth.nonce, now_ms, now_ms + NONCE_RETENTION_MS).await?;
+        let fresh = self.store.remember_nonce(&public_key, auth.nonce, now_ms, now_ms + NONCE_RETENTION_MS).await?;
         if !fresh {
             return Err(Problem::unauthorized("HMAC_NONCE_REUSED")
                 .message("The nonce was already used with this key.")

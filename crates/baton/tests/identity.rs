@@ -69,6 +69,12 @@ async fn accepts_every_documented_client_variant() {
             .await
             .assert_status(200);
     }
+    // An upper-case public key (as some GUID libraries print it) is the same key, and
+    // its nonces are the same nonces.
+    let upper = KeyPair { public_key: app.admin.public_key.to_uppercase(), private_key: app.admin.private_key.clone() };
+    let n = nonce();
+    app.token_request(&header_at(&upper, &n, &epoch, b""), &[]).await.assert_status(200);
+    app.token_request(&header_at(&app.admin, &n, &epoch, b""), &[]).await.assert_error(401, "HMAC_NONCE_REUSED");
     // Context headers naming the key's own account are fine.
     let h = app.hmac(&app.admin, b"");
     app.token_request(&h, &[("x-account-id", &app.account_id.to_uppercase())]).await.assert_status(200);
