@@ -23,22 +23,23 @@ pub struct AccountUpdate {
     pub tenant_creation_requires_approval: Option<bool>,
 }
 
+fn no_current_license(account_id: &str) -> EngineError {
+    EngineError::Internal(anyhow::anyhow!("account {account_id} has no current licence"))
+}
+
 fn account_not_found() -> Problem {
     Problem::not_found("ACCOUNT_NOT_FOUND")
 }
 
 impl Engine {
     pub async fn account(&self, account_id: &str) -> EngineResult<AccountView> {
-        let account = self.store.account(account_id).await?.ok_or_else(account_not_found)?;
-        let license = self.license(account_id).await?;
+        let (account, license) = self.store.account_with_license(account_id).await?.ok_or_else(account_not_found)?;
+        let license = license.ok_or_else(|| no_current_license(account_id))?;
         Ok(AccountView { account, license })
     }
 
     pub async fn license(&self, account_id: &str) -> EngineResult<LicenseRecord> {
-        self.store
-            .current_license(account_id)
-            .await?
-            .ok_or_else(|| EngineError::Internal(anyhow::anyhow!("account {account_id} has no current licence")))
+        self.store.current_license(account_id).await?.ok_or_else(|| no_current_license(account_id))
     }
 
     pub async fn license_history(&self, account_id: &str) -> EngineResult<Vec<LicenseRecord>> {

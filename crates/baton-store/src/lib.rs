@@ -61,6 +61,11 @@ pub trait Store: Send + Sync + 'static {
 
     // Accounts and licences ------------------------------------------------------
     async fn account(&self, account_id: &str) -> StoreResult<Option<AccountRecord>>;
+    /// The account and its current licence, in one round trip.
+    async fn account_with_license(
+        &self,
+        account_id: &str,
+    ) -> StoreResult<Option<(AccountRecord, Option<LicenseRecord>)>>;
     async fn update_account(&self, account: &AccountRecord) -> StoreResult<()>;
     async fn current_license(&self, account_id: &str) -> StoreResult<Option<LicenseRecord>>;
     async fn license_history(&self, account_id: &str) -> StoreResult<Vec<LicenseRecord>>;

@@ -1,6 +1,6 @@
 // Portable SQL shared by both backends. This file is `include!`d by `sqlite.rs` and
 // `postgres.rs`, each of which defines `Db` (the sqlx driver), `ThisStore`, and the
-// backend hooks `reader()`, `begin_write()`, `lock_account()`, `run_migrations()`.
+// backend hooks `reader()`, `writer()`, `begin_write()`, `lock_account()`, `run_migrations()`.
 // Placeholders are `$N`, numbered in order of first appearance (both drivers accept
 // that form). Types are limited to TEXT, BIGINT, BOOLEAN and bytes so rows decode
 // identically on both. The including module imports `Backend` and `StoreResult`.
@@ -296,6 +296,26 @@ impl Store for ThisStore {
             .as_ref()
             .map(account_from_row)
             .transpose()
+    }
+
+    async fn account_with_license(&self, account_id: &str) -> StoreResult<Option<(AccountRecord, Option<LicenseRecord>)>> {
+        let sql = format!(
+            "SELECT a.account_id, a.account_ref, a.company_name, a.billing_first_name, a.billing_last_name, \
+             a.street_address, a.extended_street_address, a.locality, a.region, a.post_code, a.country, \
+             a.tenant_creation_requires_approval, a.created_at, a.updated_at, \
+             l.license_id, l.license_name, l.max_tenants, l.max_transactions, l.max_collect_apps, l.max_payout_apps, \
+             l.valid_from, l.valid_to \
+             FROM accounts a LEFT JOIN licenses l ON l.account_id = a.account_id AND l.valid_to IS NULL \
+             WHERE a.account_id = $1"
+        );
+        let Some(row) = sqlx::query(&sql).bind(account_id).fetch_optional(self.reader()).await? else {
+            return Ok(None);
+        };
+        let license = match row.try_get::<Option<String>, _>("license_id")? {
+            Some(_) => Some(license_from_row(&row)?),
+            None => None,
+        };
+        Ok(Some((account_from_row(&row)?, license)))
     }
 
     async fn update_account(&self, a: &AccountRecord) -> StoreResult<()> {
@@ -665,7 +685,6 @@ impl Store for ThisStore {
     }
 
     async fn remember_nonce(&self, public_key: &str, nonce: &str, now: i64, expires_at: i64) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
         // An expired record no longer protects anything; let the new one take its place.
         let n = sqlx::query(
             "INSERT INTO hmac_nonces (public_key, nonce, expires_at) VALUES ($1, $2, $3) \
@@ -676,10 +695,9 @@ impl Store for ThisStore {
         .bind(nonce)
         .bind(expires_at)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(self.writer())
         .await?
         .rows_affected();
-        tx.commit().await?;
         Ok(n == 1)
     }
 
@@ -738,7 +756,6 @@ impl Store for ThisStore {
     }
 
     async fn finish_idempotent(&self, scope: &str, key: &str, claimed_at: i64, response: &StoredResponse) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE idempotency_keys SET completed = TRUE, response_status = $1, response_headers = $2, response_body = $3 \
              WHERE scope = $4 AND idempotency_key = $5 AND completed = FALSE AND created_at = $6",
@@ -749,21 +766,18 @@ impl Store for ThisStore {
         .bind(scope)
         .bind(key)
         .bind(claimed_at)
-        .execute(&mut *tx)
+        .execute(self.writer())
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
     async fn abandon_idempotent(&self, scope: &str, key: &str, claimed_at: i64) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2 AND completed = FALSE AND created_at = $3")
             .bind(scope)
             .bind(key)
             .bind(claimed_at)
-            .execute(&mut *tx)
+            .execute(self.writer())
             .await?;
-        tx.commit().await?;
         Ok(())
     }
 

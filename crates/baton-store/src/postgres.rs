@@ -27,7 +27,12 @@ impl PostgresStore {
     /// Connects to `url` with a pool of at most `max_connections`.
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)?.application_name("baton");
+        // No ping before each checkout (it doubles the round trips of a short query);
+        // a connection broken by a server restart fails one query and is discarded,
+        // and connections are recycled every 30 minutes regardless.
         let pool = PgPoolOptions::new()
+            .test_before_acquire(false)
+            .max_lifetime(Duration::from_secs(1800))
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
@@ -36,6 +41,10 @@ impl PostgresStore {
     }
 
     fn reader(&self) -> &Pool<Postgres> {
+        &self.pool
+    }
+
+    fn writer(&self) -> &Pool<Postgres> {
         &self.pool
     }
 

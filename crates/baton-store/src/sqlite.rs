@@ -37,13 +37,17 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // No ping before each checkout: an embedded file cannot drop a connection, and
+        // the extra round trip through the driver's thread costs more than the query.
         let writer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.clone())
             .await?;
         let reader = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.read_only(true))
@@ -53,6 +57,11 @@ impl SqliteStore {
 
     fn reader(&self) -> &Pool<Sqlite> {
         &self.reader
+    }
+
+    /// Single-statement writes run on the write connection without a transaction.
+    fn writer(&self) -> &Pool<Sqlite> {
+        &self.writer
     }
 
     async fn begin_write(&self) -> StoreResult<Transaction<'_, Sqlite>> {

@@ -391,6 +391,12 @@ async fn scenario_license(store: Arc<dyn Store>) {
     assert_eq!(store.license_history(ACCOUNT).await.unwrap(), vec![init.license]);
     assert_eq!(store.current_license(OTHER_ACCOUNT).await.unwrap(), None);
     assert!(store.license_history(OTHER_ACCOUNT).await.unwrap().is_empty());
+    // The joined read returns the same account and current licence in one go.
+    assert_eq!(
+        store.account_with_license(ACCOUNT).await.unwrap(),
+        Some((init.account.clone(), Some(store.current_license(ACCOUNT).await.unwrap().unwrap())))
+    );
+    assert_eq!(store.account_with_license(OTHER_ACCOUNT).await.unwrap(), None);
 }
 
 async fn scenario_license_without_current(store: Arc<dyn Store>) {
@@ -400,6 +406,8 @@ async fn scenario_license_without_current(store: Arc<dyn Store>) {
     store.initialize(&init).await.expect("initialize");
     assert_eq!(store.current_license(ACCOUNT).await.unwrap(), None);
     assert_eq!(store.license_history(ACCOUNT).await.unwrap(), vec![ended]);
+    // Without a current licence the joined read still finds the account.
+    assert_eq!(store.account_with_license(ACCOUNT).await.unwrap(), Some((init.account.clone(), None)));
 }
 
 // Scenarios: tenants ------------------------------------------------------------------
