@@ -299,16 +299,14 @@ impl Store for ThisStore {
     }
 
     async fn account_with_license(&self, account_id: &str) -> StoreResult<Option<(AccountRecord, Option<LicenseRecord>)>> {
-        let sql = format!(
-            "SELECT a.account_id, a.account_ref, a.company_name, a.billing_first_name, a.billing_last_name, \
+        const SQL: &str = "SELECT a.account_id, a.account_ref, a.company_name, a.billing_first_name, a.billing_last_name, \
              a.street_address, a.extended_street_address, a.locality, a.region, a.post_code, a.country, \
              a.tenant_creation_requires_approval, a.created_at, a.updated_at, \
              l.license_id, l.license_name, l.max_tenants, l.max_transactions, l.max_collect_apps, l.max_payout_apps, \
              l.valid_from, l.valid_to \
              FROM accounts a LEFT JOIN licenses l ON l.account_id = a.account_id AND l.valid_to IS NULL \
-             WHERE a.account_id = $1"
-        );
-        let Some(row) = sqlx::query(&sql).bind(account_id).fetch_optional(self.reader()).await? else {
+             WHERE a.account_id = $1";
+        let Some(row) = sqlx::query(SQL).bind(account_id).fetch_optional(self.reader()).await? else {
             return Ok(None);
         };
         let license = match row.try_get::<Option<String>, _>("license_id")? {

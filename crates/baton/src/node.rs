@@ -44,20 +44,18 @@ pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> 
     Ok(store)
 }
 
-/// Reads the master key; in SQLite development mode, generates one on first use.
-pub fn load_master_key(config: &StoreConfig) -> anyhow::Result<MasterKey> {
+/// Reads the master key; in SQLite development mode, generates one for a database
+/// that is not yet initialised (never for one that is: that would only hide a lost key).
+pub fn load_master_key(config: &StoreConfig, database_initialized: bool) -> anyhow::Result<MasterKey> {
     match &config.master_key {
         MasterKeySource::Inline(text) => MasterKey::from_base64(text).context("BATON_MASTER_KEY"),
-        MasterKeySource::File(path) => {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("reading master key file {}", path.display()))?;
-            MasterKey::from_base64(&text).with_context(|| format!("master key file {}", path.display()))
-        }
+        MasterKeySource::File(path) => read_key_file(path),
+        MasterKeySource::DevFile(path) if path.exists() => read_key_file(path),
+        MasterKeySource::DevFile(path) if database_initialized => bail!(
+            "the database is initialised but its master key file {} is missing; restore it (or set BATON_MASTER_KEY)",
+            path.display()
+        ),
         MasterKeySource::DevFile(path) => {
-            if path.exists() {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                return MasterKey::from_base64(&text).with_context(|| format!("master key file {}", path.display()));
-            }
             let (key, text) = MasterKey::generate();
             write_private_file(path, format!("{text}\n").as_bytes())?;
             tracing::warn!(
@@ -67,6 +65,11 @@ pub fn load_master_key(config: &StoreConfig) -> anyhow::Result<MasterKey> {
             Ok(key)
         }
     }
+}
+
+fn read_key_file(path: &Path) -> anyhow::Result<MasterKey> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading master key file {}", path.display()))?;
+    MasterKey::from_base64(&text).with_context(|| format!("master key file {}", path.display()))
 }
 
 /// Writes a file readable only by its owner (mode 0600).
@@ -96,7 +99,8 @@ pub async fn build_engine(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Arc<Engine>> {
     let store = open_store(config).await?;
-    let master_key = Arc::new(load_master_key(config)?);
+    let initialized = store.master_key_check().await.context("reading the database's key check")?.is_some();
+    let master_key = Arc::new(load_master_key(config, initialized)?);
     let engine_config = EngineConfig { environment: config.environment, token_ttl, ..EngineConfig::default() };
     Ok(Arc::new(Engine::new(store, master_key, engine_config, clock)))
 }

@@ -42,6 +42,17 @@ fn init_prints_one_json_object_once_and_never_twice() {
     assert!(again.stdout.is_empty(), "nothing on stdout");
     assert!(String::from_utf8_lossy(&again.stderr).contains("already initialised"));
     assert_eq!(std::fs::read(&file).unwrap(), before);
+
+    // A lost development master key is reported, not silently replaced.
+    std::fs::remove_file(dir.path().join("data/master.key")).unwrap();
+    let lost = baton(&["init", "--json", "--data-dir", "data"], dir.path());
+    assert!(!lost.status.success());
+    assert!(
+        String::from_utf8_lossy(&lost.stderr).contains("master key file"),
+        "{}",
+        String::from_utf8_lossy(&lost.stderr)
+    );
+    assert!(!dir.path().join("data/master.key").exists(), "no new key was written");
 }
 
 #[test]
