@@ -4,6 +4,7 @@
 //! types once, at the edge; inside Baton a [`Country`] or a [`Role`] is always valid.
 
 pub mod address;
+pub mod apps;
 pub mod codes;
 pub mod environment;
 pub mod hmac_signature;
@@ -13,6 +14,7 @@ pub mod roles;
 pub mod tenant;
 
 pub use address::Address;
+pub use apps::{AppId, AppType, Direction, SchemeKind, TransactionType, ValueType};
 pub use codes::{Country, Currency};
 pub use environment::Environment;
 pub use money::{Amount, DecimalInput};
