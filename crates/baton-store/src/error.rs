@@ -12,6 +12,12 @@ pub enum StoreError {
     LimitExceeded,
     #[error("the account's last admin key cannot be removed")]
     LastAdminKey,
+    #[error("{0} is still referenced")]
+    InUse(String),
+    #[error("{0} does not exist")]
+    MissingReference(String),
+    #[error("the published draft cannot be changed")]
+    PublishedDraft,
     #[error("a stored row could not be read: {0}")]
     Corrupt(String),
     #[error("migration failed: {0}")]

@@ -42,7 +42,7 @@ impl Backend {
 /// Everything Baton persists. Tenant-owned data is always addressed through its
 /// owner (account and tenant), so a caller cannot reach another tenant's rows.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: RoutingStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     /// Applies pending migrations (safe to run from several nodes at once).
     async fn migrate(&self) -> StoreResult<()>;
@@ -144,4 +144,78 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_expired(&self, now: i64) -> StoreResult<u64>;
 }
 
-pub use baton_domain::{Role, RoleSet, TenantStatus};
+/// A tenant's routing configuration: installed apps, schemes and their drafts, reward
+/// groups, and reward apps' funding accounts. Every call names the tenant.
+#[async_trait]
+pub trait RoutingStore: Send + Sync + 'static {
+    /// Installs an app unless the account already has as many collect (DEBIT) or
+    /// payout (CREDIT) apps as `limits` allow (`LimitExceeded`); installed already is
+    /// `Conflict`. Atomic across nodes.
+    async fn install_app(&self, account_id: &str, app: &InstalledAppRecord, limits: AppLimits) -> StoreResult<()>;
+    /// Installed apps in installation order.
+    async fn installed_apps(&self, tenant_id: &str) -> StoreResult<Vec<InstalledAppRecord>>;
+    async fn installed_app(&self, tenant_id: &str, app_id: &str) -> StoreResult<Option<InstalledAppRecord>>;
+    /// Replaces an installed app's configuration; `false` if it is not installed.
+    async fn configure_app(
+        &self,
+        tenant_id: &str,
+        app_id: &str,
+        public: &str,
+        secrets_sealed: Option<&[u8]>,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Uninstalls an app: `InUse` while any draft references it, `false` if not installed.
+    async fn uninstall_app(&self, tenant_id: &str, app_id: &str) -> StoreResult<bool>;
+
+    /// Creates a scheme with its first draft. Referenced apps must be installed and
+    /// reward groups must exist (`MissingReference`).
+    async fn create_scheme(&self, scheme: &SchemeRecord, first_draft: &DraftWrite) -> StoreResult<()>;
+    /// A tenant's schemes of one kind, in creation order, with their drafts.
+    async fn schemes(&self, tenant_id: &str, kind: SchemeKind) -> StoreResult<Vec<SchemeWithDrafts>>;
+    async fn scheme(&self, tenant_id: &str, kind: SchemeKind, scheme_id: &str)
+        -> StoreResult<Option<SchemeWithDrafts>>;
+    /// Deletes a scheme and its drafts; `false` if there is no such scheme.
+    async fn delete_scheme(&self, tenant_id: &str, kind: SchemeKind, scheme_id: &str) -> StoreResult<bool>;
+    /// Adds a draft to an existing scheme (`Conflict` on a duplicate name; references as for `create_scheme`).
+    async fn insert_draft(&self, draft: &DraftWrite) -> StoreResult<()>;
+    /// Replaces a draft; `PublishedDraft` if it is the published one, `false` if absent.
+    async fn update_draft(&self, draft: &DraftWrite) -> StoreResult<bool>;
+    /// Deletes a draft; `PublishedDraft` if it is the published one, `false` if absent.
+    async fn delete_draft(&self, tenant_id: &str, scheme_id: &str, draft_id: &str) -> StoreResult<bool>;
+    /// Makes a draft the published one, after checking that what it references still
+    /// exists (`MissingReference`); `false` if the draft or scheme is absent.
+    async fn publish_draft(&self, tenant_id: &str, scheme_id: &str, draft_id: &str, now: i64) -> StoreResult<bool>;
+    /// The published draft, read in one statement: `None` if there is no such scheme,
+    /// `Some(None)` if nothing is published.
+    async fn published_draft(
+        &self,
+        tenant_id: &str,
+        kind: SchemeKind,
+        scheme_id: &str,
+    ) -> StoreResult<Option<Option<DraftRecord>>>;
+
+    /// `Conflict` on a duplicate name (case-insensitive, via `name_key`).
+    async fn create_reward_group(&self, group: &RewardGroupRecord) -> StoreResult<()>;
+    async fn reward_groups(&self, tenant_id: &str) -> StoreResult<Vec<RewardGroupRecord>>;
+    async fn reward_group(&self, tenant_id: &str, reward_group_id: &str) -> StoreResult<Option<RewardGroupRecord>>;
+    /// `Conflict` on a duplicate name; `false` if absent.
+    async fn update_reward_group(&self, group: &RewardGroupRecord) -> StoreResult<bool>;
+    /// `InUse` while a published payout draft references the group; `false` if absent.
+    async fn delete_reward_group(&self, tenant_id: &str, reward_group_id: &str) -> StoreResult<bool>;
+
+    /// `Conflict` if the tenant already has an account with this app.
+    async fn create_reward_account(&self, account: &RewardAccountRecord) -> StoreResult<()>;
+    async fn reward_account(&self, tenant_id: &str, app_id: &str) -> StoreResult<Option<RewardAccountRecord>>;
+    /// Adds `delta` (minor units, may be negative) to the balance unless that would make
+    /// it negative; returns the new balance, or `None` if there is no account or too
+    /// little in it.
+    async fn adjust_reward_balance(
+        &self,
+        tenant_id: &str,
+        app_id: &str,
+        delta: i64,
+        now: i64,
+    ) -> StoreResult<Option<i64>>;
+}
+
+pub use baton_domain::{Role, RoleSet, SchemeKind, TenantStatus};

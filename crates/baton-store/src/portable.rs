@@ -6,7 +6,7 @@
 // identically on both. The including module imports `Backend` and `StoreResult`.
 
 use async_trait::async_trait;
-use baton_domain::{Address, Country, Role, RoleSet, TenantStatus};
+use baton_domain::{Address, Country, Role, RoleSet, SchemeKind, TenantStatus};
 use sqlx::Row as _;
 
 use crate::records::*;

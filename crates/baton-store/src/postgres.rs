@@ -15,7 +15,10 @@ type Db = Postgres;
 type ThisStore = PostgresStore;
 
 /// Migrations, embedded in the binary.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "core", include_str!("../migrations/postgres/0001_core.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "core", include_str!("../migrations/postgres/0001_core.sql")),
+    (2, "apps_schemes_rewards", include_str!("../migrations/postgres/0002_apps_schemes_rewards.sql")),
+];
 
 pub struct PostgresStore {
     pool: Pool<Postgres>,
@@ -62,6 +65,16 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// Serialises changes to one tenant's routing configuration across nodes (an app
+    /// cannot be uninstalled while a draft that references it is being saved).
+    async fn lock_tenant(tx: &mut Transaction<'_, Postgres>, tenant_id: &str) -> StoreResult<()> {
+        sqlx::query("SELECT tenant_id FROM tenants WHERE tenant_id = $1 FOR UPDATE")
+            .bind(tenant_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
     async fn run_migrations(&self) -> StoreResult<()> {
         migrator(MIGRATIONS).run(&self.pool).await?;
         Ok(())
@@ -73,3 +86,4 @@ impl PostgresStore {
 }
 
 include!("portable.rs");
+include!("portable_routing.rs");

@@ -1,6 +1,6 @@
 //! Rows as the store reads and writes them. Timestamps are Unix milliseconds.
 
-use baton_domain::{Address, RoleSet, TenantStatus};
+use baton_domain::{Address, RoleSet, SchemeKind, TenantStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountRecord {
@@ -150,4 +150,109 @@ pub struct KeyChange {
     pub public_key: String,
     pub roles: RoleSet,
     pub deleted: bool,
+}
+
+/// An app installed for a tenant. Its public configuration is JSON; its secrets are
+/// sealed under the master key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InstalledAppRecord {
+    pub tenant_id: String,
+    pub app_id: String,
+    pub can_debit: bool,
+    pub can_credit: bool,
+    pub config_public: Option<String>,
+    pub config_secrets_sealed: Option<Vec<u8>>,
+    pub installed_at: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for InstalledAppRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstalledAppRecord")
+            .field("tenant_id", &self.tenant_id)
+            .field("app_id", &self.app_id)
+            .field("configured", &self.config_public.is_some())
+            .field("config_secrets_sealed", &self.config_secrets_sealed.as_ref().map(|_| "[sealed]"))
+            .finish()
+    }
+}
+
+/// The licence limits that app installation checks (`-1` = unlimited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppLimits {
+    /// Apps that can collect (DEBIT), across the account.
+    pub max_collect_apps: i64,
+    /// Apps that can pay out (CREDIT), across the account.
+    pub max_payout_apps: i64,
+}
+
+/// A collect or payout scheme; its content lives in its drafts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemeRecord {
+    pub scheme_id: String,
+    pub tenant_id: String,
+    pub kind: SchemeKind,
+    pub published_draft_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A saved version of a scheme. `rules` is the rules as JSON, in saved order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftRecord {
+    pub draft_id: String,
+    pub scheme_id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub name_key: String,
+    pub code: Option<String>,
+    pub rules: String,
+    pub created_at: i64,
+    pub last_modified: i64,
+}
+
+/// A draft to write, with what it references (checked and recorded in the same
+/// transaction, so an app cannot be uninstalled from under a draft being saved).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftWrite {
+    pub draft: DraftRecord,
+    pub app_ids: Vec<String>,
+    pub reward_group_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemeWithDrafts {
+    pub scheme: SchemeRecord,
+    /// In creation order.
+    pub drafts: Vec<DraftRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RewardGroupMember {
+    pub reward_id: String,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RewardGroupRecord {
+    pub reward_group_id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub name_key: String,
+    pub members: Vec<RewardGroupMember>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A reward app's funding account for a tenant, with its balance in minor units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RewardAccountRecord {
+    pub tenant_id: String,
+    pub app_id: String,
+    pub customer_identifier: String,
+    pub account_identifier: String,
+    pub currency: String,
+    pub balance_minor: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
 }

@@ -18,7 +18,10 @@ type Db = Sqlite;
 type ThisStore = SqliteStore;
 
 /// Migrations, embedded in the binary.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "core", include_str!("../migrations/sqlite/0001_core.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "core", include_str!("../migrations/sqlite/0001_core.sql")),
+    (2, "apps_schemes_rewards", include_str!("../migrations/sqlite/0002_apps_schemes_rewards.sql")),
+];
 
 pub struct SqliteStore {
     reader: Pool<Sqlite>,
@@ -73,6 +76,11 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Writers are serialised by the single write connection; nothing more to lock.
+    async fn lock_tenant(_tx: &mut Transaction<'_, Sqlite>, _tenant_id: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
     async fn run_migrations(&self) -> StoreResult<()> {
         migrator(MIGRATIONS).run(&self.writer).await?;
         Ok(())
@@ -85,3 +93,4 @@ impl SqliteStore {
 }
 
 include!("portable.rs");
+include!("portable_routing.rs");
