@@ -11,6 +11,7 @@ pub mod hmac_signature;
 pub mod money;
 pub mod problem;
 pub mod roles;
+pub mod schemes;
 pub mod tenant;
 
 pub use address::Address;
@@ -20,4 +21,8 @@ pub use environment::Environment;
 pub use money::{Amount, DecimalInput};
 pub use problem::{Problem, ProblemKind, Problems};
 pub use roles::{KeyKind, Role, RoleSet};
+pub use schemes::{
+    first_match, fits_amount, resolve_collect, resolve_payout, reward_fits, validate_rules, AppEntry, CollectOption,
+    GroupMember, MatchQuery, MatchType, RewardGroupRef, RewardTerms, Rule,
+};
 pub use tenant::{TenantName, TenantStatus};
