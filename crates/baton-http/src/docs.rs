@@ -72,6 +72,8 @@ fn operation_mut<'a>(
 /// The OpenAPI document, with each operation's required roles and security.
 pub fn openapi() -> OpenApiDoc {
     let mut doc = ApiDoc::openapi();
+    // Areas document themselves; their documents are merged here.
+    // -- area documents --
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(

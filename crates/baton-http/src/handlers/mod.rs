@@ -4,6 +4,8 @@ pub mod account;
 pub mod api_keys;
 pub mod health;
 pub mod identity;
+pub mod marketplace;
+pub mod schemes;
 pub mod tenants;
 
 use axum::http::{header, HeaderValue, StatusCode};
