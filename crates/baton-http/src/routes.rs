@@ -112,6 +112,10 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             AccountOrTenant { account: TENANT_WRITERS, tenant: TENANT_ADMIN },
             delete(api_keys::delete_tenant_key),
         ),
+        // Marketplace, installed apps, reward groups and catalog (SPEC §4.4, §4.5, §4.7, §4.8)
+        // -- end of marketplace routes --
+        // Collect and payout schemes (SPEC §4.6)
+        // -- end of scheme routes --
     ]
 }
 
