@@ -67,8 +67,12 @@ impl SqliteStore {
         &self.writer
     }
 
+    /// `BEGIN IMMEDIATE` takes the write lock up front, so the busy timeout applies.
+    /// A deferred transaction that reads and then writes would instead fail at once
+    /// with "database is locked" whenever another process (a second node, `baton
+    /// init`, a maintenance run) committed in between.
     async fn begin_write(&self) -> StoreResult<Transaction<'_, Sqlite>> {
-        Ok(self.writer.begin().await?)
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Writers are serialised by the single write connection; nothing more to lock.

@@ -1453,3 +1453,34 @@ async fn scenario_reward_balance_concurrent(store: Arc<dyn Store>) {
     assert_eq!(results.iter().filter(|r| r.is_some()).count(), 3, "{results:?}");
     assert_eq!(store.reward_account("t_1", "SANDBOX_REWARDS").await.unwrap().unwrap().balance_minor, 100);
 }
+
+/// Two nodes on one SQLite file: transactions that read and then write (tenant
+/// creation under a licence limit) must wait for each other, never fail with
+/// "database is locked".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_two_nodes_on_one_file_write_without_locking_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("baton.db");
+    let first: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    first.migrate().await.unwrap();
+    let second: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    init(&*first).await;
+    let results = race(2, |node| {
+        let store = if node == 0 { first.clone() } else { second.clone() };
+        async move {
+            for i in 0..40 {
+                let id = format!("t_{node}_{i}");
+                store.create_tenant(&tenant_record(&id, &id, TenantStatus::Active, T0 + i), 1_000).await?;
+                store.purge_expired(T0).await?;
+            }
+            Ok::<_, StoreError>(())
+        }
+    })
+    .await;
+    for r in results {
+        r.expect("no locking error");
+    }
+    assert_eq!(first.tenants(ACCOUNT, None).await.unwrap().len(), 80);
+    first.close().await;
+    second.close().await;
+}
