@@ -11,6 +11,8 @@ mod clock;
 mod error;
 mod idempotency;
 mod identity;
+pub mod marketplace;
+pub mod schemes;
 mod tenants;
 
 use std::sync::Arc;

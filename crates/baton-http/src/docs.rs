@@ -74,6 +74,8 @@ pub fn openapi() -> OpenApiDoc {
     let mut doc = ApiDoc::openapi();
     // Areas document themselves; their documents are merged here.
     // -- area documents --
+    doc.merge(crate::handlers::schemes::SchemesApi::openapi());
+    doc.merge(crate::handlers::marketplace::MarketplaceApi::openapi());
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(

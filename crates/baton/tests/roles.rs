@@ -72,6 +72,12 @@ impl Fixture {
 /// fresh public key. A parameter this test does not know fails loudly.
 fn concrete_path(spec: &RouteSpec, tenant: &str) -> String {
     let path = spec.path.replace("{tenantId}", tenant).replace("{publicKey}", &uuid::Uuid::new_v4().to_string());
+    // Apps (any spelling), reward groups: a real app and an unknown group.
+    let path = path.replace("{appId}", "sandbox-rewards").replace("{rewardGroupId}", &uuid::Uuid::new_v4().to_string());
+    // Schemes and drafts: unknown ids.
+    let path = path
+        .replace("{schemeId}", &uuid::Uuid::new_v4().to_string())
+        .replace("{draftId}", &uuid::Uuid::new_v4().to_string());
     assert!(!path.contains('{'), "{} {}: unknown path parameter; teach this test about it", spec.method, spec.path);
     path
 }
@@ -242,11 +248,20 @@ async fn every_token_route_refuses_callers_without_the_declared_role() {
 async fn unauthenticated_routes_are_exactly_the_expected_set() {
     let public: BTreeSet<(String, &str)> =
         specs().iter().filter(|s| s.access == Access::Public).map(|s| (s.method.to_string(), s.path)).collect();
-    let expected_public: BTreeSet<(String, &str)> =
-        ["/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/docs", "/docs/reference.css"]
-            .into_iter()
-            .map(|p| ("GET".to_string(), p))
-            .collect();
+    let expected_public: BTreeSet<(String, &str)> = [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/v1/openapi.json",
+        "/docs",
+        "/docs/reference.css",
+        "/assets/apps/{file}",
+        "/assets/payment-methods/{file}",
+        "/assets/rewards/{file}",
+    ]
+    .into_iter()
+    .map(|p| ("GET".to_string(), p))
+    .collect();
     assert_eq!(public, expected_public);
 
     let hmac: BTreeSet<(String, &str)> =
@@ -267,6 +282,11 @@ async fn unauthenticated_routes_are_exactly_the_expected_set() {
     // refuse an unsigned request as an authentication failure.
     let app = TestApp::spawn().await;
     for (_, path) in &expected_public {
+        // Asset routes are asked for a file they have.
+        let path = &path
+            .replace("/apps/{file}", "/apps/sandbox-card.svg")
+            .replace("/payment-methods/{file}", "/payment-methods/visa.svg")
+            .replace("/rewards/{file}", "/rewards/amazon-de.svg");
         let reply = app.send(Method::GET, path, None, &[], None).await;
         assert_eq!(reply.status.as_u16(), 200, "GET {path}: {}", reply.text);
     }

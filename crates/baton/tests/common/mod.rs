@@ -112,6 +112,10 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: Options) -> Self {
+        // `BATON_TEST_LOG=debug` (any filter) shows the nodes' logs when a test fails.
+        if let Ok(filter) = std::env::var("BATON_TEST_LOG") {
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        }
         let data_dir = tempfile::tempdir().expect("temp dir");
         let pg = PgTestDatabase::create().await.map(Arc::new);
         let database = match &pg {
