@@ -41,7 +41,9 @@ enum Scenario {
     Healthz,
     Account,
     Token,
-    /// healthz, account and token, in that order
+    /// GET /v1/schemes/collect/{id}/options of a published three-rule scheme (set up through the API)
+    Options,
+    /// healthz, account, options and token, in that order
     All,
 }
 
@@ -111,7 +113,7 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<u64> {
         bail!("--duration must be positive and --warmup not negative");
     }
     let scenarios = match args.scenario {
-        Scenario::All => vec![Scenario::Healthz, Scenario::Account, Scenario::Token],
+        Scenario::All => vec![Scenario::Healthz, Scenario::Account, Scenario::Options, Scenario::Token],
         one => vec![one],
     };
     let mut reports = Vec::new();
@@ -159,7 +161,7 @@ fn check_loopback(url: &Url) -> anyhow::Result<()> {
 struct Load {
     name: &'static str,
     method: Method,
-    path: &'static str,
+    path: String,
     url: Url,
     kind: LoadKind,
 }
@@ -223,23 +225,79 @@ fn new_client() -> anyhow::Result<Client> {
 async fn prepare(scenario: Scenario, args: &Args) -> anyhow::Result<Load> {
     let client = new_client()?;
     let (name, method, path, kind) = match scenario {
-        Scenario::Healthz => ("healthz", Method::GET, "/healthz", LoadKind::Plain),
+        Scenario::Healthz => ("healthz", Method::GET, "/healthz".to_string(), LoadKind::Plain),
         Scenario::Account => {
             let credentials = Credentials::from_args(args)?;
             let token = issue_token(&client, &args.base_url, &credentials).await?;
-            let mut bearer = HeaderValue::from_str(&format!("Bearer {token}"))?;
-            bearer.set_sensitive(true);
-            ("account", Method::GET, "/v1/account", LoadKind::Bearer(bearer))
+            ("account", Method::GET, "/v1/account".to_string(), LoadKind::Bearer(bearer(&token)?))
         }
-        Scenario::Token => ("token", Method::POST, TOKEN_PATH, LoadKind::Hmac(Arc::new(Credentials::from_args(args)?))),
+        Scenario::Options => {
+            let (path, token) = set_up_collect_scheme(&client, &args.base_url, &Credentials::from_args(args)?).await?;
+            ("options", Method::GET, path, LoadKind::Bearer(bearer(&token)?))
+        }
+        Scenario::Token => {
+            ("token", Method::POST, TOKEN_PATH.to_string(), LoadKind::Hmac(Arc::new(Credentials::from_args(args)?)))
+        }
         Scenario::All => unreachable!("expanded by the caller"),
     };
-    let url = args.base_url.join(path)?;
+    let url = args.base_url.join(&path)?;
     let load = Load { name, method, path, url, kind };
     match send(&client, &load, u32::MAX, 0).await {
         Outcome::Ok => Ok(load),
         Outcome::Failed(why) => bail!("{name}: the first request failed: {why}"),
     }
+}
+
+fn bearer(token: &str) -> anyhow::Result<HeaderValue> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// POSTs JSON with a bearer token and returns the JSON answer, failing on any non-2xx.
+async fn post_json(client: &Client, url: Url, token: &str, body: &Value) -> anyhow::Result<Value> {
+    let response = client.post(url.clone()).header(AUTHORIZATION, bearer(token)?).json(body).send().await?;
+    let status = response.status();
+    let text = response.text().await?;
+    if !status.is_success() {
+        bail!("POST {} answered {status}: {}", url.path(), truncate(&text, 300));
+    }
+    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Through the API, as an operator would: a new tenant with a tenant-admin key, the
+/// sandbox card app installed, and a published collect scheme with SPEC §4.6's three
+/// example rules. Returns the options path (matching the second rule) and a tenant token.
+async fn set_up_collect_scheme(client: &Client, base: &Url, account: &Credentials) -> anyhow::Result<(String, String)> {
+    let account_token = issue_token(client, base, account).await?;
+    let name = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let tenant = post_json(client, base.join("/v1/account/tenants")?, &account_token, &json!({ "name": name })).await?;
+    let tenant_id = tenant["tenantId"].as_str().context("tenant id")?;
+    let key_url = base.join(&format!("/v1/tenant/{tenant_id}/keys"))?;
+    let key = post_json(client, key_url, &account_token, &json!({ "roles": ["tenant-admin"] })).await?;
+    let tenant_key = Credentials {
+        public_key: key["publicKey"].as_str().context("public key")?.to_string(),
+        private_key: key["privateKey"].as_str().context("private key")?.to_string(),
+        nonce_prefix: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    let token = issue_token(client, base, &tenant_key).await?;
+    post_json(client, base.join("/v1/marketplace/apps/SANDBOX_CARD/install")?, &token, &json!({})).await?;
+    let cards = ["VISA", "MASTERCARD", "DISCOVER", "MAESTRO", "AMERICAN-EXPRESS"];
+    let rules = json!([
+        { "currencies": ["EUR"], "lowValueInclusive": 1, "highValueInclusive": 100,
+          "apps": [{ "appId": "SANDBOX_CARD", "excludedPaymentMethods": ["PAYPAL"] }] },
+        { "currencies": ["EUR"], "countries": ["DE", "FR"], "lowValueInclusive": 101,
+          "apps": [{ "appId": "SANDBOX_CARD" }] },
+        { "currencies": ["EUR"], "apps": [{ "appId": "SANDBOX_CARD", "excludedPaymentMethods": cards }] },
+    ]);
+    let scheme =
+        post_json(client, base.join("/v1/schemes/collect")?, &token, &json!({ "name": "bench", "rules": rules }))
+            .await?;
+    let scheme_id = scheme["schemeId"].as_str().context("scheme id")?;
+    let draft_id = scheme["drafts"][0]["draftId"].as_str().context("draft id")?;
+    let publish = base.join(&format!("/v1/schemes/collect/{scheme_id}/drafts/{draft_id}/publish"))?;
+    post_json(client, publish, &token, &json!({})).await?;
+    Ok((format!("/v1/schemes/collect/{scheme_id}/options?amount=200.00&currency=EUR&country=DE"), token))
 }
 
 async fn issue_token(client: &Client, base: &Url, credentials: &Credentials) -> anyhow::Result<String> {
@@ -424,7 +482,7 @@ struct CpuUse {
 struct Report {
     name: &'static str,
     method: Method,
-    path: &'static str,
+    path: String,
     concurrency: u32,
     window_secs: f64,
     /// Sorted latencies of successful requests, microseconds.
@@ -497,7 +555,7 @@ async fn measure(load: &Arc<Load>, args: &Args) -> anyhow::Result<Report> {
     Ok(Report {
         name: load.name,
         method: load.method.clone(),
-        path: load.path,
+        path: load.path.clone(),
         concurrency: args.concurrency,
         window_secs,
         latencies_us,
