@@ -26,8 +26,6 @@ use crate::{dto, routes, AppState};
         health::readyz,
         health::metrics,
         identity::issue_token,
-        identity::issue_token_collect,
-        identity::issue_token_payout,
         account::get_account,
         account::update_account,
         account::get_license,
@@ -69,6 +67,18 @@ fn operation_mut<'a>(
     }
 }
 
+fn set_operation(item: &mut PathItem, method: &axum::http::Method, op: utoipa::openapi::path::Operation) {
+    let slot = match method.as_str() {
+        "GET" => &mut item.get,
+        "POST" => &mut item.post,
+        "PUT" => &mut item.put,
+        "DELETE" => &mut item.delete,
+        "PATCH" => &mut item.patch,
+        _ => return,
+    };
+    *slot = Some(op);
+}
+
 /// The OpenAPI document, with each operation's required roles and security.
 pub fn openapi() -> OpenApiDoc {
     let mut doc = ApiDoc::openapi();
@@ -89,6 +99,19 @@ pub fn openapi() -> OpenApiDoc {
             "Hmac publicKey:nonce:epoch:signature (SPEC §2)",
         ))),
     );
+    // Aliases are documented as copies of their canonical operation.
+    for spec in routes::specs() {
+        let Some(canonical) = spec.alias_of else { continue };
+        let Some(mut op) = doc.paths.paths.get_mut(canonical).and_then(|i| operation_mut(i, spec.method)).cloned()
+        else {
+            continue;
+        };
+        op.operation_id = None;
+        op.summary = Some(format!("Alias of {canonical}"));
+        op.description = Some(format!("Kept for older clients; behaves exactly as `{canonical}`."));
+        let item = doc.paths.paths.entry(spec.path.to_string()).or_default();
+        set_operation(item, spec.method, op);
+    }
     for spec in routes::specs() {
         let Some(item) = doc.paths.paths.get_mut(spec.path) else { continue };
         let Some(op) = operation_mut(item, spec.method) else { continue };

@@ -27,6 +27,8 @@ pub struct RouteSpec {
     pub method: &'static Method,
     pub path: &'static str,
     pub access: Access,
+    /// For an alias kept for older clients: the canonical path it serves exactly as.
+    pub alias_of: Option<&'static str>,
 }
 
 fn route(
@@ -35,7 +37,18 @@ fn route(
     access: Access,
     handler: MethodRouter<AppState>,
 ) -> (RouteSpec, MethodRouter<AppState>) {
-    (RouteSpec { method, path, access }, handler)
+    (RouteSpec { method, path, access, alias_of: None }, handler)
+}
+
+/// An alias of `canonical` (same method, same handler, same access), documented as such.
+fn alias(
+    method: &'static Method,
+    path: &'static str,
+    canonical: &'static str,
+    access: Access,
+    handler: MethodRouter<AppState>,
+) -> (RouteSpec, MethodRouter<AppState>) {
+    (RouteSpec { method, path, access, alias_of: Some(canonical) }, handler)
 }
 
 /// The whole API.
@@ -51,8 +64,8 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         route(&M::GET, "/docs/reference.css", Public, get(docs::stylesheet)),
         // Identity (SPEC §2)
         route(&M::POST, "/identity/v1/hmac/management", Hmac, post(identity::issue_token)),
-        route(&M::POST, "/identity/v1/hmac/collect", Hmac, post(identity::issue_token_collect)),
-        route(&M::POST, "/identity/v1/hmac/payout", Hmac, post(identity::issue_token_payout)),
+        alias(&M::POST, "/identity/v1/hmac/collect", "/identity/v1/hmac/management", Hmac, post(identity::issue_token)),
+        alias(&M::POST, "/identity/v1/hmac/payout", "/identity/v1/hmac/management", Hmac, post(identity::issue_token)),
         // Account (SPEC §4.1, §5.6)
         route(&M::GET, "/v1/account", Account(ANY_ACCOUNT_ROLE), get(account::get_account)),
         route(&M::PUT, "/v1/account", Account(ACCOUNT_ADMIN), put(account::update_account)),
@@ -129,11 +142,12 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             Tenant(&[TenantAppWrite]),
             post(marketplace::apps::install_app),
         ),
-        route(
+        alias(
             &M::POST,
             "/marketplace/apps/{appId}/install",
+            "/v1/marketplace/apps/{appId}/install",
             Tenant(&[TenantAppWrite]),
-            post(marketplace::apps::install_app_unversioned),
+            post(marketplace::apps::install_app),
         ),
         route(&M::GET, "/v1/apps/installed", Tenant(&[TenantAppRead]), get(marketplace::apps::installed_apps)),
         route(&M::GET, "/v1/apps/installed/{appId}", Tenant(&[TenantAppRead]), get(marketplace::apps::installed_app)),
@@ -143,29 +157,33 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             Tenant(&[TenantAppWrite]),
             post(marketplace::apps::configure_app),
         ),
-        route(
+        alias(
             &M::POST,
             "/v1/marketplace/installed/{appId}/configuration",
+            "/v1/apps/installed/{appId}/configuration",
             Tenant(&[TenantAppWrite]),
-            post(marketplace::apps::configure_app_marketplace),
+            post(marketplace::apps::configure_app),
         ),
-        route(
+        alias(
             &M::POST,
             "/v1/marketplace/installed/{appId}/configure",
+            "/v1/apps/installed/{appId}/configuration",
             Tenant(&[TenantAppWrite]),
-            post(marketplace::apps::configure_app_marketplace_configure),
+            post(marketplace::apps::configure_app),
         ),
-        route(
+        alias(
             &M::POST,
             "/marketplace/installed/{appId}/configuration",
+            "/v1/apps/installed/{appId}/configuration",
             Tenant(&[TenantAppWrite]),
-            post(marketplace::apps::configure_app_unversioned),
+            post(marketplace::apps::configure_app),
         ),
-        route(
+        alias(
             &M::POST,
             "/marketplace/installed/{appId}/configure",
+            "/v1/apps/installed/{appId}/configuration",
             Tenant(&[TenantAppWrite]),
-            post(marketplace::apps::configure_app_unversioned_configure),
+            post(marketplace::apps::configure_app),
         ),
         route(
             &M::POST,
@@ -173,17 +191,19 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             Tenant(&[TenantAppWrite]),
             post(marketplace::apps::uninstall_app),
         ),
-        route(
+        alias(
             &M::POST,
             "/v1/marketplace/installed/{appId}/uninstall",
+            "/v1/apps/installed/{appId}/uninstall",
             Tenant(&[TenantAppWrite]),
-            post(marketplace::apps::uninstall_app_marketplace),
+            post(marketplace::apps::uninstall_app),
         ),
-        route(
+        alias(
             &M::POST,
             "/marketplace/installed/{appId}/uninstall",
+            "/v1/apps/installed/{appId}/uninstall",
             Tenant(&[TenantAppWrite]),
-            post(marketplace::apps::uninstall_app_unversioned),
+            post(marketplace::apps::uninstall_app),
         ),
         route(
             &M::POST,

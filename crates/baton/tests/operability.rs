@@ -57,6 +57,9 @@ async fn openapi_documents_every_route_with_its_roles() {
             let description = op["description"].as_str().unwrap_or("");
             assert!(description.contains(role.as_str()), "{} {} does not document role {role}", spec.method, spec.path);
         }
+        if let Some(canonical) = spec.alias_of {
+            assert_eq!(op["summary"], format!("Alias of {canonical}"), "{} {}", spec.method, spec.path);
+        }
         if spec.access.needs_token() {
             assert_eq!(op["security"][0]["bearer"], serde_json::json!([]), "{} {}", spec.method, spec.path);
         }

@@ -49,17 +49,3 @@ pub async fn issue_token(State(state): State<AppState>, headers: HeaderMap, body
         Err(e) => ApiError::from(e).into_response(),
     }
 }
-
-/// Alias of `/identity/v1/hmac/management` kept for older clients.
-#[utoipa::path(post, path = "/identity/v1/hmac/collect", tag = "identity",
-    responses((status = 200, description = "Token issued", body = TokenResponse)))]
-pub async fn issue_token_collect(state: State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    issue_token(state, headers, body).await
-}
-
-/// Alias of `/identity/v1/hmac/management` kept for older clients.
-#[utoipa::path(post, path = "/identity/v1/hmac/payout", tag = "identity",
-    responses((status = 200, description = "Token issued", body = TokenResponse)))]
-pub async fn issue_token_payout(state: State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    issue_token(state, headers, body).await
-}

@@ -169,21 +169,6 @@ pub async fn install_app(
     install(state, caller, app_id, body).await
 }
 
-/// Alias of `POST /v1/marketplace/apps/{appId}/install` (unversioned, as documented).
-#[utoipa::path(post, path = "/marketplace/apps/{appId}/install", tag = "marketplace", params(("appId" = String, Path)),
-    request_body(content = Option<Object>, description = "Optional: the app's configuration"), responses(
-    (status = 200, body = InstalledAppDto),
-    (status = 402, description = "LICENSE_LIMIT_EXCEEDED", body = ErrorEnvelope),
-    (status = 409, description = "APP_ALREADY_INSTALLED", body = ErrorEnvelope)))]
-pub async fn install_app_unversioned(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(app_id): Path<String>,
-    OptionalJson(body): OptionalJson<Value>,
-) -> ApiResult<Json<InstalledAppDto>> {
-    install(state, caller, app_id, body).await
-}
-
 /// The tenant's installed apps, in installation order.
 #[utoipa::path(get, path = "/v1/apps/installed", tag = "installed apps", responses((status = 200, body = [InstalledAppSummaryDto])))]
 pub async fn installed_apps(
@@ -226,54 +211,6 @@ pub async fn configure_app(
     configure(state, caller, app_id, body).await
 }
 
-/// Alias of `POST /v1/apps/installed/{appId}/configuration`.
-#[utoipa::path(post, path = "/v1/marketplace/installed/{appId}/configuration", tag = "installed apps", params(("appId" = String, Path)),
-    request_body(content = Object), responses((status = 200, body = Object), (status = 404, description = "APP_NOT_INSTALLED", body = ErrorEnvelope)))]
-pub async fn configure_app_marketplace(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(app_id): Path<String>,
-    ApiJson(body): ApiJson<Value>,
-) -> ApiResult<Json<Value>> {
-    configure(state, caller, app_id, body).await
-}
-
-/// Alias of `POST /v1/apps/installed/{appId}/configuration`.
-#[utoipa::path(post, path = "/v1/marketplace/installed/{appId}/configure", tag = "installed apps", params(("appId" = String, Path)),
-    request_body(content = Object), responses((status = 200, body = Object), (status = 404, description = "APP_NOT_INSTALLED", body = ErrorEnvelope)))]
-pub async fn configure_app_marketplace_configure(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(app_id): Path<String>,
-    ApiJson(body): ApiJson<Value>,
-) -> ApiResult<Json<Value>> {
-    configure(state, caller, app_id, body).await
-}
-
-/// Alias of `POST /v1/apps/installed/{appId}/configuration` (unversioned).
-#[utoipa::path(post, path = "/marketplace/installed/{appId}/configuration", tag = "installed apps", params(("appId" = String, Path)),
-    request_body(content = Object), responses((status = 200, body = Object), (status = 404, description = "APP_NOT_INSTALLED", body = ErrorEnvelope)))]
-pub async fn configure_app_unversioned(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(app_id): Path<String>,
-    ApiJson(body): ApiJson<Value>,
-) -> ApiResult<Json<Value>> {
-    configure(state, caller, app_id, body).await
-}
-
-/// Alias of `POST /v1/apps/installed/{appId}/configuration` (unversioned).
-#[utoipa::path(post, path = "/marketplace/installed/{appId}/configure", tag = "installed apps", params(("appId" = String, Path)),
-    request_body(content = Object), responses((status = 200, body = Object), (status = 404, description = "APP_NOT_INSTALLED", body = ErrorEnvelope)))]
-pub async fn configure_app_unversioned_configure(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(app_id): Path<String>,
-    ApiJson(body): ApiJson<Value>,
-) -> ApiResult<Json<Value>> {
-    configure(state, caller, app_id, body).await
-}
-
 async fn uninstall(state: AppState, caller: Caller, app_id: String) -> ApiResult<Json<AppDto>> {
     Ok(Json((&state.engine.uninstall_app(tenant_of(&caller.0)?, &app_id).await?).into()))
 }
@@ -284,30 +221,6 @@ async fn uninstall(state: AppState, caller: Caller, app_id: String) -> ApiResult
     (status = 400, description = "APP_IN_USE (referenced by a scheme draft)", body = ErrorEnvelope),
     (status = 404, description = "APP_NOT_INSTALLED", body = ErrorEnvelope)))]
 pub async fn uninstall_app(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(app_id): Path<String>,
-) -> ApiResult<Json<AppDto>> {
-    uninstall(state, caller, app_id).await
-}
-
-/// Alias of `POST /v1/apps/installed/{appId}/uninstall`.
-#[utoipa::path(post, path = "/v1/marketplace/installed/{appId}/uninstall", tag = "installed apps", params(("appId" = String, Path)), responses(
-    (status = 200, body = AppDto), (status = 400, description = "APP_IN_USE", body = ErrorEnvelope),
-    (status = 404, description = "APP_NOT_INSTALLED", body = ErrorEnvelope)))]
-pub async fn uninstall_app_marketplace(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(app_id): Path<String>,
-) -> ApiResult<Json<AppDto>> {
-    uninstall(state, caller, app_id).await
-}
-
-/// Alias of `POST /v1/apps/installed/{appId}/uninstall` (unversioned).
-#[utoipa::path(post, path = "/marketplace/installed/{appId}/uninstall", tag = "installed apps", params(("appId" = String, Path)), responses(
-    (status = 200, body = AppDto), (status = 400, description = "APP_IN_USE", body = ErrorEnvelope),
-    (status = 404, description = "APP_NOT_INSTALLED", body = ErrorEnvelope)))]
-pub async fn uninstall_app_unversioned(
     State(state): State<AppState>,
     caller: Caller,
     Path(app_id): Path<String>,
