@@ -6,10 +6,15 @@
 pub mod address;
 pub mod apps;
 pub mod codes;
+pub mod dates;
 pub mod environment;
 pub mod hmac_signature;
+pub mod instruction;
+pub mod instrument;
+pub mod metadata;
 pub mod money;
 pub mod problem;
+pub mod refs;
 pub mod roles;
 pub mod schemes;
 pub mod tenant;
@@ -17,9 +22,18 @@ pub mod tenant;
 pub use address::Address;
 pub use apps::{AppId, AppType, Direction, SchemeKind, TransactionType, ValueType};
 pub use codes::{Country, Currency};
+pub use dates::SettleByDate;
 pub use environment::Environment;
+pub use instruction::{Effective, InstructionStatus, Source};
+pub use instrument::{
+    BankAccountDetails, BankAccountId, CardBrand, CardDetails, CardExpiry, CardNumber, HolderName, Iban,
+    InstrumentDetails, InstrumentDisplay, InstrumentState, InstrumentType, MandateDetails, MandateReference,
+    MandateScheme, PhoneNumber, RoutingNumber, SortCode, StateChange, StateReason, UkAccountNumber,
+};
+pub use metadata::{Metadata, MetadataRules};
 pub use money::{Amount, DecimalInput};
 pub use problem::{Problem, ProblemKind, Problems};
+pub use refs::{CustomerRef, InstructionRef, OrderRef, Ref};
 pub use roles::{KeyKind, Role, RoleSet};
 pub use schemes::{
     first_match, fits_amount, resolve_collect, resolve_payout, reward_fits, validate_rules, AppEntry, CollectOption,
