@@ -14,6 +14,7 @@ mod identity;
 pub mod marketplace;
 pub mod schemes;
 mod tenants;
+pub mod vault;
 
 use std::sync::Arc;
 use std::time::Duration;

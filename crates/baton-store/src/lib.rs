@@ -13,6 +13,7 @@ mod records;
 mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod testing;
+mod vault_store;
 
 use async_trait::async_trait;
 
@@ -20,6 +21,7 @@ pub use error::StoreError;
 pub use postgres::PostgresStore;
 pub use records::*;
 pub use sqlite::SqliteStore;
+pub use vault_store::*;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -42,7 +44,7 @@ impl Backend {
 /// Everything Baton persists. Tenant-owned data is always addressed through its
 /// owner (account and tenant), so a caller cannot reach another tenant's rows.
 #[async_trait]
-pub trait Store: RoutingStore + Send + Sync + 'static {
+pub trait Store: RoutingStore + VaultStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     /// Applies pending migrations (safe to run from several nodes at once).
     async fn migrate(&self) -> StoreResult<()>;

@@ -18,6 +18,7 @@ type ThisStore = PostgresStore;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/postgres/0001_core.sql")),
     (2, "apps_schemes_rewards", include_str!("../migrations/postgres/0002_apps_schemes_rewards.sql")),
+    (3, "customer_keys", include_str!("../migrations/postgres/0003_customer_keys.sql")),
 ];
 
 pub struct PostgresStore {
@@ -75,6 +76,10 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// PostgreSQL keeps old row versions until vacuum (and in WAL archives and
+    /// backups until they expire); nothing to do synchronously here.
+    async fn purge_deleted_bytes(&self) {}
+
     async fn run_migrations(&self) -> StoreResult<()> {
         migrator(MIGRATIONS).run(&self.pool).await?;
         Ok(())
@@ -87,3 +92,4 @@ impl PostgresStore {
 
 include!("portable.rs");
 include!("portable_routing.rs");
+include!("portable_vault.rs");

@@ -21,6 +21,7 @@ type ThisStore = SqliteStore;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/sqlite/0001_core.sql")),
     (2, "apps_schemes_rewards", include_str!("../migrations/sqlite/0002_apps_schemes_rewards.sql")),
+    (3, "customer_keys", include_str!("../migrations/sqlite/0003_customer_keys.sql")),
 ];
 
 pub struct SqliteStore {
@@ -39,6 +40,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // Overwrite freed content with zeros, so a shredded data key does not linger in free pages.
+            .pragma("secure_delete", "on")
             .busy_timeout(Duration::from_secs(10));
         // No ping before each checkout: an embedded file cannot drop a connection, and
         // the extra round trip through the driver's thread costs more than the query.
@@ -85,6 +88,17 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// `secure_delete` zeroes the old cell in the database page, but earlier versions
+    /// of the page stay in the write-ahead log until it is reused: checkpoint and
+    /// truncate it, so erased key material is gone from disk too. Best effort: a
+    /// long-running reader may keep some frames until the next checkpoint, and the
+    /// erasure itself has already committed.
+    async fn purge_deleted_bytes(&self) {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.writer).await {
+            tracing::warn!(error = %e, "could not checkpoint the write-ahead log after erasing key material");
+        }
+    }
+
     async fn run_migrations(&self) -> StoreResult<()> {
         migrator(MIGRATIONS).run(&self.writer).await?;
         Ok(())
@@ -98,3 +112,4 @@ impl SqliteStore {
 
 include!("portable.rs");
 include!("portable_routing.rs");
+include!("portable_vault.rs");

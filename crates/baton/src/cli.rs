@@ -7,10 +7,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use baton_engine::{StartupCheck, SystemClock};
-use clap::{Parser, Subcommand};
+use baton_engine::{Engine, EngineConfig, StartupCheck, SystemClock};
+use baton_vault::MasterKey;
+use clap::{Args, Parser, Subcommand};
 
-use crate::config::{ServeArgs, StoreArgs};
+use crate::config::{Database, MasterKeySource, ServeArgs, StoreArgs};
 use crate::node::{self, INITIAL_KEY_FILE};
 
 #[derive(Debug, Parser)]
@@ -60,6 +61,67 @@ pub enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Customer vault key management.
+    Vault {
+        #[command(subcommand)]
+        command: VaultCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Move everything under a new master key: re-wrap every customer data key (the data
+    /// itself is not re-encrypted) and re-seal token signing keys, API private keys and app
+    /// secrets. Stop every node first; afterwards start them with the new key only. The
+    /// store is opened with the current master key (--master-key, BATON_MASTER_KEY, ...).
+    /// If interrupted, run the same command again: it continues where it stopped.
+    RotateMasterKey {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        new_key: NewMasterKeyArgs,
+        /// Customer data keys re-wrapped per batch
+        #[arg(long, value_name = "N", default_value_t = 500)]
+        batch_size: usize,
+    },
+}
+
+/// Where the new master key of a rotation comes from.
+#[derive(Clone, Args)]
+pub struct NewMasterKeyArgs {
+    /// File holding the new master key (base64 of 32 bytes)
+    #[arg(long, value_name = "FILE", conflicts_with = "new_master_key")]
+    pub new_master_key_file: Option<PathBuf>,
+    /// The new master key (base64 of 32 bytes), instead of --new-master-key-file
+    #[arg(long, env = "BATON_NEW_MASTER_KEY", value_name = "BASE64", hide_env_values = true)]
+    pub new_master_key: Option<String>,
+}
+
+impl std::fmt::Debug for NewMasterKeyArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewMasterKeyArgs")
+            .field("new_master_key_file", &self.new_master_key_file)
+            .field("new_master_key", &self.new_master_key.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+impl NewMasterKeyArgs {
+    fn load(&self) -> anyhow::Result<MasterKey> {
+        match (&self.new_master_key_file, &self.new_master_key) {
+            (Some(path), _) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading new master key file {}", path.display()))?;
+                MasterKey::from_base64(&text).with_context(|| format!("new master key file {}", path.display()))
+            }
+            (None, Some(text)) if !text.trim().is_empty() => {
+                MasterKey::from_base64(text).context("--new-master-key / BATON_NEW_MASTER_KEY")
+            }
+            _ => anyhow::bail!(
+                "the new master key is required: --new-master-key-file FILE, --new-master-key BASE64 or BATON_NEW_MASTER_KEY"
+            ),
+        }
+    }
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -122,7 +184,70 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("new token signing key {kid} is active; running nodes pick it up within a second");
             Ok(())
         }
+        Command::Vault { command: VaultCommand::RotateMasterKey { store, new_key, batch_size } } => {
+            rotate_master_key(&store, &new_key, batch_size).await
+        }
     }
+}
+
+/// `baton vault rotate-master-key`.
+async fn rotate_master_key(store: &StoreArgs, new_key: &NewMasterKeyArgs, batch_size: usize) -> anyhow::Result<()> {
+    let config = store.resolve()?;
+    let new = new_key.load()?;
+    if let Database::Sqlite { path } = &config.database {
+        // Opening would create an empty database, with nothing to rotate.
+        if !path.exists() {
+            anyhow::bail!("there is no database at {}", path.display());
+        }
+    }
+    let store = node::open_store(&config).await?;
+    if store.master_key_check().await.context("reading the database's key check")?.is_none() {
+        anyhow::bail!("this database is not initialised; there is no master key to rotate");
+    }
+    // Never generates a key: the database is initialised.
+    let current = node::load_master_key(&config, true)?;
+    let (old_id, new_id) = (current.key_id(), new.key_id());
+    if old_id == new_id {
+        anyhow::bail!("the new master key is the current one (id {old_id}); nothing to rotate");
+    }
+    let engine_config = EngineConfig { environment: config.environment, ..EngineConfig::default() };
+    let engine = Engine::new(store, Arc::new(current), engine_config, Arc::new(SystemClock));
+    eprintln!(
+        "rotating the master key {old_id} -> {new_id} ({batch_size} customer data keys per batch); \
+         nodes still running with the old key cannot read what has moved: stop them first"
+    );
+    let result = engine
+        .rotate_master_key_with(&new, batch_size, |r| {
+            eprintln!("  {} customer data keys re-wrapped, {} to go", r.rewrapped, r.remaining);
+            std::ops::ControlFlow::Continue(())
+        })
+        .await;
+    engine.close().await;
+    let report = result.map_err(|e| {
+        anyhow::anyhow!(
+            "{e:#}\nthe rotation stopped; once the cause is fixed, the same command continues where it stopped"
+        )
+    })?;
+    if !report.complete {
+        anyhow::bail!(
+            "{} customer data keys were created under the old master key during the rotation (is a node still \
+             running?); stop every node and run the same command again",
+            report.remaining
+        );
+    }
+    let restart = match &config.master_key {
+        MasterKeySource::Inline(_) => "set BATON_MASTER_KEY (or --master-key) to the new key".to_string(),
+        MasterKeySource::File(path) | MasterKeySource::DevFile(path) => {
+            format!("replace the contents of {} with the new key", path.display())
+        }
+    };
+    eprintln!(
+        "master key rotated: {} customer data keys re-wrapped, {} sealed secrets re-sealed; \
+         the database now expects master key {new_id}.\n\
+         Restart every node with the new master key ({restart}): nodes refuse to start with the old key.",
+        report.rewrapped, report.resealed
+    );
+    Ok(())
 }
 
 /// Shows the first admin key once, on the terminal (never through the log).
