@@ -2,57 +2,12 @@
 //! and the inheritance of financial instrument, scheme and metadata from the order's
 //! customer defaults.
 
-use std::fmt;
-use std::str::FromStr;
-
 use time::OffsetDateTime;
 
 use crate::dates::SettleByDate;
 use crate::problem::Problem;
 
-macro_rules! word_enum {
-    ($(#[$meta:meta])* $name:ident, $err:literal, [$($variant:ident => $text:literal),* $(,)?]) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name { $($variant),* }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),*];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),* }
-            }
-
-            /// Parses case-insensitively; `field` names the input for the problem.
-            pub fn parse(input: &str, field: &str) -> Result<Self, Problem> {
-                input.parse().map_err(|_| {
-                    Problem::invalid_field($err, field, "{field} is not one of the accepted values.")
-                        .detail("value", input.chars().take(32).collect::<String>())
-                })
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = ();
-            fn from_str(s: &str) -> Result<Self, ()> {
-                let s = s.trim();
-                Self::ALL.iter().copied().find(|v| v.as_str().eq_ignore_ascii_case(s)).ok_or(())
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl serde::Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-    };
-}
+use crate::words::word_enum;
 
 word_enum!(
     /// Where an instruction stands (SPEC §4.9 "Status machine").

@@ -18,6 +18,7 @@ pub mod refs;
 pub mod roles;
 pub mod schemes;
 pub mod tenant;
+mod words;
 
 pub use address::Address;
 pub use apps::{AppId, AppType, Direction, SchemeKind, TransactionType, ValueType};

@@ -7,6 +7,7 @@ use std::fmt;
 
 use crate::codes::Country;
 use crate::problem::Problem;
+use crate::words::word_enum;
 
 /// IBAN lengths per country (SWIFT IBAN registry), covering every supported IBAN
 /// country of SPEC §1 and the other common ones. An IBAN of a country not listed is refused.

@@ -10,6 +10,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::problem::Problem;
+use crate::words::word_enum;
 
 /// Whether `digits` (ASCII digits only, at least two) passes the Luhn (mod 10) check.
 /// Anything else, including the empty string, fails.
