@@ -154,7 +154,8 @@ pub trait RoutingStore: Send + Sync + 'static {
     /// payout (CREDIT) apps as `limits` allow (`LimitExceeded`); installed already is
     /// `Conflict`. Atomic across nodes.
     async fn install_app(&self, account_id: &str, app: &InstalledAppRecord, limits: AppLimits) -> StoreResult<()>;
-    /// Installed apps in installation order.
+    /// Installed apps by installation time, then app id (installs within the same
+    /// millisecond are ordered by id).
     async fn installed_apps(&self, tenant_id: &str) -> StoreResult<Vec<InstalledAppRecord>>;
     async fn installed_app(&self, tenant_id: &str, app_id: &str) -> StoreResult<Option<InstalledAppRecord>>;
     /// Replaces an installed app's configuration; `false` if it is not installed.

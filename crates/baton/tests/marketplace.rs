@@ -100,8 +100,12 @@ impl Ctx {
         self.post_empty(&format!("/v1/marketplace/apps/{app_id}/install")).await.assert_status(200).clone()
     }
 
+    /// Installed app ids, sorted: installs within one millisecond have no defined order.
     async fn installed(&self) -> Vec<String> {
-        app_ids(self.get("/v1/apps/installed").await.assert_status(200)).into_iter().map(String::from).collect()
+        let mut ids: Vec<String> =
+            app_ids(self.get("/v1/apps/installed").await.assert_status(200)).into_iter().map(String::from).collect();
+        ids.sort();
+        ids
     }
 
     async fn marketplace(&self, query: &str) -> Vec<String> {
@@ -432,7 +436,7 @@ async fn install_configure_and_uninstall() {
     let reply = ctx.post("/v1/marketplace/apps/sandbox-rewards/install", &json!({})).await;
     assert_eq!(reply.assert_status(200)["configured"], true);
     assert_eq!(reply.body["configuration"], json!({}));
-    assert_eq!(ctx.installed().await, [CARD, BANK, REWARDS]);
+    assert_eq!(ctx.installed().await, [BANK, CARD, REWARDS]);
 
     // Uninstall, through each path.
     let reply = ctx.post_empty("/v1/apps/installed/SANDBOX-BANK/uninstall").await;
@@ -542,7 +546,7 @@ async fn an_app_used_by_a_scheme_draft_cannot_be_uninstalled() {
         reply.assert_error(400, "APP_IN_USE");
         assert_eq!(reply.body["errors"][0]["metadata"]["appId"], CARD);
     }
-    assert_eq!(ctx.installed().await, [CARD, BANK]);
+    assert_eq!(ctx.installed().await, [BANK, CARD]);
     // Other apps are free to go; once no draft references the card, it goes too.
     ctx.post_empty("/v1/apps/installed/sandbox-bank/uninstall").await.assert_status(200);
     ctx.app.execute_sql(&format!("DELETE FROM draft_references WHERE draft_id IN (SELECT draft_id FROM scheme_drafts WHERE scheme_id = '{scheme}')")).await;
