@@ -11,6 +11,7 @@ mod clock;
 mod error;
 mod idempotency;
 mod identity;
+pub mod instruments;
 pub mod marketplace;
 pub mod schemes;
 mod tenants;
@@ -42,11 +43,19 @@ pub struct EngineConfig {
     pub token_ttl: Duration,
     /// `iss` of issued tokens.
     pub token_issuer: String,
+    /// Whether the API may receive raw card numbers (`vault.accept_raw_card_data`);
+    /// when off, creating a CARD instrument is `400 RAW_CARD_DATA_NOT_ACCEPTED`.
+    pub accept_raw_card_data: bool,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { environment: Environment::Sandbox, token_ttl: Duration::from_secs(3600), token_issuer: "baton".into() }
+        Self {
+            environment: Environment::Sandbox,
+            token_ttl: Duration::from_secs(3600),
+            token_issuer: "baton".into(),
+            accept_raw_card_data: false,
+        }
     }
 }
 

@@ -99,7 +99,7 @@ impl Engine {
         self.unwrap_customer_key(&winner)
     }
 
-    fn unwrap_customer_key(&self, record: &CustomerKeyRecord) -> EngineResult<DataKey> {
+    pub(crate) fn unwrap_customer_key(&self, record: &CustomerKeyRecord) -> EngineResult<DataKey> {
         let Some(wrapped) = &record.wrapped_key else {
             return Err(customer_erased(&record.customer_ref).into());
         };

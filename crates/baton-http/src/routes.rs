@@ -415,6 +415,37 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             post(crate::handlers::schemes::payout::simulate_draft),
         ),
         // -- end of scheme routes --
+        // Customer vault (SPEC §5.4)
+        route(
+            &M::POST,
+            "/v1/customer-vault/{customerRef}/financial-instruments",
+            Tenant(crate::handlers::vault::VAULT_WRITE),
+            post(crate::handlers::vault::create_instrument),
+        ),
+        route(
+            &M::GET,
+            "/v1/customer-vault/{customerRef}/financial-instruments",
+            Tenant(crate::handlers::vault::VAULT_READ),
+            get(crate::handlers::vault::list_instruments),
+        ),
+        route(
+            &M::GET,
+            "/v1/customer-vault/{customerRef}/financial-instruments/{financialInstrumentId}",
+            Tenant(crate::handlers::vault::VAULT_READ),
+            get(crate::handlers::vault::get_instrument),
+        ),
+        route(
+            &M::PUT,
+            "/v1/customer-vault/{customerRef}/financial-instruments/{financialInstrumentId}/state",
+            Tenant(crate::handlers::vault::VAULT_WRITE),
+            put(crate::handlers::vault::change_state),
+        ),
+        route(
+            &M::DELETE,
+            "/v1/customer-vault/{customerRef}",
+            Tenant(crate::handlers::vault::VAULT_ERASE),
+            delete(crate::handlers::vault::erase_customer),
+        ),
     ]
 }
 

@@ -7,6 +7,7 @@
 //! suite in `tests/` runs against every backend.
 
 mod error;
+mod instrument_store;
 mod migrations;
 mod postgres;
 mod records;
@@ -18,6 +19,7 @@ mod vault_store;
 use async_trait::async_trait;
 
 pub use error::StoreError;
+pub use instrument_store::*;
 pub use postgres::PostgresStore;
 pub use records::*;
 pub use sqlite::SqliteStore;
@@ -44,7 +46,7 @@ impl Backend {
 /// Everything Baton persists. Tenant-owned data is always addressed through its
 /// owner (account and tenant), so a caller cannot reach another tenant's rows.
 #[async_trait]
-pub trait Store: RoutingStore + VaultStore + Send + Sync + 'static {
+pub trait Store: RoutingStore + VaultStore + InstrumentStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     /// Applies pending migrations (safe to run from several nodes at once).
     async fn migrate(&self) -> StoreResult<()>;

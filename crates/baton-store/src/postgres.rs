@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/postgres/0001_core.sql")),
     (2, "apps_schemes_rewards", include_str!("../migrations/postgres/0002_apps_schemes_rewards.sql")),
     (3, "customer_keys", include_str!("../migrations/postgres/0003_customer_keys.sql")),
+    (4, "financial_instruments", include_str!("../migrations/postgres/0004_financial_instruments.sql")),
 ];
 
 pub struct PostgresStore {
@@ -93,3 +94,4 @@ impl PostgresStore {
 include!("portable.rs");
 include!("portable_routing.rs");
 include!("portable_vault.rs");
+include!("portable_instruments.rs");

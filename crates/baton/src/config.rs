@@ -70,6 +70,10 @@ pub struct ServeArgs {
     /// Seconds to let in-flight requests finish on SIGINT/SIGTERM [default: 30]
     #[arg(long, env = "BATON_SHUTDOWN_GRACE_SECONDS", value_name = "SECS")]
     pub shutdown_grace_seconds: Option<u64>,
+    /// Accept raw card numbers on the customer vault API (PCI DSS scope!) [default: false]
+    #[arg(long, env = "BATON_VAULT_ACCEPT_RAW_CARD_DATA", value_name = "BOOL", num_args = 0..=1,
+        default_missing_value = "true")]
+    pub vault_accept_raw_card_data: Option<bool>,
 }
 
 /// `baton.toml`: every setting optional, grouped by topic.
@@ -91,6 +95,8 @@ struct FileConfig {
     http: FileHttp,
     #[serde(default)]
     tokens: FileTokens,
+    #[serde(default)]
+    vault: FileVault,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -125,6 +131,12 @@ struct FileHttp {
 #[serde(deny_unknown_fields)]
 struct FileTokens {
     ttl_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileVault {
+    accept_raw_card_data: Option<bool>,
 }
 
 /// Where the data lives.
@@ -184,6 +196,8 @@ pub struct ServeConfig {
     pub token_ttl: Duration,
     pub body_limit: usize,
     pub shutdown_grace: Duration,
+    /// Whether the customer vault API accepts raw card numbers (`vault.accept_raw_card_data`).
+    pub accept_raw_card_data: bool,
 }
 
 fn load_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -240,8 +254,11 @@ impl StoreArgs {
 
 impl ServeArgs {
     pub fn resolve(&self) -> anyhow::Result<ServeConfig> {
-        let file = load_file(self.store.config.as_deref())?;
-        let store = self.store.resolve_with(&file)?;
+        self.resolve_with_file(&load_file(self.store.config.as_deref())?)
+    }
+
+    fn resolve_with_file(&self, file: &FileConfig) -> anyhow::Result<ServeConfig> {
+        let store = self.store.resolve_with(file)?;
         let tls = match (self.tls_cert.clone().or(file.tls.cert.clone()), self.tls_key.clone().or(file.tls.key.clone()))
         {
             (Some(c), Some(k)) => Some((c, k)),
@@ -263,6 +280,7 @@ impl ServeArgs {
             shutdown_grace: Duration::from_secs(
                 self.shutdown_grace_seconds.or(file.http.shutdown_grace_seconds).unwrap_or(30),
             ),
+            accept_raw_card_data: self.vault_accept_raw_card_data.or(file.vault.accept_raw_card_data).unwrap_or(false),
         })
     }
 }
@@ -282,6 +300,16 @@ mod tests {
         assert_eq!(store.environment, Environment::Production);
         assert!(matches!(store.master_key, MasterKeySource::DevFile(_)));
         assert!(toml::from_str::<FileConfig>("unknown = 1").is_err());
+    }
+
+    #[test]
+    fn raw_card_data_is_refused_unless_enabled() {
+        let none = FileConfig::default();
+        assert!(!ServeArgs::default().resolve_with_file(&none).unwrap().accept_raw_card_data);
+        let file: FileConfig = toml::from_str("[vault]\naccept_raw_card_data = true\n").unwrap();
+        assert!(ServeArgs::default().resolve_with_file(&file).unwrap().accept_raw_card_data);
+        let args = ServeArgs { vault_accept_raw_card_data: Some(false), ..Default::default() };
+        assert!(!args.resolve_with_file(&file).unwrap().accept_raw_card_data, "flags win");
     }
 
     #[test]

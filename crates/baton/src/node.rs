@@ -92,16 +92,29 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds the engine over the configured store and master key.
+/// Builds the engine over the configured store and master key (for maintenance
+/// commands: the vault refuses raw card data).
 pub async fn build_engine(
     config: &StoreConfig,
     token_ttl: Duration,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Arc<Engine>> {
+    build_engine_with(config, token_ttl, false, clock).await
+}
+
+/// Builds the engine over the configured store and master key, with the vault's
+/// `accept_raw_card_data` setting.
+pub async fn build_engine_with(
+    config: &StoreConfig,
+    token_ttl: Duration,
+    accept_raw_card_data: bool,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Arc<Engine>> {
     let store = open_store(config).await?;
     let initialized = store.master_key_check().await.context("reading the database's key check")?.is_some();
     let master_key = Arc::new(load_master_key(config, initialized)?);
-    let engine_config = EngineConfig { environment: config.environment, token_ttl, ..EngineConfig::default() };
+    let engine_config =
+        EngineConfig { environment: config.environment, token_ttl, accept_raw_card_data, ..EngineConfig::default() };
     Ok(Arc::new(Engine::new(store, master_key, engine_config, clock)))
 }
 
@@ -161,7 +174,7 @@ impl ShutdownSignals {
 /// HTTP(S) server on `config.listen` (port 0 picks a free port).
 pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<RunningNode> {
     validate(&config)?;
-    let engine = build_engine(&config.store, config.token_ttl, clock).await?;
+    let engine = build_engine_with(&config.store, config.token_ttl, config.accept_raw_card_data, clock).await?;
     let initial_credentials = match engine.check_startup().await.map_err(|e| anyhow::anyhow!("{e}"))? {
         StartupCheck::Initialized => None,
         StartupCheck::Empty => Some(initialize(&engine, &config.store.data_dir).await?),

@@ -78,6 +78,9 @@ fn concrete_path(spec: &RouteSpec, tenant: &str) -> String {
     let path = path
         .replace("{schemeId}", &uuid::Uuid::new_v4().to_string())
         .replace("{draftId}", &uuid::Uuid::new_v4().to_string());
+    // Customer vault: a customer and an unknown instrument.
+    let path =
+        path.replace("{customerRef}", "C-roles").replace("{financialInstrumentId}", &uuid::Uuid::new_v4().to_string());
     assert!(!path.contains('{'), "{} {}: unknown path parameter; teach this test about it", spec.method, spec.path);
     path
 }

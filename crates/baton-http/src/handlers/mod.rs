@@ -7,6 +7,7 @@ pub mod identity;
 pub mod marketplace;
 pub mod schemes;
 pub mod tenants;
+pub mod vault;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -77,6 +77,8 @@ pub struct Options {
     pub token_ttl: Duration,
     pub body_limit: usize,
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// `vault.accept_raw_card_data`.
+    pub accept_raw_card_data: bool,
 }
 
 impl Default for Options {
@@ -87,6 +89,7 @@ impl Default for Options {
             token_ttl: Duration::from_secs(3600),
             body_limit: 1024 * 1024,
             tls: None,
+            accept_raw_card_data: false,
         }
     }
 }
@@ -138,6 +141,7 @@ impl TestApp {
             token_ttl: options.token_ttl,
             body_limit: options.body_limit,
             shutdown_grace: Duration::from_secs(5),
+            accept_raw_card_data: options.accept_raw_card_data,
         };
         let clock = Arc::new(ManualClock::default());
         let node = baton::node::start(config.clone(), clock.clone()).await.expect("node starts");
