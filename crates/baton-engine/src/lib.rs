@@ -13,6 +13,7 @@ mod idempotency;
 mod identity;
 pub mod instruments;
 pub mod marketplace;
+pub mod orders;
 pub mod schemes;
 mod tenants;
 pub mod vault;

@@ -84,6 +84,7 @@ pub fn openapi() -> OpenApiDoc {
     let mut doc = ApiDoc::openapi();
     // Areas document themselves; their documents are merged here.
     // -- area documents --
+    doc.merge(crate::handlers::orders::OrdersApi::openapi());
     doc.merge(crate::handlers::vault::VaultApi::openapi());
     doc.merge(crate::handlers::schemes::SchemesApi::openapi());
     doc.merge(crate::handlers::marketplace::MarketplaceApi::openapi());

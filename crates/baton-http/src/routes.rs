@@ -446,6 +446,85 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             Tenant(crate::handlers::vault::VAULT_ERASE),
             delete(crate::handlers::vault::erase_customer),
         ),
+        // Orders and instructions (SPEC §4.9)
+        route(
+            &M::POST,
+            "/v1/order-management",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            post(crate::handlers::orders::create_order),
+        ),
+        route(
+            &M::GET,
+            "/v1/order-management/{orderRef}",
+            Tenant(crate::handlers::orders::ORDERS_READ),
+            get(crate::handlers::orders::get_order),
+        ),
+        route(
+            &M::PUT,
+            "/v1/order-management/{orderRef}/metadata",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            put(crate::handlers::orders::put_order_metadata),
+        ),
+        route(
+            &M::DELETE,
+            "/v1/order-management/{orderRef}/metadata",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            delete(crate::handlers::orders::delete_order_metadata),
+        ),
+        route(
+            &M::PUT,
+            "/v1/order-management/{orderRef}/customer-defaults",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            put(crate::handlers::orders::put_customer_defaults),
+        ),
+        route(
+            &M::PUT,
+            "/v1/order-management/{orderRef}/customer-defaults/{customerRef}/financial-instrument",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            put(crate::handlers::orders::put_default_instrument),
+        ),
+        route(
+            &M::PUT,
+            "/v1/order-management/{orderRef}/customer-defaults/{customerRef}/scheme",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            put(crate::handlers::orders::put_default_scheme),
+        ),
+        route(
+            &M::PUT,
+            "/v1/order-management/{orderRef}/customer-defaults/{customerRef}/metadata",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            put(crate::handlers::orders::put_default_metadata),
+        ),
+        route(
+            &M::DELETE,
+            "/v1/order-management/{orderRef}/customer-defaults/{customerRef}",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            delete(crate::handlers::orders::delete_customer_default),
+        ),
+        route(
+            &M::POST,
+            "/v1/order-management/{orderRef}/instruction",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            post(crate::handlers::orders::create_instruction),
+        ),
+        route(
+            &M::GET,
+            "/v1/order-management/{orderRef}/instruction/{instructionRef}",
+            Tenant(crate::handlers::orders::ORDERS_READ),
+            get(crate::handlers::orders::get_instruction),
+        ),
+        route(
+            &M::PUT,
+            "/v1/order-management/{orderRef}/instruction/{instructionRef}",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            put(crate::handlers::orders::update_instruction),
+        ),
+        route(
+            &M::DELETE,
+            "/v1/order-management/{orderRef}/instruction/{instructionRef}",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            delete(crate::handlers::orders::void_instruction),
+        ),
     ]
 }
 

@@ -9,6 +9,7 @@
 mod error;
 mod instrument_store;
 mod migrations;
+mod order_store;
 mod postgres;
 mod records;
 mod sqlite;
@@ -20,6 +21,7 @@ use async_trait::async_trait;
 
 pub use error::StoreError;
 pub use instrument_store::*;
+pub use order_store::*;
 pub use postgres::PostgresStore;
 pub use records::*;
 pub use sqlite::SqliteStore;
@@ -46,7 +48,7 @@ impl Backend {
 /// Everything Baton persists. Tenant-owned data is always addressed through its
 /// owner (account and tenant), so a caller cannot reach another tenant's rows.
 #[async_trait]
-pub trait Store: RoutingStore + VaultStore + InstrumentStore + Send + Sync + 'static {
+pub trait Store: RoutingStore + VaultStore + InstrumentStore + OrderStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     /// Applies pending migrations (safe to run from several nodes at once).
     async fn migrate(&self) -> StoreResult<()>;

@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "apps_schemes_rewards", include_str!("../migrations/sqlite/0002_apps_schemes_rewards.sql")),
     (3, "customer_keys", include_str!("../migrations/sqlite/0003_customer_keys.sql")),
     (4, "financial_instruments", include_str!("../migrations/sqlite/0004_financial_instruments.sql")),
+    (5, "orders_instructions", include_str!("../migrations/sqlite/0005_orders_instructions.sql")),
 ];
 
 pub struct SqliteStore {
@@ -115,3 +116,4 @@ include!("portable.rs");
 include!("portable_routing.rs");
 include!("portable_vault.rs");
 include!("portable_instruments.rs");
+include!("portable_orders.rs");

@@ -16,6 +16,7 @@ use baton_store::{
     AppLimits, DraftRecord, DraftWrite, InstalledAppRecord, RewardAccountRecord, RewardGroupMember, RewardGroupRecord,
     SchemeRecord,
 };
+use baton_store::{CustomerDefaultRecord, DefaultChange, InstructionRecord, OrderRecord};
 use baton_store::{CustomerKeyRecord, SealedSecret, SealedSecretRef};
 use baton_store::{ErasureRecord, InstrumentRecord, InstrumentStateRecord};
 use tokio::sync::Barrier;
@@ -123,6 +124,10 @@ conformance! {
     scenario_instrument_state_concurrent => sqlite_instrument_state_concurrent, postgres_instrument_state_concurrent
         [flavor = "multi_thread", worker_threads = 2];
     scenario_erase_customer_instruments => sqlite_erase_customer_instruments, postgres_erase_customer_instruments;
+    scenario_orders => sqlite_orders, postgres_orders;
+    scenario_order_defaults_resolve_statuses => sqlite_order_defaults_resolve_statuses,
+        postgres_order_defaults_resolve_statuses;
+    scenario_order_scheme_kind_must_fit => sqlite_order_scheme_kind_must_fit, postgres_order_scheme_kind_must_fit;
 }
 
 /// Runs `racers` futures made by `make` on separate tasks, released together by a
@@ -2056,4 +2061,221 @@ async fn scenario_erase_customer_instruments(store: Arc<dyn Store>) {
         store.erase_customer_instruments("er-1", "t_1", "cust-1", reason, T0).await.is_err(),
         "erasure ids are unique"
     );
+}
+
+// Orders and instructions ---------------------------------------------------------------
+
+fn order_record(tenant_id: &str, order_id: &str, order_ref: &str) -> OrderRecord {
+    OrderRecord {
+        order_id: order_id.into(),
+        tenant_id: tenant_id.into(),
+        order_ref: order_ref.into(),
+        metadata: "{}".into(),
+        created_at: T0,
+        updated_at: T0,
+    }
+}
+
+fn instruction_record(tenant_id: &str, order_id: &str, id: &str, customer: &str) -> InstructionRecord {
+    InstructionRecord {
+        instruction_id: id.into(),
+        tenant_id: tenant_id.into(),
+        order_id: order_id.into(),
+        instruction_ref: format!("ref-{id}"),
+        customer_ref: customer.into(),
+        direction: baton_domain::Direction::Credit,
+        status: baton_domain::InstructionStatus::Incomplete,
+        financial_instrument_id: None,
+        instrument_source: baton_domain::Source::None,
+        scheme_id: None,
+        scheme_source: baton_domain::Source::None,
+        amount_minor: 21000,
+        currency: "EUR".into(),
+        country: "DE".into(),
+        settled_by_date: Some("2020-12-31".into()),
+        metadata: "{\"b\":\"9\"}".into(),
+        created_at: T0,
+        updated_at: T0,
+    }
+}
+
+fn default_record(order_id: &str, customer: &str, fi: Option<&str>, scheme: Option<&str>) -> CustomerDefaultRecord {
+    CustomerDefaultRecord {
+        order_id: order_id.into(),
+        customer_ref: customer.into(),
+        financial_instrument_id: fi.map(Into::into),
+        instrument_source: baton_domain::Source::Tenant,
+        scheme_id: scheme.map(Into::into),
+        scheme_source: baton_domain::Source::Tenant,
+        metadata: "{\"a\":\"1\",\"b\":\"2\"}".into(),
+        updated_at: T0,
+    }
+}
+
+fn conflict_named(result: StoreResult<()>, name: &str) {
+    match result {
+        Err(StoreError::Conflict(c)) => assert_eq!(c, name),
+        other => panic!("expected Conflict({name}), got {other:?}"),
+    }
+}
+
+async fn scenario_orders(store: Arc<dyn Store>) {
+    two_tenants(&*store).await;
+    let order = order_record("t_1", "o-1", "REF1");
+    let ins = instruction_record("t_1", "o-1", "i-1", "C1");
+    store.create_order(&order, &[], std::slice::from_ref(&ins)).await.unwrap();
+    assert_eq!(store.order("t_1", "REF1").await.unwrap(), Some(order.clone()));
+    assert_eq!(store.order("t_2", "REF1").await.unwrap(), None, "another tenant's order is invisible");
+    assert_eq!(store.order_instructions("t_1", "o-1").await.unwrap(), std::slice::from_ref(&ins));
+    assert!(store.order_instructions("t_2", "o-1").await.unwrap().is_empty());
+    assert_eq!(store.instruction("t_1", "o-1", "ref-i-1").await.unwrap(), Some(ins.clone()));
+    assert_eq!(store.instruction("t_2", "o-1", "ref-i-1").await.unwrap(), None);
+
+    // Uniqueness: the order ref per tenant (all or nothing), the instruction ref per order.
+    let again = order_record("t_1", "o-2", "REF1");
+    let other = instruction_record("t_1", "o-2", "i-2", "C1");
+    conflict_named(store.create_order(&again, &[], &[other]).await, "orders_ref_unique");
+    assert_eq!(store.order_instructions("t_1", "o-2").await.unwrap(), []);
+    let dup = InstructionRecord { instruction_id: "i-3".into(), ..ins.clone() };
+    conflict_named(store.insert_instruction(&dup).await, "instructions_ref_unique");
+    let bad_order = order_record("t_1", "o-3", "REF3");
+    let dup_pair = [
+        instruction_record("t_1", "o-3", "i-4", "C1"),
+        InstructionRecord { instruction_id: "i-5".into(), ..instruction_record("t_1", "o-3", "i-4", "C1") },
+    ];
+    conflict_named(store.create_order(&bad_order, &[], &dup_pair).await, "instructions_ref_unique");
+    assert_eq!(store.order("t_1", "REF3").await.unwrap(), None, "nothing stored");
+    store.create_order(&order_record("t_2", "o-4", "REF1"), &[], &[]).await.unwrap();
+
+    // Writes through another tenant reach nothing.
+    assert!(!store.set_order_metadata("t_2", "o-1", "{\"x\":\"1\"}", T0 + 1).await.unwrap());
+    let foreign = InstructionRecord { tenant_id: "t_2".into(), instruction_id: "i-9".into(), ..ins.clone() };
+    assert!(matches!(store.insert_instruction(&foreign).await, Err(StoreError::MissingReference(_))));
+    assert!(store.set_order_metadata("t_1", "o-1", "{\"x\":\"1\"}", T0 + 1).await.unwrap());
+    assert_eq!(store.order("t_1", "REF1").await.unwrap().unwrap().metadata, "{\"x\":\"1\"}");
+
+    // Update is compare-and-set on the status; VOID only from the listed states.
+    use baton_domain::InstructionStatus::*;
+    let changed = InstructionRecord { amount_minor: 500, updated_at: T0 + 2, ..ins.clone() };
+    assert!(store.update_instruction(&changed, &[Incomplete, Ready]).await.unwrap());
+    assert!(!store.change_instruction_status("t_2", "o-1", "i-1", &[Incomplete], Void, T0 + 3).await.unwrap());
+    assert!(store
+        .change_instruction_status("t_1", "o-1", "i-1", &[Incomplete, Ready, Late], Void, T0 + 3)
+        .await
+        .unwrap());
+    assert!(!store
+        .change_instruction_status("t_1", "o-1", "i-1", &[Incomplete, Ready, Late], Void, T0 + 4)
+        .await
+        .unwrap());
+    assert!(!store.update_instruction(&changed, &[Incomplete, Ready]).await.unwrap());
+    let stored = store.instruction("t_1", "o-1", "ref-i-1").await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.amount_minor), (Void, 500));
+}
+
+async fn scenario_order_defaults_resolve_statuses(store: Arc<dyn Store>) {
+    use baton_domain::InstructionStatus::*;
+    use baton_domain::Source;
+    two_tenants(&*store).await;
+    store.insert_instrument(&instrument("fi-1", "t_1", "C1", InstrumentType::BankAccount, T0)).await.unwrap();
+    store.insert_instrument(&instrument("fi-2", "t_1", "C2", InstrumentType::BankAccount, T0)).await.unwrap();
+    let order = order_record("t_1", "o-1", "REF1");
+    let inherits = instruction_record("t_1", "o-1", "i-1", "C1");
+    let overrides = InstructionRecord {
+        scheme_id: Some("s-own".into()),
+        scheme_source: Source::Tenant,
+        financial_instrument_id: Some("fi-1".into()),
+        instrument_source: Source::Tenant,
+        ..instruction_record("t_1", "o-1", "i-2", "C1")
+    };
+    let frozen = instruction_record("t_1", "o-1", "i-3", "C1");
+    // The instructions pay out (CREDIT): their schemes are payout schemes.
+    for id in ["s-own", "s-default"] {
+        store
+            .create_scheme(
+                &scheme("t_1", id, SchemeKind::Payout),
+                &draft("t_1", id, &format!("d-{id}"), "V1", &[], &[]),
+            )
+            .await
+            .unwrap();
+    }
+    let defaults = [default_record("o-1", "C1", Some("fi-1"), Some("s-default"))];
+    store.create_order(&order, &defaults, &[inherits, overrides, frozen]).await.unwrap();
+    let status = |list: &[InstructionRecord]| list.iter().map(|i| i.status).collect::<Vec<_>>();
+    assert_eq!(status(&store.order_instructions("t_1", "o-1").await.unwrap()), [Ready, Ready, Ready]);
+
+    // Voiding freezes what it inherited, with the source and merged metadata.
+    assert!(store.change_instruction_status("t_1", "o-1", "i-3", &[Incomplete, Ready], Void, T0 + 1).await.unwrap());
+    let voided = store.instruction("t_1", "o-1", "ref-i-3").await.unwrap().unwrap();
+    assert_eq!(voided.financial_instrument_id.as_deref(), Some("fi-1"));
+    assert_eq!((voided.instrument_source, voided.scheme_source), (Source::CustomerDefault, Source::CustomerDefault));
+    assert_eq!(voided.metadata, "{\"a\":\"1\",\"b\":\"9\"}");
+
+    // Clearing the default scheme: only the inheriting, unprocessed instruction changes.
+    let change = DefaultChange::Scheme(None, Source::None);
+    assert!(store.update_customer_default("t_1", "o-1", "C1", &change, T0 + 2).await.unwrap());
+    assert_eq!(status(&store.order_instructions("t_1", "o-1").await.unwrap()), [Incomplete, Ready, Void]);
+    assert!(!store.update_customer_default("t_2", "o-1", "C1", &change, T0 + 2).await.unwrap());
+    assert!(!store.update_customer_default("t_1", "o-1", "C9", &change, T0 + 2).await.unwrap());
+
+    // An FI of another customer never counts as ACTIVE for this one.
+    let other_fi = [default_record("o-1", "C1", Some("fi-2"), Some("s-default"))];
+    assert!(store.put_customer_defaults("t_1", "o-1", &other_fi, T0 + 3).await.unwrap());
+    assert_eq!(status(&store.order_instructions("t_1", "o-1").await.unwrap()), [Incomplete, Ready, Void]);
+    assert!(store.put_customer_defaults("t_1", "o-1", &defaults, T0 + 4).await.unwrap());
+    assert_eq!(status(&store.order_instructions("t_1", "o-1").await.unwrap()), [Ready, Ready, Void]);
+    assert_eq!(store.customer_defaults("t_1", "o-1").await.unwrap(), defaults);
+    assert!(store.customer_defaults("t_2", "o-1").await.unwrap().is_empty());
+    assert!(!store.put_customer_defaults("t_2", "o-1", &defaults, T0 + 4).await.unwrap());
+
+    // Deleting a default is refused while a live instruction of the customer exists.
+    assert!(matches!(store.delete_customer_default("t_1", "o-1", "C1", T0 + 5).await, Err(StoreError::InUse(_))));
+    for id in ["i-1", "i-2"] {
+        assert!(store.change_instruction_status("t_1", "o-1", id, &[Incomplete, Ready], Void, T0 + 5).await.unwrap());
+    }
+    assert!(!store.delete_customer_default("t_2", "o-1", "C1", T0 + 6).await.unwrap());
+    assert!(store.delete_customer_default("t_1", "o-1", "C1", T0 + 6).await.unwrap());
+    assert!(!store.delete_customer_default("t_1", "o-1", "C1", T0 + 6).await.unwrap());
+}
+
+/// An instruction is READY only with a scheme that routes its direction: a collect
+/// scheme (own or inherited) leaves a CREDIT instruction INCOMPLETE.
+async fn scenario_order_scheme_kind_must_fit(store: Arc<dyn Store>) {
+    use baton_domain::InstructionStatus::*;
+    use baton_domain::Source;
+    two_tenants(&*store).await;
+    store.insert_instrument(&instrument("fi-1", "t_1", "C1", InstrumentType::BankAccount, T0)).await.unwrap();
+    store
+        .create_scheme(
+            &scheme("t_1", "s-collect", SchemeKind::Collect),
+            &draft("t_1", "s-collect", "d-c", "V1", &[], &[]),
+        )
+        .await
+        .unwrap();
+    store
+        .create_scheme(&scheme("t_1", "s-payout", SchemeKind::Payout), &draft("t_1", "s-payout", "d-p", "V1", &[], &[]))
+        .await
+        .unwrap();
+    let with_scheme = |id: &str, scheme: &str| InstructionRecord {
+        scheme_id: Some(scheme.into()),
+        scheme_source: Source::Tenant,
+        financial_instrument_id: Some("fi-1".into()),
+        instrument_source: Source::Tenant,
+        ..instruction_record("t_1", "o-1", id, "C1")
+    };
+    let inherits = InstructionRecord {
+        financial_instrument_id: Some("fi-1".into()),
+        instrument_source: Source::Tenant,
+        ..instruction_record("t_1", "o-1", "i-3", "C1")
+    };
+    let defaults = [default_record("o-1", "C1", None, Some("s-collect"))];
+    store
+        .create_order(
+            &order_record("t_1", "o-1", "REF1"),
+            &defaults,
+            &[with_scheme("i-1", "s-collect"), with_scheme("i-2", "s-payout"), inherits],
+        )
+        .await
+        .unwrap();
+    let statuses: Vec<_> = store.order_instructions("t_1", "o-1").await.unwrap().iter().map(|i| i.status).collect();
+    assert_eq!(statuses, [Incomplete, Ready, Incomplete], "only the payout scheme fits a CREDIT instruction");
 }

@@ -81,6 +81,8 @@ fn concrete_path(spec: &RouteSpec, tenant: &str) -> String {
     // Customer vault: a customer and an unknown instrument.
     let path =
         path.replace("{customerRef}", "C-roles").replace("{financialInstrumentId}", &uuid::Uuid::new_v4().to_string());
+    // Orders and instructions: unknown refs.
+    let path = path.replace("{orderRef}", "O-roles").replace("{instructionRef}", "I-roles");
     assert!(!path.contains('{'), "{} {}: unknown path parameter; teach this test about it", spec.method, spec.path);
     path
 }

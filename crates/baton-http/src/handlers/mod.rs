@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod health;
 pub mod identity;
 pub mod marketplace;
+pub mod orders;
 pub mod schemes;
 pub mod tenants;
 pub mod vault;

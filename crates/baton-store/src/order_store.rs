@@ -1,0 +1,151 @@
+//! Storage of orders, their customer defaults and their instructions (SPEC §4.9).
+//!
+//! The SQL lives in `portable_orders.rs`, compiled into both backends. Every call names
+//! the tenant. Every write to an order's defaults or instructions first touches the
+//! order row (a row lock on PostgreSQL; SQLite serialises writers anyway), so writes to
+//! one order are serialised, and ends by re-resolving the status of the affected
+//! unprocessed instructions (`INCOMPLETE`/`READY`) in the same transaction: an
+//! instruction is `READY` when its effective scheme is set and its effective financial
+//! instrument exists for the same tenant and customer and is `ACTIVE`.
+
+use async_trait::async_trait;
+use baton_domain::{Direction, InstructionStatus, Source};
+
+use crate::StoreResult;
+
+/// An order. `metadata` is a JSON object, as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRecord {
+    pub order_id: String,
+    pub tenant_id: String,
+    pub order_ref: String,
+    pub metadata: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A customer's defaults within an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerDefaultRecord {
+    pub order_id: String,
+    pub customer_ref: String,
+    pub financial_instrument_id: Option<String>,
+    pub instrument_source: Source,
+    pub scheme_id: Option<String>,
+    pub scheme_source: Source,
+    /// A JSON object, as text.
+    pub metadata: String,
+    pub updated_at: i64,
+}
+
+/// An instruction with its own (not inherited) values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstructionRecord {
+    pub instruction_id: String,
+    pub tenant_id: String,
+    pub order_id: String,
+    pub instruction_ref: String,
+    pub customer_ref: String,
+    pub direction: Direction,
+    pub status: InstructionStatus,
+    pub financial_instrument_id: Option<String>,
+    pub instrument_source: Source,
+    pub scheme_id: Option<String>,
+    pub scheme_source: Source,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub country: String,
+    /// `YYYY-MM-DD`.
+    pub settled_by_date: Option<String>,
+    /// A JSON object, as text.
+    pub metadata: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One field of a customer default to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DefaultChange {
+    Instrument(Option<String>, Source),
+    Scheme(Option<String>, Source),
+    /// A JSON object, as text.
+    Metadata(String),
+}
+
+#[async_trait]
+pub trait OrderStore: Send + Sync + 'static {
+    /// Inserts an order with its customer defaults and instructions in one transaction
+    /// (statuses re-resolved before commit). `Conflict("orders_ref_unique")` for a taken
+    /// `orderRef`, `Conflict("instructions_ref_unique")` for a repeated `instructionRef`;
+    /// nothing is stored then.
+    async fn create_order(
+        &self,
+        order: &OrderRecord,
+        defaults: &[CustomerDefaultRecord],
+        instructions: &[InstructionRecord],
+    ) -> StoreResult<()>;
+    async fn order(&self, tenant_id: &str, order_ref: &str) -> StoreResult<Option<OrderRecord>>;
+    /// The order's customer defaults, by customer ref.
+    async fn customer_defaults(&self, tenant_id: &str, order_id: &str) -> StoreResult<Vec<CustomerDefaultRecord>>;
+    /// The order's instructions, oldest first.
+    async fn order_instructions(&self, tenant_id: &str, order_id: &str) -> StoreResult<Vec<InstructionRecord>>;
+    /// Replaces the order's metadata; `false` if there is no such order.
+    async fn set_order_metadata(&self, tenant_id: &str, order_id: &str, metadata: &str, now: i64) -> StoreResult<bool>;
+    /// Inserts or replaces customer defaults and re-resolves the customers' unprocessed
+    /// instructions; `false` if there is no such order.
+    async fn put_customer_defaults(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        defaults: &[CustomerDefaultRecord],
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Changes one field of an existing customer default and re-resolves the customer's
+    /// unprocessed instructions; `false` if there is no such order or default.
+    async fn update_customer_default(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        customer_ref: &str,
+        change: &DefaultChange,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Deletes a customer default: `InUse` while an instruction of the customer that is
+    /// not `VOID` exists in the order; `false` if there is no such default.
+    async fn delete_customer_default(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        customer_ref: &str,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Inserts an instruction (status re-resolved before commit);
+    /// `Conflict("instructions_ref_unique")` for a repeated ref in the order.
+    async fn insert_instruction(&self, instruction: &InstructionRecord) -> StoreResult<()>;
+    async fn instruction(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        instruction_ref: &str,
+    ) -> StoreResult<Option<InstructionRecord>>;
+    /// Replaces an instruction's mutable fields if its status is still one of `from`
+    /// (compare-and-set), then re-resolves its status; `false` otherwise.
+    async fn update_instruction(
+        &self,
+        instruction: &InstructionRecord,
+        from: &[InstructionStatus],
+    ) -> StoreResult<bool>;
+    /// Moves an instruction to `to` if its status is one of `from`; `false` otherwise.
+    /// When `to` no longer accepts updates (not `INCOMPLETE`/`READY`), the values it
+    /// inherits are frozen into the instruction in the same transaction (source
+    /// `CUSTOMER_DEFAULT` kept; metadata merged), so later default changes do not reach it.
+    async fn change_instruction_status(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        instruction_id: &str,
+        from: &[InstructionStatus],
+        to: InstructionStatus,
+        now: i64,
+    ) -> StoreResult<bool>;
+}

@@ -1,0 +1,572 @@
+// Portable SQL of `OrderStore`, `include!`d by `sqlite.rs` and `postgres.rs` after
+// `portable_instruments.rs` (same conventions and hooks).
+//
+// Every write to an order's defaults or instructions starts by touching the order row
+// (`UPDATE orders … WHERE order_id AND tenant_id`): it proves the order is the
+// tenant's and, on PostgreSQL, holds the row lock until commit, so writes to one order
+// are serialised across nodes. It ends with `orders_sql::refresh`, which re-resolves
+// the status of the affected `INCOMPLETE`/`READY` instructions with the domain's
+// `resolve_status`, reading defaults and instrument states inside the transaction.
+
+mod orders_sql {
+    use baton_domain::instruction::resolve_status;
+    use baton_domain::{Direction, InstructionStatus, InstrumentState, Source};
+    use sqlx::Row as _;
+
+    use super::{Db, DbRow};
+    use crate::order_store::{CustomerDefaultRecord, InstructionRecord, OrderRecord};
+    use crate::{StoreError, StoreResult};
+
+    pub(super) const ORDER_COLUMNS: &str = "order_id, tenant_id, order_ref, metadata, created_at, updated_at";
+    pub(super) const DEFAULT_COLUMNS: &str = "order_id, customer_ref, financial_instrument_id, instrument_source, \
+        scheme_id, scheme_source, metadata, updated_at";
+    pub(super) const INSTRUCTION_COLUMNS: &str = "instruction_id, tenant_id, order_id, instruction_ref, customer_ref, \
+        direction, status, financial_instrument_id, instrument_source, scheme_id, scheme_source, amount_minor, \
+        currency, country, settled_by_date, metadata, created_at, updated_at";
+
+    fn word<T: std::str::FromStr>(text: String, what: &str) -> StoreResult<T> {
+        text.parse().map_err(|_| StoreError::Corrupt(format!("{what} {text:?}")))
+    }
+
+    /// `'A', 'B'` for an `IN (…)` list: the words come from the domain's enum, never from input.
+    pub(super) fn status_list(statuses: &[InstructionStatus]) -> String {
+        if statuses.is_empty() {
+            return "''".into();
+        }
+        statuses.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ")
+    }
+
+    pub(super) fn order_from_row(row: &DbRow) -> StoreResult<OrderRecord> {
+        Ok(OrderRecord {
+            order_id: row.try_get("order_id")?,
+            tenant_id: row.try_get("tenant_id")?,
+            order_ref: row.try_get("order_ref")?,
+            metadata: row.try_get("metadata")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+
+    pub(super) fn default_from_row(row: &DbRow) -> StoreResult<CustomerDefaultRecord> {
+        Ok(CustomerDefaultRecord {
+            order_id: row.try_get("order_id")?,
+            customer_ref: row.try_get("customer_ref")?,
+            financial_instrument_id: row.try_get("financial_instrument_id")?,
+            instrument_source: word::<Source>(row.try_get("instrument_source")?, "source")?,
+            scheme_id: row.try_get("scheme_id")?,
+            scheme_source: word::<Source>(row.try_get("scheme_source")?, "source")?,
+            metadata: row.try_get("metadata")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+
+    pub(super) fn instruction_from_row(row: &DbRow) -> StoreResult<InstructionRecord> {
+        Ok(InstructionRecord {
+            instruction_id: row.try_get("instruction_id")?,
+            tenant_id: row.try_get("tenant_id")?,
+            order_id: row.try_get("order_id")?,
+            instruction_ref: row.try_get("instruction_ref")?,
+            customer_ref: row.try_get("customer_ref")?,
+            direction: word::<Direction>(row.try_get("direction")?, "direction")?,
+            status: word::<InstructionStatus>(row.try_get("status")?, "instruction status")?,
+            financial_instrument_id: row.try_get("financial_instrument_id")?,
+            instrument_source: word::<Source>(row.try_get("instrument_source")?, "source")?,
+            scheme_id: row.try_get("scheme_id")?,
+            scheme_source: word::<Source>(row.try_get("scheme_source")?, "source")?,
+            amount_minor: row.try_get("amount_minor")?,
+            currency: row.try_get("currency")?,
+            country: row.try_get("country")?,
+            settled_by_date: row.try_get("settled_by_date")?,
+            metadata: row.try_get("metadata")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+
+    /// A uniqueness conflict named after the constraint (SQLite reports no names).
+    pub(super) fn named_conflict(e: StoreError, name: &str) -> StoreError {
+        match e {
+            StoreError::Conflict(_) => StoreError::Conflict(name.to_string()),
+            other => other,
+        }
+    }
+
+    /// Touches the order row (lock); `false` if the tenant has no such order.
+    pub(super) async fn touch_order(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        tenant_id: &str,
+        order_id: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let n = sqlx::query("UPDATE orders SET updated_at = $1 WHERE order_id = $2 AND tenant_id = $3")
+            .bind(now)
+            .bind(order_id)
+            .bind(tenant_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    pub(super) async fn upsert_default(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        d: &CustomerDefaultRecord,
+    ) -> StoreResult<()> {
+        sqlx::query(&format!(
+            "INSERT INTO customer_defaults ({DEFAULT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (order_id, customer_ref) DO UPDATE SET \
+             financial_instrument_id = EXCLUDED.financial_instrument_id, \
+             instrument_source = EXCLUDED.instrument_source, scheme_id = EXCLUDED.scheme_id, \
+             scheme_source = EXCLUDED.scheme_source, metadata = EXCLUDED.metadata, updated_at = EXCLUDED.updated_at"
+        ))
+        .bind(&d.order_id)
+        .bind(&d.customer_ref)
+        .bind(&d.financial_instrument_id)
+        .bind(d.instrument_source.as_str())
+        .bind(&d.scheme_id)
+        .bind(d.scheme_source.as_str())
+        .bind(&d.metadata)
+        .bind(d.updated_at)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn insert_instruction(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        r: &InstructionRecord,
+    ) -> StoreResult<()> {
+        sqlx::query(&format!(
+            "INSERT INTO instructions ({INSTRUCTION_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+        ))
+        .bind(&r.instruction_id)
+        .bind(&r.tenant_id)
+        .bind(&r.order_id)
+        .bind(&r.instruction_ref)
+        .bind(&r.customer_ref)
+        .bind(r.direction.as_str())
+        .bind(r.status.as_str())
+        .bind(&r.financial_instrument_id)
+        .bind(r.instrument_source.as_str())
+        .bind(&r.scheme_id)
+        .bind(r.scheme_source.as_str())
+        .bind(r.amount_minor)
+        .bind(&r.currency)
+        .bind(&r.country)
+        .bind(&r.settled_by_date)
+        .bind(&r.metadata)
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| named_conflict(e.into(), "instructions_ref_unique"))?;
+        Ok(())
+    }
+
+    /// Re-resolves the status of the order's `INCOMPLETE`/`READY` instructions (of one
+    /// customer, or all) from their own values, the current defaults and instrument states.
+    pub(super) async fn refresh(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        tenant_id: &str,
+        order_id: &str,
+        customer_ref: Option<&str>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let open = status_list(&[InstructionStatus::Incomplete, InstructionStatus::Ready]);
+        let rows = sqlx::query(&format!(
+            "SELECT i.instruction_id, i.status, i.direction, \
+               (SELECT s.kind FROM schemes s WHERE s.tenant_id = i.tenant_id \
+                  AND s.scheme_id = COALESCE(i.scheme_id, d.scheme_id)) AS scheme_kind, \
+               (SELECT f.state FROM financial_instruments f WHERE f.tenant_id = i.tenant_id \
+                  AND f.customer_ref = i.customer_ref \
+                  AND f.financial_instrument_id = COALESCE(i.financial_instrument_id, d.financial_instrument_id)) \
+                 AS fi_state \
+             FROM instructions i LEFT JOIN customer_defaults d \
+               ON d.order_id = i.order_id AND d.customer_ref = i.customer_ref \
+             WHERE i.order_id = $1 AND i.tenant_id = $2 AND ($3 IS NULL OR i.customer_ref = $3) \
+               AND i.status IN ({open})"
+        ))
+        .bind(order_id)
+        .bind(tenant_id)
+        .bind(customer_ref)
+        .fetch_all(&mut **tx)
+        .await?;
+        for row in &rows {
+            let id: String = row.try_get("instruction_id")?;
+            let current = word::<InstructionStatus>(row.try_get("status")?, "instruction status")?;
+            // A scheme counts only if it exists and routes this direction: an inherited
+            // payout scheme does not make a DEBIT instruction ready, nor the reverse.
+            let direction: String = row.try_get("direction")?;
+            let scheme_kind: Option<String> = row.try_get("scheme_kind")?;
+            let scheme_fits = match (direction.parse::<baton_domain::Direction>(), scheme_kind) {
+                (Ok(d), Some(kind)) => kind.parse::<baton_domain::SchemeKind>().is_ok_and(|k| k.direction() == d),
+                _ => false,
+            };
+            let fi_state: Option<String> = row.try_get("fi_state")?;
+            let fi_active = fi_state.and_then(|s| s.parse::<InstrumentState>().ok()) == Some(InstrumentState::Active);
+            let next = resolve_status(scheme_fits, fi_active, Some(current));
+            if next != current {
+                sqlx::query("UPDATE instructions SET status = $1, updated_at = $2 WHERE instruction_id = $3")
+                    .bind(next.as_str())
+                    .bind(now)
+                    .bind(&id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::OrderStore for ThisStore {
+    async fn create_order(
+        &self,
+        order: &crate::OrderRecord,
+        defaults: &[crate::CustomerDefaultRecord],
+        instructions: &[crate::InstructionRecord],
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(&format!("INSERT INTO orders ({}) VALUES ($1, $2, $3, $4, $5, $6)", orders_sql::ORDER_COLUMNS))
+            .bind(&order.order_id)
+            .bind(&order.tenant_id)
+            .bind(&order.order_ref)
+            .bind(&order.metadata)
+            .bind(order.created_at)
+            .bind(order.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| orders_sql::named_conflict(e.into(), "orders_ref_unique"))?;
+        for d in defaults {
+            orders_sql::upsert_default(&mut tx, d).await?;
+        }
+        for i in instructions {
+            orders_sql::insert_instruction(&mut tx, i).await?;
+        }
+        orders_sql::refresh(&mut tx, &order.tenant_id, &order.order_id, None, order.updated_at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn order(&self, tenant_id: &str, order_ref: &str) -> StoreResult<Option<crate::OrderRecord>> {
+        sqlx::query(&format!(
+            "SELECT {} FROM orders WHERE tenant_id = $1 AND order_ref = $2",
+            orders_sql::ORDER_COLUMNS
+        ))
+        .bind(tenant_id)
+        .bind(order_ref)
+        .fetch_optional(self.reader())
+        .await?
+        .as_ref()
+        .map(orders_sql::order_from_row)
+        .transpose()
+    }
+
+    async fn customer_defaults(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+    ) -> StoreResult<Vec<crate::CustomerDefaultRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM customer_defaults d WHERE d.order_id = $1 \
+             AND EXISTS (SELECT 1 FROM orders o WHERE o.order_id = d.order_id AND o.tenant_id = $2) \
+             ORDER BY d.customer_ref",
+            orders_sql::DEFAULT_COLUMNS
+                .split(", ")
+                .map(|c| format!("d.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .bind(order_id)
+        .bind(tenant_id)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(orders_sql::default_from_row).collect()
+    }
+
+    async fn order_instructions(&self, tenant_id: &str, order_id: &str) -> StoreResult<Vec<crate::InstructionRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM instructions WHERE order_id = $1 AND tenant_id = $2 ORDER BY created_at, instruction_id",
+            orders_sql::INSTRUCTION_COLUMNS
+        ))
+        .bind(order_id)
+        .bind(tenant_id)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(orders_sql::instruction_from_row).collect()
+    }
+
+    async fn set_order_metadata(&self, tenant_id: &str, order_id: &str, metadata: &str, now: i64) -> StoreResult<bool> {
+        let n = sqlx::query("UPDATE orders SET metadata = $1, updated_at = $2 WHERE order_id = $3 AND tenant_id = $4")
+            .bind(metadata)
+            .bind(now)
+            .bind(order_id)
+            .bind(tenant_id)
+            .execute(self.writer())
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn put_customer_defaults(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        defaults: &[crate::CustomerDefaultRecord],
+        now: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        if !orders_sql::touch_order(&mut tx, tenant_id, order_id, now).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        for d in defaults {
+            orders_sql::upsert_default(&mut tx, d).await?;
+            orders_sql::refresh(&mut tx, tenant_id, order_id, Some(&d.customer_ref), now).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn update_customer_default(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        customer_ref: &str,
+        change: &crate::DefaultChange,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        if !orders_sql::touch_order(&mut tx, tenant_id, order_id, now).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let (set, value, source) = match change {
+            crate::DefaultChange::Instrument(id, source) => {
+                ("financial_instrument_id = $1, instrument_source = $2", id.clone(), Some(*source))
+            }
+            crate::DefaultChange::Scheme(id, source) => ("scheme_id = $1, scheme_source = $2", id.clone(), Some(*source)),
+            // `$2` is bound (NULL) in every form, so the numbering stays the same.
+            crate::DefaultChange::Metadata(m) => {
+                ("metadata = $1, instrument_source = COALESCE($2, instrument_source)", Some(m.clone()), None)
+            }
+        };
+        let n = sqlx::query(&format!(
+            "UPDATE customer_defaults SET {set}, updated_at = $3 WHERE order_id = $4 AND customer_ref = $5"
+        ))
+        .bind(value)
+        .bind(source.map(baton_domain::Source::as_str))
+        .bind(now)
+        .bind(order_id)
+        .bind(customer_ref)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        orders_sql::refresh(&mut tx, tenant_id, order_id, Some(customer_ref), now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn delete_customer_default(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        customer_ref: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let exists = sqlx::query(
+            "SELECT 1 AS one FROM customer_defaults d JOIN orders o ON o.order_id = d.order_id \
+             WHERE d.order_id = $1 AND d.customer_ref = $2 AND o.tenant_id = $3",
+        )
+        .bind(order_id)
+        .bind(customer_ref)
+        .bind(tenant_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+        if !exists {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        orders_sql::touch_order(&mut tx, tenant_id, order_id, now).await?;
+        let in_use = sqlx::query(&format!(
+            "SELECT 1 AS one FROM instructions WHERE order_id = $1 AND customer_ref = $2 AND status <> '{}'",
+            baton_domain::InstructionStatus::Void.as_str()
+        ))
+        .bind(order_id)
+        .bind(customer_ref)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+        if in_use {
+            tx.rollback().await?;
+            return Err(StoreError::InUse("customer default".into()));
+        }
+        sqlx::query("DELETE FROM customer_defaults WHERE order_id = $1 AND customer_ref = $2")
+            .bind(order_id)
+            .bind(customer_ref)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn insert_instruction(&self, r: &crate::InstructionRecord) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        if !orders_sql::touch_order(&mut tx, &r.tenant_id, &r.order_id, r.updated_at).await? {
+            tx.rollback().await?;
+            return Err(StoreError::MissingReference("order".into()));
+        }
+        orders_sql::insert_instruction(&mut tx, r).await?;
+        orders_sql::refresh(&mut tx, &r.tenant_id, &r.order_id, Some(&r.customer_ref), r.updated_at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn instruction(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        instruction_ref: &str,
+    ) -> StoreResult<Option<crate::InstructionRecord>> {
+        sqlx::query(&format!(
+            "SELECT {} FROM instructions WHERE tenant_id = $1 AND order_id = $2 AND instruction_ref = $3",
+            orders_sql::INSTRUCTION_COLUMNS
+        ))
+        .bind(tenant_id)
+        .bind(order_id)
+        .bind(instruction_ref)
+        .fetch_optional(self.reader())
+        .await?
+        .as_ref()
+        .map(orders_sql::instruction_from_row)
+        .transpose()
+    }
+
+    async fn update_instruction(
+        &self,
+        r: &crate::InstructionRecord,
+        from: &[baton_domain::InstructionStatus],
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        if !orders_sql::touch_order(&mut tx, &r.tenant_id, &r.order_id, r.updated_at).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let n = sqlx::query(&format!(
+            "UPDATE instructions SET direction = $1, financial_instrument_id = $2, instrument_source = $3, \
+             scheme_id = $4, scheme_source = $5, amount_minor = $6, currency = $7, country = $8, \
+             settled_by_date = $9, metadata = $10, updated_at = $11 \
+             WHERE instruction_id = $12 AND tenant_id = $13 AND status IN ({})",
+            orders_sql::status_list(from)
+        ))
+        .bind(r.direction.as_str())
+        .bind(&r.financial_instrument_id)
+        .bind(r.instrument_source.as_str())
+        .bind(&r.scheme_id)
+        .bind(r.scheme_source.as_str())
+        .bind(r.amount_minor)
+        .bind(&r.currency)
+        .bind(&r.country)
+        .bind(&r.settled_by_date)
+        .bind(&r.metadata)
+        .bind(r.updated_at)
+        .bind(&r.instruction_id)
+        .bind(&r.tenant_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        orders_sql::refresh(&mut tx, &r.tenant_id, &r.order_id, Some(&r.customer_ref), r.updated_at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn change_instruction_status(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        instruction_id: &str,
+        from: &[baton_domain::InstructionStatus],
+        to: baton_domain::InstructionStatus,
+        now: i64,
+    ) -> StoreResult<bool> {
+        use baton_domain::Source;
+        let mut tx = self.begin_write().await?;
+        if !orders_sql::touch_order(&mut tx, tenant_id, order_id, now).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM instructions WHERE instruction_id = $1 AND tenant_id = $2 AND order_id = $3 \
+             AND status IN ({})",
+            orders_sql::INSTRUCTION_COLUMNS,
+            orders_sql::status_list(from)
+        ))
+        .bind(instruction_id)
+        .bind(tenant_id)
+        .bind(order_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let mut r = orders_sql::instruction_from_row(&row)?;
+        if !to.can_update() && r.status.can_update() {
+            let default = sqlx::query(&format!(
+                "SELECT {} FROM customer_defaults WHERE order_id = $1 AND customer_ref = $2",
+                orders_sql::DEFAULT_COLUMNS
+            ))
+            .bind(order_id)
+            .bind(&r.customer_ref)
+            .fetch_optional(&mut *tx)
+            .await?
+            .as_ref()
+            .map(orders_sql::default_from_row)
+            .transpose()?;
+            if let Some(d) = default {
+                if r.financial_instrument_id.is_none() && d.financial_instrument_id.is_some() {
+                    r.financial_instrument_id = d.financial_instrument_id;
+                    r.instrument_source = Source::CustomerDefault;
+                }
+                if r.scheme_id.is_none() && d.scheme_id.is_some() {
+                    r.scheme_id = d.scheme_id;
+                    r.scheme_source = Source::CustomerDefault;
+                }
+                let parse = |text: &str| {
+                    serde_json::from_str::<std::collections::BTreeMap<String, String>>(text)
+                        .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))
+                };
+                let mut merged = parse(&d.metadata)?;
+                merged.extend(parse(&r.metadata)?);
+                r.metadata = serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            }
+        }
+        sqlx::query(
+            "UPDATE instructions SET status = $1, updated_at = $2, financial_instrument_id = $3, \
+             instrument_source = $4, scheme_id = $5, scheme_source = $6, metadata = $7 WHERE instruction_id = $8",
+        )
+        .bind(to.as_str())
+        .bind(now)
+        .bind(&r.financial_instrument_id)
+        .bind(r.instrument_source.as_str())
+        .bind(&r.scheme_id)
+        .bind(r.scheme_source.as_str())
+        .bind(&r.metadata)
+        .bind(instruction_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
