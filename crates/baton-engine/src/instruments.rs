@@ -450,9 +450,14 @@ impl Engine {
     /// (reason `CUSTOMER_REQUEST`) and records the erasure. Repeating it is harmless.
     pub async fn erase_customer(&self, tenant_id: &str, customer_ref: &str) -> EngineResult<ErasureView> {
         let customer = customer(customer_ref)?;
-        // SPEC §5.4: erasure is refused (400) while one of the customer's instructions is
-        // PROCESSING. Instructions do not exist yet; when they do, check here, before
-        // anything is shredded.
+        // SPEC §5.4: never erase a customer while money is moving for them. (Execution,
+        // when it arrives, must take the instruction out of PROCESSING under the same
+        // rule, so that a charge cannot start between this check and the shred.)
+        if self.store.customer_has_processing_instruction(tenant_id, customer.as_str()).await? {
+            return Err(Problem::bad_request("CUSTOMER_HAS_PROCESSING_INSTRUCTIONS")
+                .message("The customer has an instruction being processed; erase them once it has settled or failed.")
+                .into());
+        }
         self.shred_customer(tenant_id, customer.as_str()).await?;
         let erasure = self
             .store

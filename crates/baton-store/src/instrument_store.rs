@@ -123,4 +123,7 @@ pub trait InstrumentStore: Send + Sync + 'static {
         now: i64,
     ) -> StoreResult<ErasureRecord>;
     async fn erasure(&self, tenant_id: &str, erasure_id: &str) -> StoreResult<Option<ErasureRecord>>;
+    /// Whether one of the customer's instructions is `PROCESSING` (money moving now),
+    /// which erasure must not interrupt.
+    async fn customer_has_processing_instruction(&self, tenant_id: &str, customer_ref: &str) -> StoreResult<bool>;
 }

@@ -272,4 +272,14 @@ impl crate::InstrumentStore for ThisStore {
         })
         .transpose()
     }
+
+    async fn customer_has_processing_instruction(&self, tenant_id: &str, customer_ref: &str) -> StoreResult<bool> {
+        Ok(sqlx::query("SELECT 1 FROM instructions WHERE tenant_id = $1 AND customer_ref = $2 AND status = $3 LIMIT 1")
+            .bind(tenant_id)
+            .bind(customer_ref)
+            .bind(baton_domain::InstructionStatus::Processing.as_str())
+            .fetch_optional(self.reader())
+            .await?
+            .is_some())
+    }
 }

@@ -390,3 +390,26 @@ async fn no_plaintext_card_number_or_iban_reaches_the_database() {
         assert!(!contains(&bytes, secret), "{secret} found in the database after erasure");
     }
 }
+
+#[tokio::test]
+async fn erasure_waits_while_money_is_moving_for_the_customer() {
+    let f = fixture(false).await;
+    let fi = create(&f, "C9", &bank(IBAN_DE)).await;
+    let order = json!({
+        "orderRef": "POLICY-9",
+        "instructions": [{ "instructionRef": "M1", "customerRef": "C9", "direction": "DEBIT",
+            "financialInstrumentId": fi, "amount": "49.90", "currency": "EUR", "country": "DE" }]
+    });
+    f.app.post("/v1/order-management", &f.write, &order).await.assert_status(202);
+    // Execution (a later capability) moves instructions to PROCESSING; arrange it directly.
+    f.app.execute_sql("UPDATE instructions SET status = 'PROCESSING'").await;
+    let reply = f.app.delete("/v1/customer-vault/C9", &f.admin).await;
+    reply.assert_error(400, "CUSTOMER_HAS_PROCESSING_INSTRUCTIONS");
+    // Nothing was erased: the instrument is still active and its customer key intact.
+    assert_eq!(f.app.get(&format!("{}/{fi}", fis("C9")), &f.read).await.assert_status(200)["state"], "ACTIVE");
+    assert!(engine(&f.app).customer_data_key(&f.tenant, "C9").await.is_ok());
+    // Once the instruction has settled, the customer can be forgotten.
+    f.app.execute_sql("UPDATE instructions SET status = 'SETTLED'").await;
+    f.app.delete("/v1/customer-vault/C9", &f.admin).await.assert_status(202);
+    assert_eq!(f.app.get(&format!("{}/{fi}", fis("C9")), &f.read).await.assert_status(200)["state"], "CLOSED");
+}
