@@ -7,6 +7,9 @@
 //! leaves `INCOMPLETE`/`READY` the store freezes what it inherited. The store
 //! re-resolves `INCOMPLETE`/`READY` statuses in the same transaction as every write to
 //! an order's defaults or instructions.
+//!
+//! The listings page by keyset on `(created_at, id)` with an opaque cursor and build
+//! each instruction's effective values exactly as the single read does.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,7 +19,10 @@ use baton_domain::{
     Amount, Country, Currency, CustomerRef, DecimalInput, Direction, InstructionRef, InstructionStatus,
     InstrumentState, Metadata, MetadataRules, OrderRef, Problem, Problems, SchemeKind, SettleByDate, Source,
 };
-use baton_store::{CustomerDefaultRecord, DefaultChange, InstructionRecord, OrderRecord, StoreError};
+use baton_store::{
+    CustomerDefaultRecord, DefaultChange, InstructionFilter, InstructionRecord, Keyset, OrderFilter, OrderRecord,
+    StoreError,
+};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -779,5 +785,246 @@ impl Engine {
                 .into());
         }
         self.instruction_view_of(&order, instruction_ref).await
+    }
+}
+
+// -- listings ------------------------------------------------------------------------------
+
+/// The query of `GET /v1/order-management` and `GET /v1/instructions`, as sent. The order
+/// listing reads only `customer_ref`, the creation dates, `limit` and `cursor`.
+#[derive(Debug, Clone, Default)]
+pub struct ListInput {
+    /// Comma-separated statuses.
+    pub status: Option<String>,
+    pub customer_ref: Option<String>,
+    pub direction: Option<String>,
+    pub currency: Option<String>,
+    /// `YYYY-MM-DD`, inclusive (UTC days).
+    pub created_from: Option<String>,
+    pub created_to: Option<String>,
+    pub settled_by_from: Option<String>,
+    pub settled_by_to: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+/// One page of a listing; `next_cursor` is `None` on the last page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// An instruction of the instruction listing, with its order's ref.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedInstructionView {
+    pub order_ref: String,
+    pub instruction: InstructionView,
+}
+
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+pub const MAX_PAGE_SIZE: u32 = 200;
+
+/// Which listing a cursor belongs to, so one listing's cursor is refused by the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    Orders,
+    Instructions,
+}
+
+impl Listing {
+    fn tag(self) -> &'static str {
+        match self {
+            Listing::Orders => "o",
+            Listing::Instructions => "i",
+        }
+    }
+}
+
+/// The opaque cursor: base64url (no padding) of `<listing>:<created_at ms>:<id>`.
+fn encode_cursor(listing: Listing, created_at: i64, id: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{created_at}:{id}", listing.tag()))
+}
+
+fn decode_cursor(listing: Listing, cursor: &str) -> Result<Keyset, Problem> {
+    use base64::Engine as _;
+    let invalid =
+        || Problem::invalid_field("INVALID_CURSOR", "cursor", "{field} is not a cursor returned by this listing.");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let mut parts = text.splitn(3, ':');
+    let (Some(tag), Some(at), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(invalid());
+    };
+    let at: i64 = at.parse().map_err(|_| invalid())?;
+    let id_ok = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    if tag != listing.tag() || at < 0 || !id_ok {
+        return Err(invalid());
+    }
+    Ok(Keyset { created_at: at, id: id.to_string() })
+}
+
+fn unix_ms(at: time::OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn blank(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The parts common to both listings.
+struct Window {
+    customer_ref: Option<String>,
+    created_from: Option<i64>,
+    created_before: Option<i64>,
+    limit: u32,
+    after: Option<Keyset>,
+}
+
+fn parse_window(input: &ListInput, listing: Listing, problems: &mut Vec<Problem>) -> Window {
+    let customer_ref = blank(&input.customer_ref)
+        .and_then(|c| take(problems, CustomerRef::parse(c, "customerRef")))
+        .map(|c| c.into_string());
+    let date = |value: &Option<String>, field: &str, problems: &mut Vec<Problem>| {
+        blank(value).and_then(|d| take(problems, baton_domain::dates::parse_date(d, field)))
+    };
+    let created_from =
+        date(&input.created_from, "createdFrom", problems).map(|d| unix_ms(baton_domain::dates::start_of_day(d)));
+    let created_before =
+        date(&input.created_to, "createdTo", problems).map(|d| unix_ms(baton_domain::dates::end_of_day(d)));
+    let limit = match blank(&input.limit) {
+        None => DEFAULT_PAGE_SIZE,
+        Some(l) => match l.parse::<u32>() {
+            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
+            _ => {
+                problems.push(
+                    Problem::invalid_field("INVALID_LIMIT", "limit", "{field} must be an integer from 1 to 200.")
+                        .detail("value", l.chars().take(16).collect::<String>()),
+                );
+                DEFAULT_PAGE_SIZE
+            }
+        },
+    };
+    let after = blank(&input.cursor).and_then(|c| take(problems, decode_cursor(listing, c)));
+    Window { customer_ref, created_from, created_before, limit, after }
+}
+
+/// Cuts the `limit + 1` rows fetched down to the page, with the cursor of its last
+/// row when more follow.
+fn paginate<T>(
+    mut rows: Vec<T>,
+    limit: u32,
+    listing: Listing,
+    key: impl Fn(&T) -> (i64, &str),
+) -> (Vec<T>, Option<String>) {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next = if more {
+        rows.last().map(|last| {
+            let (at, id) = key(last);
+            encode_cursor(listing, at, id)
+        })
+    } else {
+        None
+    };
+    (rows, next)
+}
+
+impl Engine {
+    /// `GET /v1/order-management`: the tenant's orders oldest first, with their customer
+    /// defaults but without their instructions (`instructions` is left empty), one page
+    /// at a time. Two queries per page: the orders, then the defaults of all of them.
+    pub async fn orders(&self, tenant_id: &str, input: &ListInput) -> EngineResult<Page<OrderView>> {
+        let mut problems = Vec::new();
+        let w = parse_window(input, Listing::Orders, &mut problems);
+        if !problems.is_empty() {
+            return Err(Problems(problems).into());
+        }
+        let filter = OrderFilter {
+            customer_ref: w.customer_ref,
+            created_from: w.created_from,
+            created_before: w.created_before,
+        };
+        let rows = self.store.list_orders(tenant_id, &filter, w.after.as_ref(), w.limit + 1).await?;
+        let (orders, next_cursor) = paginate(rows, w.limit, Listing::Orders, |o| (o.created_at, o.order_id.as_str()));
+        let ids: Vec<String> = orders.iter().map(|o| o.order_id.clone()).collect();
+        let mut defaults: BTreeMap<String, Vec<CustomerDefaultRecord>> = BTreeMap::new();
+        for d in self.store.customer_defaults_of_orders(tenant_id, &ids).await? {
+            defaults.entry(d.order_id.clone()).or_default().push(d);
+        }
+        let items = orders
+            .iter()
+            .map(|o| {
+                Ok(OrderView {
+                    order_ref: o.order_ref.clone(),
+                    metadata: stored_metadata(&o.metadata)?,
+                    customer_defaults: defaults
+                        .get(&o.order_id)
+                        .map(|ds| ds.iter().map(default_view).collect::<EngineResult<Vec<_>>>())
+                        .transpose()?
+                        .unwrap_or_default(),
+                    instructions: Vec::new(),
+                    created_at: o.created_at,
+                })
+            })
+            .collect::<EngineResult<_>>()?;
+        Ok(Page { items, next_cursor })
+    }
+
+    /// `GET /v1/instructions`: the tenant's instructions across its orders, oldest first,
+    /// with the same effective values as the single read. Two queries per page: the
+    /// instructions, then the customer defaults of their orders.
+    pub async fn instructions(&self, tenant_id: &str, input: &ListInput) -> EngineResult<Page<ListedInstructionView>> {
+        let mut problems = Vec::new();
+        let w = parse_window(input, Listing::Instructions, &mut problems);
+        let mut statuses = Vec::new();
+        for s in input.status.as_deref().unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if let Some(status) = take(&mut problems, InstructionStatus::parse(s, "status")) {
+                if !statuses.contains(&status) {
+                    statuses.push(status);
+                }
+            }
+        }
+        let direction = blank(&input.direction).and_then(|d| take(&mut problems, Direction::parse(d, "direction")));
+        let currency = blank(&input.currency).and_then(|c| take(&mut problems, Currency::parse(c, "currency")));
+        let mut settled = |value: &Option<String>, field: &str| {
+            blank(value)
+                .and_then(|d| take(&mut problems, baton_domain::dates::parse_date(d, field)))
+                .map(baton_domain::dates::format_date)
+        };
+        let settled_by_from = settled(&input.settled_by_from, "settledByFrom");
+        let settled_by_to = settled(&input.settled_by_to, "settledByTo");
+        if !problems.is_empty() {
+            return Err(Problems(problems).into());
+        }
+        let filter = InstructionFilter {
+            statuses,
+            customer_ref: w.customer_ref,
+            direction,
+            currency: currency.map(|c| c.as_str().to_string()),
+            created_from: w.created_from,
+            created_before: w.created_before,
+            settled_by_from,
+            settled_by_to,
+        };
+        let rows = self.store.list_instructions(tenant_id, &filter, w.after.as_ref(), w.limit + 1).await?;
+        let (rows, next_cursor) = paginate(rows, w.limit, Listing::Instructions, |r| {
+            (r.instruction.created_at, r.instruction.instruction_id.as_str())
+        });
+        let ids: Vec<String> =
+            rows.iter().map(|r| r.instruction.order_id.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+        let defaults = self.store.customer_defaults_of_orders(tenant_id, &ids).await?;
+        let by_key: BTreeMap<(&str, &str), &CustomerDefaultRecord> =
+            defaults.iter().map(|d| ((d.order_id.as_str(), d.customer_ref.as_str()), d)).collect();
+        let items = rows
+            .iter()
+            .map(|r| {
+                let i = &r.instruction;
+                let default = by_key.get(&(i.order_id.as_str(), i.customer_ref.as_str())).copied();
+                Ok(ListedInstructionView { order_ref: r.order_ref.clone(), instruction: instruction_view(i, default)? })
+            })
+            .collect::<EngineResult<_>>()?;
+        Ok(Page { items, next_cursor })
     }
 }

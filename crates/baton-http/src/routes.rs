@@ -455,6 +455,18 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         ),
         route(
             &M::GET,
+            "/v1/order-management",
+            Tenant(crate::handlers::orders::ORDERS_READ),
+            get(crate::handlers::orders::list_orders),
+        ),
+        route(
+            &M::GET,
+            "/v1/instructions",
+            Tenant(crate::handlers::orders::ORDERS_READ),
+            get(crate::handlers::orders::list_instructions),
+        ),
+        route(
+            &M::GET,
             "/v1/order-management/{orderRef}",
             Tenant(crate::handlers::orders::ORDERS_READ),
             get(crate::handlers::orders::get_order),

@@ -72,6 +72,52 @@ pub enum DefaultChange {
     Metadata(String),
 }
 
+/// A position in a listing ordered by `(created_at, id)`: a page starts strictly after it.
+/// Both parts never change once a row exists, so a position handed out stays valid and
+/// rows inserted later never shift the rows that were already there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keyset {
+    pub created_at: i64,
+    pub id: String,
+}
+
+/// Filters of the tenant's order listing (all given ones must hold).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderFilter {
+    /// Orders having an instruction or a customer default for this customer.
+    pub customer_ref: Option<String>,
+    /// `created_at >= created_from` (Unix ms).
+    pub created_from: Option<i64>,
+    /// `created_at < created_before` (Unix ms).
+    pub created_before: Option<i64>,
+}
+
+/// Filters of the tenant's instruction listing (all given ones must hold).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstructionFilter {
+    /// Any of these statuses; no filter when empty.
+    pub statuses: Vec<InstructionStatus>,
+    pub customer_ref: Option<String>,
+    pub direction: Option<Direction>,
+    /// ISO 4217 code, upper case (as stored).
+    pub currency: Option<String>,
+    /// `created_at >= created_from` (Unix ms).
+    pub created_from: Option<i64>,
+    /// `created_at < created_before` (Unix ms).
+    pub created_before: Option<i64>,
+    /// Inclusive `YYYY-MM-DD` bounds on the settle-by date; an instruction without
+    /// one never matches a bound.
+    pub settled_by_from: Option<String>,
+    pub settled_by_to: Option<String>,
+}
+
+/// An instruction of a listing, with the ref of its order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedInstruction {
+    pub order_ref: String,
+    pub instruction: InstructionRecord,
+}
+
 #[async_trait]
 pub trait OrderStore: Send + Sync + 'static {
     /// Inserts an order with its customer defaults and instructions in one transaction
@@ -148,4 +194,30 @@ pub trait OrderStore: Send + Sync + 'static {
         to: InstructionStatus,
         now: i64,
     ) -> StoreResult<bool>;
+
+    /// Up to `limit` of the tenant's orders matching `filter`, ordered by
+    /// `(created_at, order_id)`, strictly after `after` when given.
+    async fn list_orders(
+        &self,
+        tenant_id: &str,
+        filter: &OrderFilter,
+        after: Option<&Keyset>,
+        limit: u32,
+    ) -> StoreResult<Vec<OrderRecord>>;
+    /// Up to `limit` of the tenant's instructions (across its orders) matching `filter`,
+    /// ordered by `(created_at, instruction_id)`, strictly after `after` when given.
+    async fn list_instructions(
+        &self,
+        tenant_id: &str,
+        filter: &InstructionFilter,
+        after: Option<&Keyset>,
+        limit: u32,
+    ) -> StoreResult<Vec<ListedInstruction>>;
+    /// The customer defaults of several of the tenant's orders in one query, by order
+    /// id then customer ref (other tenants' orders contribute nothing).
+    async fn customer_defaults_of_orders(
+        &self,
+        tenant_id: &str,
+        order_ids: &[String],
+    ) -> StoreResult<Vec<CustomerDefaultRecord>>;
 }

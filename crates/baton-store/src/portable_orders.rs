@@ -36,6 +36,79 @@ mod orders_sql {
         statuses.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ")
     }
 
+    /// A value bound to a listing query whose conditions depend on the filters given.
+    pub(super) enum Arg {
+        Text(String),
+        Int(i64),
+    }
+
+    /// The `WHERE` conditions of a listing with their arguments, numbered as pushed
+    /// (so `$N` follow their first appearance, as both backends require).
+    #[derive(Default)]
+    pub(super) struct Conditions {
+        pub(super) sql: Vec<String>,
+        args: Vec<Arg>,
+    }
+
+    impl Conditions {
+        /// Binds `arg` and returns its placeholder.
+        pub(super) fn arg(&mut self, arg: Arg) -> String {
+            self.args.push(arg);
+            format!("${}", self.args.len())
+        }
+
+        pub(super) fn push(&mut self, condition: String) {
+            self.sql.push(condition);
+        }
+
+        /// `created_at >= from`, `created_at < before`, and the keyset
+        /// `(created_at, id) > (c, id)` written portably, on table alias `t`.
+        pub(super) fn window(
+            &mut self,
+            t: &str,
+            id: &str,
+            from: Option<i64>,
+            before: Option<i64>,
+            after: Option<&crate::Keyset>,
+        ) {
+            if let Some(from) = from {
+                let p = self.arg(Arg::Int(from));
+                self.push(format!("{t}.created_at >= {p}"));
+            }
+            if let Some(before) = before {
+                let p = self.arg(Arg::Int(before));
+                self.push(format!("{t}.created_at < {p}"));
+            }
+            if let Some(k) = after {
+                let c = self.arg(Arg::Int(k.created_at));
+                let i = self.arg(Arg::Text(k.id.clone()));
+                self.push(format!("({t}.created_at > {c} OR ({t}.created_at = {c} AND {t}.{id} > {i}))"));
+            }
+        }
+
+        pub(super) fn where_clause(&self) -> String {
+            self.sql.join(" AND ")
+        }
+
+        pub(super) fn bind<'q>(
+            &'q self,
+            mut query: sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>,
+        ) -> sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>> {
+            for arg in &self.args {
+                query = match arg {
+                    Arg::Text(s) => query.bind(s.as_str()),
+                    Arg::Int(i) => query.bind(*i),
+                };
+            }
+            query
+        }
+    }
+
+    /// `columns` (a `, `-separated list) qualified with the table alias `t`.
+    pub(super) fn qualified(columns: &str, t: &str) -> String {
+        columns.split(", ").map(|c| format!("{t}.{c}")).collect::<Vec<_>>().join(", ")
+    }
+
     pub(super) fn order_from_row(row: &DbRow) -> StoreResult<OrderRecord> {
         Ok(OrderRecord {
             order_id: row.try_get("order_id")?,
@@ -272,11 +345,7 @@ impl crate::OrderStore for ThisStore {
             "SELECT {} FROM customer_defaults d WHERE d.order_id = $1 \
              AND EXISTS (SELECT 1 FROM orders o WHERE o.order_id = d.order_id AND o.tenant_id = $2) \
              ORDER BY d.customer_ref",
-            orders_sql::DEFAULT_COLUMNS
-                .split(", ")
-                .map(|c| format!("d.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            orders_sql::DEFAULT_COLUMNS.split(", ").map(|c| format!("d.{c}")).collect::<Vec<_>>().join(", ")
         ))
         .bind(order_id)
         .bind(tenant_id)
@@ -346,7 +415,9 @@ impl crate::OrderStore for ThisStore {
             crate::DefaultChange::Instrument(id, source) => {
                 ("financial_instrument_id = $1, instrument_source = $2", id.clone(), Some(*source))
             }
-            crate::DefaultChange::Scheme(id, source) => ("scheme_id = $1, scheme_source = $2", id.clone(), Some(*source)),
+            crate::DefaultChange::Scheme(id, source) => {
+                ("scheme_id = $1, scheme_source = $2", id.clone(), Some(*source))
+            }
             // `$2` is bound (NULL) in every form, so the numbering stays the same.
             crate::DefaultChange::Metadata(m) => {
                 ("metadata = $1, instrument_source = COALESCE($2, instrument_source)", Some(m.clone()), None)
@@ -568,5 +639,107 @@ impl crate::OrderStore for ThisStore {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn list_orders(
+        &self,
+        tenant_id: &str,
+        filter: &crate::OrderFilter,
+        after: Option<&crate::Keyset>,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::OrderRecord>> {
+        use orders_sql::{Arg, Conditions};
+        let mut c = Conditions::default();
+        let tenant = c.arg(Arg::Text(tenant_id.to_string()));
+        c.push(format!("o.tenant_id = {tenant}"));
+        if let Some(customer) = &filter.customer_ref {
+            let p = c.arg(Arg::Text(customer.clone()));
+            c.push(format!(
+                "(EXISTS (SELECT 1 FROM instructions i WHERE i.order_id = o.order_id AND i.customer_ref = {p}) \
+                 OR EXISTS (SELECT 1 FROM customer_defaults d WHERE d.order_id = o.order_id AND d.customer_ref = {p}))"
+            ));
+        }
+        c.window("o", "order_id", filter.created_from, filter.created_before, after);
+        let sql = format!(
+            "SELECT {} FROM orders o WHERE {} ORDER BY o.created_at, o.order_id LIMIT {limit}",
+            orders_sql::qualified(orders_sql::ORDER_COLUMNS, "o"),
+            c.where_clause()
+        );
+        let rows = c.bind(sqlx::query(&sql)).fetch_all(self.reader()).await?;
+        rows.iter().map(orders_sql::order_from_row).collect()
+    }
+
+    async fn list_instructions(
+        &self,
+        tenant_id: &str,
+        filter: &crate::InstructionFilter,
+        after: Option<&crate::Keyset>,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::ListedInstruction>> {
+        use orders_sql::{Arg, Conditions};
+        let mut c = Conditions::default();
+        let tenant = c.arg(Arg::Text(tenant_id.to_string()));
+        c.push(format!("i.tenant_id = {tenant} AND o.tenant_id = {tenant}"));
+        if !filter.statuses.is_empty() {
+            c.push(format!("i.status IN ({})", orders_sql::status_list(&filter.statuses)));
+        }
+        let mut equal = |column: &str, value: Option<String>| {
+            if let Some(v) = value {
+                let p = c.arg(Arg::Text(v));
+                c.push(format!("{column} = {p}"));
+            }
+        };
+        equal("i.customer_ref", filter.customer_ref.clone());
+        equal("i.direction", filter.direction.map(|d| d.as_str().to_string()));
+        equal("i.currency", filter.currency.clone());
+        // `YYYY-MM-DD` text compares as the dates do.
+        if let Some(from) = &filter.settled_by_from {
+            let p = c.arg(Arg::Text(from.clone()));
+            c.push(format!("i.settled_by_date >= {p}"));
+        }
+        if let Some(to) = &filter.settled_by_to {
+            let p = c.arg(Arg::Text(to.clone()));
+            c.push(format!("i.settled_by_date <= {p}"));
+        }
+        c.window("i", "instruction_id", filter.created_from, filter.created_before, after);
+        let sql = format!(
+            "SELECT {}, o.order_ref FROM instructions i JOIN orders o ON o.order_id = i.order_id \
+             WHERE {} ORDER BY i.created_at, i.instruction_id LIMIT {limit}",
+            orders_sql::qualified(orders_sql::INSTRUCTION_COLUMNS, "i"),
+            c.where_clause()
+        );
+        let rows = c.bind(sqlx::query(&sql)).fetch_all(self.reader()).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(crate::ListedInstruction {
+                    order_ref: sqlx::Row::try_get(row, "order_ref")?,
+                    instruction: orders_sql::instruction_from_row(row)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn customer_defaults_of_orders(
+        &self,
+        tenant_id: &str,
+        order_ids: &[String],
+    ) -> StoreResult<Vec<crate::CustomerDefaultRecord>> {
+        use orders_sql::{Arg, Conditions};
+        if order_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut c = Conditions::default();
+        let tenant = c.arg(Arg::Text(tenant_id.to_string()));
+        c.push(format!("o.tenant_id = {tenant}"));
+        let ids: Vec<String> = order_ids.iter().map(|id| c.arg(Arg::Text(id.clone()))).collect();
+        c.push(format!("d.order_id IN ({})", ids.join(", ")));
+        let sql = format!(
+            "SELECT {} FROM customer_defaults d JOIN orders o ON o.order_id = d.order_id \
+             WHERE {} ORDER BY d.order_id, d.customer_ref",
+            orders_sql::qualified(orders_sql::DEFAULT_COLUMNS, "d"),
+            c.where_clause()
+        );
+        let rows = c.bind(sqlx::query(&sql)).fetch_all(self.reader()).await?;
+        rows.iter().map(orders_sql::default_from_row).collect()
     }
 }

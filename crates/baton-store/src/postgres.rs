@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "customer_keys", include_str!("../migrations/postgres/0003_customer_keys.sql")),
     (4, "financial_instruments", include_str!("../migrations/postgres/0004_financial_instruments.sql")),
     (5, "orders_instructions", include_str!("../migrations/postgres/0005_orders_instructions.sql")),
+    (6, "order_listing", include_str!("../migrations/postgres/0006_order_listing.sql")),
 ];
 
 pub struct PostgresStore {

@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "customer_keys", include_str!("../migrations/sqlite/0003_customer_keys.sql")),
     (4, "financial_instruments", include_str!("../migrations/sqlite/0004_financial_instruments.sql")),
     (5, "orders_instructions", include_str!("../migrations/sqlite/0005_orders_instructions.sql")),
+    (6, "order_listing", include_str!("../migrations/sqlite/0006_order_listing.sql")),
 ];
 
 pub struct SqliteStore {

@@ -19,6 +19,7 @@ use baton_store::{
 use baton_store::{CustomerDefaultRecord, DefaultChange, InstructionRecord, OrderRecord};
 use baton_store::{CustomerKeyRecord, SealedSecret, SealedSecretRef};
 use baton_store::{ErasureRecord, InstrumentRecord, InstrumentStateRecord};
+use baton_store::{InstructionFilter, Keyset, ListedInstruction, OrderFilter};
 use tokio::sync::Barrier;
 
 // Harness -----------------------------------------------------------------------------
@@ -128,6 +129,9 @@ conformance! {
     scenario_order_defaults_resolve_statuses => sqlite_order_defaults_resolve_statuses,
         postgres_order_defaults_resolve_statuses;
     scenario_order_scheme_kind_must_fit => sqlite_order_scheme_kind_must_fit, postgres_order_scheme_kind_must_fit;
+    scenario_order_listing_filters => sqlite_order_listing_filters, postgres_order_listing_filters;
+    scenario_order_listing_pages_with_inserts => sqlite_order_listing_pages_with_inserts,
+        postgres_order_listing_pages_with_inserts;
 }
 
 /// Runs `racers` futures made by `make` on separate tasks, released together by a
@@ -2278,4 +2282,216 @@ async fn scenario_order_scheme_kind_must_fit(store: Arc<dyn Store>) {
         .unwrap();
     let statuses: Vec<_> = store.order_instructions("t_1", "o-1").await.unwrap().iter().map(|i| i.status).collect();
     assert_eq!(statuses, [Incomplete, Ready, Incomplete], "only the payout scheme fits a CREDIT instruction");
+}
+
+// Order and instruction listings --------------------------------------------------------
+
+fn order_at(tenant_id: &str, order_id: &str, order_ref: &str, at: i64) -> OrderRecord {
+    OrderRecord { created_at: at, updated_at: at, ..order_record(tenant_id, order_id, order_ref) }
+}
+
+fn instruction_at(tenant_id: &str, order_id: &str, id: &str, customer: &str, at: i64) -> InstructionRecord {
+    InstructionRecord { created_at: at, updated_at: at, ..instruction_record(tenant_id, order_id, id, customer) }
+}
+
+async fn instruction_ids(store: &dyn Store, tenant_id: &str, filter: &InstructionFilter) -> Vec<String> {
+    let listed = store.list_instructions(tenant_id, filter, None, 100).await.unwrap();
+    listed.into_iter().map(|l| l.instruction.instruction_id).collect()
+}
+
+async fn order_ids(store: &dyn Store, tenant_id: &str, filter: &OrderFilter) -> Vec<String> {
+    let listed = store.list_orders(tenant_id, filter, None, 100).await.unwrap();
+    listed.into_iter().map(|o| o.order_id).collect()
+}
+
+/// Every filter of both listings, the `(created_at, id)` order (ties by id), limits,
+/// keyset positions and tenant isolation.
+async fn scenario_order_listing_filters(store: Arc<dyn Store>) {
+    use baton_domain::Direction::{Credit, Debit};
+    use baton_domain::InstructionStatus::*;
+    two_tenants(&*store).await;
+    let s = &*store;
+    let i01 = instruction_at("t_1", "o01", "i01", "C1", T0);
+    let i02 = InstructionRecord {
+        direction: Debit,
+        currency: "USD".into(),
+        settled_by_date: None,
+        status: Void,
+        ..instruction_at("t_1", "o01", "i02", "C2", T0 + 10)
+    };
+    let i03 = InstructionRecord {
+        direction: Debit,
+        settled_by_date: Some("2021-01-15".into()),
+        ..instruction_at("t_1", "o02", "i03", "C1", T0 + 10)
+    };
+    let i04 = InstructionRecord {
+        currency: "GBP".into(),
+        settled_by_date: Some("2021-02-01".into()),
+        status: Settled,
+        ..instruction_at("t_1", "o02", "i04", "C3", T0 + 20)
+    };
+    let c9 = default_record("o01", "C9", None, None);
+    s.create_order(&order_at("t_1", "o01", "A", T0), std::slice::from_ref(&c9), &[i01.clone(), i02]).await.unwrap();
+    // o02 and o03 share their creation time: ordered by id.
+    s.create_order(&order_at("t_1", "o03", "C", T0 + 5), &[], &[]).await.unwrap();
+    s.create_order(&order_at("t_1", "o02", "B", T0 + 5), &[], &[i04, i03]).await.unwrap();
+    s.create_order(&order_at("t_2", "o04", "A", T0), &[], &[instruction_at("t_2", "o04", "i05", "C1", T0)])
+        .await
+        .unwrap();
+
+    // Instructions: everything of the tenant, by (created_at, id), with the order ref.
+    let all = s.list_instructions("t_1", &InstructionFilter::default(), None, 100).await.unwrap();
+    let listed: Vec<(&str, &str)> =
+        all.iter().map(|l| (l.order_ref.as_str(), l.instruction.instruction_id.as_str())).collect();
+    assert_eq!(listed, [("A", "i01"), ("A", "i02"), ("B", "i03"), ("B", "i04")]);
+    assert_eq!(all[0], ListedInstruction { order_ref: "A".into(), instruction: i01 });
+    assert_eq!(instruction_ids(s, "t_2", &InstructionFilter::default()).await, ["i05"]);
+    assert!(instruction_ids(s, "t_3", &InstructionFilter::default()).await.is_empty());
+
+    let f = InstructionFilter::default;
+    let check = |filter: InstructionFilter, expected: &'static [&'static str]| async move {
+        assert_eq!(instruction_ids(s, "t_1", &filter).await, expected, "{filter:?}");
+    };
+    check(InstructionFilter { statuses: vec![Void, Settled], ..f() }, &["i02", "i04"]).await;
+    check(InstructionFilter { statuses: vec![Incomplete], ..f() }, &["i01", "i03"]).await;
+    check(InstructionFilter { statuses: vec![Processing], ..f() }, &[]).await;
+    check(InstructionFilter { customer_ref: Some("C1".into()), ..f() }, &["i01", "i03"]).await;
+    check(InstructionFilter { customer_ref: Some("C9".into()), ..f() }, &[]).await;
+    check(InstructionFilter { direction: Some(Debit), ..f() }, &["i02", "i03"]).await;
+    check(InstructionFilter { direction: Some(Credit), ..f() }, &["i01", "i04"]).await;
+    check(InstructionFilter { currency: Some("EUR".into()), ..f() }, &["i01", "i03"]).await;
+    check(InstructionFilter { created_from: Some(T0 + 10), ..f() }, &["i02", "i03", "i04"]).await;
+    check(InstructionFilter { created_before: Some(T0 + 10), ..f() }, &["i01"]).await;
+    check(InstructionFilter { created_from: Some(T0 + 10), created_before: Some(T0 + 20), ..f() }, &["i02", "i03"])
+        .await;
+    // Settle-by bounds are inclusive; an instruction without a date never matches one.
+    check(InstructionFilter { settled_by_from: Some("2021-01-01".into()), ..f() }, &["i03", "i04"]).await;
+    check(InstructionFilter { settled_by_to: Some("2021-01-15".into()), ..f() }, &["i01", "i03"]).await;
+    let day = Some("2021-01-15".to_string());
+    check(InstructionFilter { settled_by_from: day.clone(), settled_by_to: day, ..f() }, &["i03"]).await;
+    check(InstructionFilter { customer_ref: Some("C1".into()), direction: Some(Debit), ..f() }, &["i03"]).await;
+    let other = InstructionFilter { customer_ref: Some("C1".into()), ..f() };
+    assert_eq!(instruction_ids(s, "t_2", &other).await, ["i05"]);
+
+    // Limits and keyset positions (ties at T0 + 10 broken by id).
+    let page = s.list_instructions("t_1", &f(), None, 2).await.unwrap();
+    assert_eq!(page.iter().map(|l| l.instruction.instruction_id.as_str()).collect::<Vec<_>>(), ["i01", "i02"]);
+    let after = Keyset { created_at: T0 + 10, id: "i02".into() };
+    let page = s.list_instructions("t_1", &f(), Some(&after), 2).await.unwrap();
+    assert_eq!(page.iter().map(|l| l.instruction.instruction_id.as_str()).collect::<Vec<_>>(), ["i03", "i04"]);
+    let after = Keyset { created_at: T0 + 20, id: "i04".into() };
+    assert!(s.list_instructions("t_1", &f(), Some(&after), 2).await.unwrap().is_empty());
+
+    // Orders: by (created_at, id); `customerRef` matches instructions or defaults.
+    let o = OrderFilter::default;
+    assert_eq!(order_ids(s, "t_1", &o()).await, ["o01", "o02", "o03"]);
+    assert_eq!(order_ids(s, "t_2", &o()).await, ["o04"]);
+    let by_customer = |c: &str| OrderFilter { customer_ref: Some(c.into()), ..o() };
+    assert_eq!(order_ids(s, "t_1", &by_customer("C1")).await, ["o01", "o02"]);
+    assert_eq!(order_ids(s, "t_1", &by_customer("C9")).await, ["o01"], "a customer default alone counts");
+    assert_eq!(order_ids(s, "t_1", &by_customer("C3")).await, ["o02"]);
+    assert!(order_ids(s, "t_1", &by_customer("C5")).await.is_empty());
+    assert!(order_ids(s, "t_2", &by_customer("C9")).await.is_empty());
+    assert_eq!(order_ids(s, "t_1", &OrderFilter { created_from: Some(T0 + 5), ..o() }).await, ["o02", "o03"]);
+    assert_eq!(order_ids(s, "t_1", &OrderFilter { created_before: Some(T0 + 5), ..o() }).await, ["o01"]);
+    let first = s.list_orders("t_1", &o(), None, 2).await.unwrap();
+    assert_eq!(first, [order_at("t_1", "o01", "A", T0), order_at("t_1", "o02", "B", T0 + 5)]);
+    let after = Keyset { created_at: T0 + 5, id: "o02".into() };
+    let rest = s.list_orders("t_1", &o(), Some(&after), 2).await.unwrap();
+    assert_eq!(rest.iter().map(|r| r.order_id.as_str()).collect::<Vec<_>>(), ["o03"]);
+
+    // Defaults of several orders in one query, only the tenant's.
+    let ids = ["o01".to_string(), "o02".to_string(), "o04".to_string()];
+    assert_eq!(s.customer_defaults_of_orders("t_1", &ids).await.unwrap(), [c9]);
+    assert!(s.customer_defaults_of_orders("t_2", &ids).await.unwrap().is_empty());
+    assert!(s.customer_defaults_of_orders("t_1", &[]).await.unwrap().is_empty());
+}
+
+/// Walks both listings page by page while rows are inserted between pages: later rows,
+/// rows tied with the last position handed out, rows created "in the past" (a slow
+/// writer) and other tenants' rows. Every row that existed before the walk is seen
+/// exactly once and in order; nothing is seen twice.
+async fn scenario_order_listing_pages_with_inserts(store: Arc<dyn Store>) {
+    two_tenants(&*store).await;
+    let s = &*store;
+    // Ten instructions, two per creation time; seven orders, some sharing a time.
+    let originals: Vec<InstructionRecord> =
+        (0..10).map(|k| instruction_at("t_1", "o00", &format!("i{k:02}"), "C1", T0 + (k / 2) * 10)).collect();
+    s.create_order(&order_at("t_1", "o00", "R00", T0), &[], &originals).await.unwrap();
+    for k in 1..7 {
+        s.create_order(&order_at("t_1", &format!("o{k:02}"), &format!("R{k:02}"), T0 + k / 2), &[], &[]).await.unwrap();
+    }
+    s.create_order(&order_at("t_2", "x00", "X00", T0), &[], &[]).await.unwrap();
+
+    // Instructions, three per page.
+    let mut seen: Vec<(i64, String)> = Vec::new();
+    let mut after: Option<Keyset> = None;
+    let mut round = 0;
+    loop {
+        let page = s.list_instructions("t_1", &InstructionFilter::default(), after.as_ref(), 3).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(Keyset { created_at: last.instruction.created_at, id: last.instruction.instruction_id.clone() });
+        seen.extend(page.iter().map(|l| (l.instruction.created_at, l.instruction.instruction_id.clone())));
+        let k = after.as_ref().unwrap();
+        round += 1;
+        // Tied with the position (sorts after it), in the past, later, and another tenant's.
+        for (id, at) in [
+            (format!("{}t{round}", k.id), k.created_at),
+            (format!("p{round}"), T0 - 1),
+            (format!("z{round}"), T0 + 1_000),
+        ] {
+            if round <= 3 {
+                s.insert_instruction(&instruction_at("t_1", "o00", &id, "C1", at)).await.unwrap();
+            }
+        }
+        if round == 1 {
+            s.insert_instruction(&instruction_at("t_2", "x00", "i99", "C1", T0 + 15)).await.unwrap();
+        }
+        assert!(round < 50, "the walk ends");
+    }
+    let ids: Vec<&str> = seen.iter().map(|(_, id)| id.as_str()).collect();
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, seen, "strictly increasing (created_at, id): no duplicates, in order: {ids:?}");
+    for original in &originals {
+        assert!(ids.contains(&original.instruction_id.as_str()), "{} skipped: {ids:?}", original.instruction_id);
+    }
+    assert!(!ids.iter().any(|id| id.starts_with('p')), "rows before the position stay behind it");
+    assert!(!ids.contains(&"i99"), "another tenant's rows never appear");
+    assert!(ids.contains(&"z1") && ids.contains(&"i02t1"), "rows after the position are reached: {ids:?}");
+
+    // Orders, two per page, with the same kinds of inserts between pages.
+    let mut seen: Vec<(i64, String)> = Vec::new();
+    let mut after: Option<Keyset> = None;
+    let mut round = 0;
+    loop {
+        let page = s.list_orders("t_1", &OrderFilter::default(), after.as_ref(), 2).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(Keyset { created_at: last.created_at, id: last.order_id.clone() });
+        seen.extend(page.iter().map(|o| (o.created_at, o.order_id.clone())));
+        let k = after.as_ref().unwrap();
+        round += 1;
+        if round <= 3 {
+            for (id, at) in
+                [(format!("{}t", k.id), k.created_at), (format!("p{round}"), T0 - 1), (format!("z{round}"), T0 + 1_000)]
+            {
+                s.create_order(&order_at("t_1", &id, &format!("N-{id}"), at), &[], &[]).await.unwrap();
+            }
+            s.create_order(&order_at("t_2", &format!("x{round}"), &format!("X{round}"), T0 + 2), &[], &[])
+                .await
+                .unwrap();
+        }
+        assert!(round < 50, "the walk ends");
+    }
+    let ids: Vec<&str> = seen.iter().map(|(_, id)| id.as_str()).collect();
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, seen, "strictly increasing (created_at, id): no duplicates, in order: {ids:?}");
+    for k in 0..7 {
+        assert!(ids.contains(&format!("o{k:02}").as_str()), "o{k:02} skipped: {ids:?}");
+    }
+    assert!(!ids.iter().any(|id| id.starts_with('p') || id.starts_with('x')), "{ids:?}");
+    assert!(ids.contains(&"z1") && ids.contains(&"o01t"), "{ids:?}");
 }

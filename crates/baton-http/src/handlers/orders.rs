@@ -1,15 +1,16 @@
-//! Order management (SPEC §4.9): orders, customer defaults and instructions.
+//! Order management (SPEC §4.9): orders, customer defaults and instructions, and the
+//! tenant-wide listings of orders and instructions.
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use baton_domain::{Problem, Role};
 use baton_engine::orders::{
     CustomerDefaultInput, CustomerDefaultView, DefaultFieldInput, EffectiveRef, InstructionInput, InstructionView,
-    OrderInput, OrderView,
+    ListInput, ListedInstructionView, OrderInput, OrderView, Page,
 };
 use baton_engine::Principal;
 use rust_decimal::prelude::ToPrimitive;
@@ -45,7 +46,9 @@ pub const ORDERS_WRITE: &[Role] = &[Role::TenantTransactionWrite];
         create_instruction,
         get_instruction,
         update_instruction,
-        void_instruction
+        void_instruction,
+        list_orders,
+        list_instructions
     ),
     components(schemas(
         OrderRequest,
@@ -57,7 +60,11 @@ pub const ORDERS_WRITE: &[Role] = &[Role::TenantTransactionWrite];
         InstrumentRefDto,
         SchemeRefDto,
         InstrumentIdRequest,
-        SchemeIdRequest
+        SchemeIdRequest,
+        OrderSummaryDto,
+        OrderPageDto,
+        ListedInstructionDto,
+        InstructionPageDto
     ))
 )]
 pub struct OrdersApi;
@@ -625,4 +632,159 @@ pub async fn void_instruction(
 ) -> ApiResult<Json<InstructionDto>> {
     let instruction = state.engine.void_instruction(tenant(&caller)?, &order_ref, &instruction_ref).await?;
     Ok(Json((&instruction).into()))
+}
+
+// -- listings ------------------------------------------------------------------------------
+
+/// An order in the order listing: the Order without its `instructions` (to keep pages
+/// small; read them with `GET /v1/order-management/{orderRef}` or `GET /v1/instructions`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderSummaryDto {
+    pub order_ref: String,
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+    /// By customer ref.
+    pub customer_defaults: BTreeMap<String, CustomerDefaultDto>,
+    /// ISO-8601 UTC.
+    pub created_at: String,
+}
+
+impl From<&OrderView> for OrderSummaryDto {
+    fn from(v: &OrderView) -> Self {
+        Self {
+            order_ref: v.order_ref.clone(),
+            metadata: v.metadata.to_json(),
+            customer_defaults: v.customer_defaults.iter().map(|d| (d.customer_ref.clone(), d.into())).collect(),
+            created_at: iso_time(v.created_at),
+        }
+    }
+}
+
+/// A page of orders, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderPageDto {
+    pub items: Vec<OrderSummaryDto>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// An instruction of the instruction listing: the Instruction with its order's ref.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListedInstructionDto {
+    pub order_ref: String,
+    #[serde(flatten)]
+    pub instruction: InstructionDto,
+}
+
+/// A page of instructions, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstructionPageDto {
+    pub items: Vec<ListedInstructionDto>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<&Page<OrderView>> for OrderPageDto {
+    fn from(p: &Page<OrderView>) -> Self {
+        Self { items: p.items.iter().map(Into::into).collect(), next_cursor: p.next_cursor.clone() }
+    }
+}
+
+impl From<&Page<ListedInstructionView>> for InstructionPageDto {
+    fn from(p: &Page<ListedInstructionView>) -> Self {
+        Self {
+            items: p
+                .items
+                .iter()
+                .map(|i| ListedInstructionDto { order_ref: i.order_ref.clone(), instruction: (&i.instruction).into() })
+                .collect(),
+            next_cursor: p.next_cursor.clone(),
+        }
+    }
+}
+
+/// The listing query (names match ignoring case; the last non-blank value wins, and
+/// repeated `status` parameters add up).
+fn list_input(pairs: &[(String, String)]) -> ListInput {
+    let named = |name: &'static str| {
+        pairs.iter().filter(move |(k, _)| k.trim().eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    };
+    let last = |name: &'static str| named(name).rfind(|v| !v.trim().is_empty()).map(str::to_string);
+    let statuses: Vec<&str> = named("status").collect();
+    ListInput {
+        status: (!statuses.is_empty()).then(|| statuses.join(",")),
+        customer_ref: last("customerRef"),
+        direction: last("direction"),
+        currency: last("currency"),
+        created_from: last("createdFrom"),
+        created_to: last("createdTo"),
+        settled_by_from: last("settledByFrom"),
+        settled_by_to: last("settledByTo"),
+        limit: last("limit"),
+        cursor: last("cursor"),
+    }
+}
+
+const PAGE_400: &str = "INVALID_LIMIT (limit), INVALID_CURSOR (cursor), INVALID_DATE (createdFrom, createdTo), \
+    INVALID_CUSTOMER_REF (customerRef); every problem names its `field`";
+
+/// List the tenant's orders, without their instructions.
+///
+/// Oldest first, one page at a time (keyset on creation time and id: orders created
+/// while paging never make a page repeat or skip the orders already there). Each item
+/// is the Order **without `instructions`**, to keep pages small: read an order's
+/// instructions with `GET /v1/order-management/{orderRef}`, or list them with
+/// `GET /v1/instructions`. Pass `nextCursor` as `cursor` for the next page; it is
+/// null on the last page.
+#[utoipa::path(get, path = "/v1/order-management", tag = "order management",
+    params(
+        ("customerRef" = Option<String>, Query, description = "Orders having an instruction or a customer default for this customer"),
+        ("createdFrom" = Option<String>, Query, description = "YYYY-MM-DD, inclusive (UTC)"),
+        ("createdTo" = Option<String>, Query, description = "YYYY-MM-DD, inclusive (UTC)"),
+        ("limit" = Option<u32>, Query, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "The nextCursor of the previous page")),
+    responses(
+    (status = 200, body = OrderPageDto),
+    (status = 400, description = PAGE_400, body = ErrorEnvelope)))]
+pub async fn list_orders(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<OrderPageDto>> {
+    let page = state.engine.orders(tenant(&caller)?, &list_input(&pairs)).await?;
+    Ok(Json((&page).into()))
+}
+
+/// List the tenant's instructions across its orders.
+///
+/// Oldest first, one page at a time (keyset on creation time and id, as for orders).
+/// Each item is the Instruction with its `orderRef`, with the same effective values
+/// (inherited financial instrument, scheme and metadata) as the single read. Pass
+/// `nextCursor` as `cursor` for the next page; it is null on the last page.
+#[utoipa::path(get, path = "/v1/instructions", tag = "order management",
+    params(
+        ("status" = Option<String>, Query, description = "Comma-separated: INCOMPLETE, READY, LATE, PROCESSING, SETTLED, FAILED, VOID"),
+        ("customerRef" = Option<String>, Query),
+        ("direction" = Option<String>, Query, description = "DEBIT or CREDIT"),
+        ("currency" = Option<String>, Query, description = "ISO 4217"),
+        ("createdFrom" = Option<String>, Query, description = "YYYY-MM-DD, inclusive (UTC)"),
+        ("createdTo" = Option<String>, Query, description = "YYYY-MM-DD, inclusive (UTC)"),
+        ("settledByFrom" = Option<String>, Query, description = "YYYY-MM-DD, inclusive; instructions without a settle-by date never match"),
+        ("settledByTo" = Option<String>, Query, description = "YYYY-MM-DD, inclusive; instructions without a settle-by date never match"),
+        ("limit" = Option<u32>, Query, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "The nextCursor of the previous page")),
+    responses(
+    (status = 200, body = InstructionPageDto),
+    (status = 400, description = "INVALID_INSTRUCTION_STATUS (status), INVALID_DIRECTION (direction), INVALID_CURRENCY (currency), INVALID_DATE (createdFrom, createdTo, settledByFrom, settledByTo), INVALID_LIMIT (limit), INVALID_CURSOR (cursor), INVALID_CUSTOMER_REF (customerRef); every problem names its `field`", body = ErrorEnvelope)))]
+pub async fn list_instructions(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<InstructionPageDto>> {
+    let page = state.engine.instructions(tenant(&caller)?, &list_input(&pairs)).await?;
+    Ok(Json((&page).into()))
 }
