@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Baton load benchmark: builds `baton` and `baton-bench` in release mode, starts a
 # fresh server per backend on a free loopback port, and measures GET /healthz,
-# authenticated GET /v1/account, collect scheme options and token issuance against it.
+# authenticated GET /v1/account, collect scheme options, order creation (12 instructions
+# each), instrument store and read in the customer vault, and token issuance against it.
 #
 # Usage: bench/run.sh [sqlite|postgres|all]          (default: all)
 #

@@ -11,7 +11,15 @@
 //! - `account`: `GET /v1/account` with `Authorization: Bearer <token>`, the token
 //!   issued once before the run;
 //! - `token`: `POST /identity/v1/hmac/management`, each request freshly HMAC-signed
-//!   (SPEC §2) with a unique nonce and the current epoch.
+//!   (SPEC §2) with a unique nonce and the current epoch;
+//! - `options`: collect scheme options of a published three-rule scheme;
+//! - `orders`: `POST /v1/order-management`, each a new order (unique `orderRef`) with one
+//!   customer default and 12 monthly DEBIT instructions;
+//! - `instrument-store`: `POST /v1/customer-vault/{customerRef}/financial-instruments`
+//!   (a bank account), one customer per worker;
+//! - `instrument-read`: `GET …/financial-instruments/{id}` of an instrument stored in setup.
+//!
+//! The scenarios that need a tenant set one up first, through the API.
 //!
 //! With `--server-pid` it also samples CPU time from Linux's `/proc` over the
 //! measured window: the whole machine, the server process and this generator,
@@ -25,7 +33,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
-use reqwest::header::{HeaderValue, AUTHORIZATION};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Client, Method, Url};
 use serde_json::{json, Value};
 
@@ -43,7 +51,13 @@ enum Scenario {
     Token,
     /// GET /v1/schemes/collect/{id}/options of a published three-rule scheme (set up through the API)
     Options,
-    /// healthz, account, options and token, in that order
+    /// POST /v1/order-management: a new order with one customer default and 12 monthly DEBIT instructions
+    Orders,
+    /// POST /v1/customer-vault/{customerRef}/financial-instruments (a bank account), one customer per worker
+    InstrumentStore,
+    /// GET /v1/customer-vault/{customerRef}/financial-instruments/{id} of an instrument stored in setup
+    InstrumentRead,
+    /// healthz, account, options, orders, instrument-store, instrument-read and token, in that order
     All,
 }
 
@@ -113,7 +127,15 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<u64> {
         bail!("--duration must be positive and --warmup not negative");
     }
     let scenarios = match args.scenario {
-        Scenario::All => vec![Scenario::Healthz, Scenario::Account, Scenario::Options, Scenario::Token],
+        Scenario::All => vec![
+            Scenario::Healthz,
+            Scenario::Account,
+            Scenario::Options,
+            Scenario::Orders,
+            Scenario::InstrumentStore,
+            Scenario::InstrumentRead,
+            Scenario::Token,
+        ],
         one => vec![one],
     };
     let mut reports = Vec::new();
@@ -161,9 +183,51 @@ fn check_loopback(url: &Url) -> anyhow::Result<()> {
 struct Load {
     name: &'static str,
     method: Method,
+    /// For the report; `{worker}` where the path differs per worker.
     path: String,
-    url: Url,
+    /// One URL, or one per worker (`urls[worker % len]`).
+    urls: Vec<Url>,
     kind: LoadKind,
+    body: Option<BodyTemplate>,
+}
+
+impl Load {
+    fn url(&self, worker: u32) -> &Url {
+        &self.urls[worker as usize % self.urls.len()]
+    }
+}
+
+/// A JSON body serialised once, split where a per-request reference goes: a request's
+/// body is the parts joined by `{run prefix}-{worker}-{sequence}`, which is valid in
+/// any Baton ref (letters, digits, `.` `_` `:` `-`) and needs no JSON escaping.
+struct BodyTemplate {
+    parts: Vec<String>,
+    prefix: String,
+    len: usize,
+}
+
+impl BodyTemplate {
+    /// Stands for the per-request reference inside a template's strings.
+    const PLACEHOLDER: &'static str = "@@REF@@";
+
+    fn new(body: &Value) -> anyhow::Result<Self> {
+        let text = serde_json::to_string(body)?;
+        let parts: Vec<String> = text.split(Self::PLACEHOLDER).map(str::to_string).collect();
+        let len = parts.iter().map(String::len).sum();
+        Ok(Self { parts, prefix: uuid::Uuid::new_v4().simple().to_string()[..10].to_string(), len })
+    }
+
+    fn render(&self, worker: u32, sequence: u64) -> String {
+        let reference = format!("{}-{worker}-{sequence}", self.prefix);
+        let mut out = String::with_capacity(self.len + (self.parts.len() - 1) * reference.len());
+        for (i, part) in self.parts.iter().enumerate() {
+            if i > 0 {
+                out.push_str(&reference);
+            }
+            out.push_str(part);
+        }
+        out
+    }
 }
 
 enum LoadKind {
@@ -224,24 +288,62 @@ fn new_client() -> anyhow::Result<Client> {
 /// Builds a scenario's requests and checks one of each succeeds before measuring.
 async fn prepare(scenario: Scenario, args: &Args) -> anyhow::Result<Load> {
     let client = new_client()?;
+    let base = &args.base_url;
+    let mut body = None;
+    let mut urls = Vec::new();
     let (name, method, path, kind) = match scenario {
         Scenario::Healthz => ("healthz", Method::GET, "/healthz".to_string(), LoadKind::Plain),
         Scenario::Account => {
             let credentials = Credentials::from_args(args)?;
-            let token = issue_token(&client, &args.base_url, &credentials).await?;
+            let token = issue_token(&client, base, &credentials).await?;
             ("account", Method::GET, "/v1/account".to_string(), LoadKind::Bearer(bearer(&token)?))
         }
         Scenario::Options => {
-            let (path, token) = set_up_collect_scheme(&client, &args.base_url, &Credentials::from_args(args)?).await?;
-            ("options", Method::GET, path, LoadKind::Bearer(bearer(&token)?))
+            let tenant = set_up_collect_scheme(&client, base, &Credentials::from_args(args)?).await?;
+            let path = format!(
+                "/v1/schemes/collect/{}/options?amount=200.00&currency=EUR&country=DE",
+                tenant.collect_scheme_id
+            );
+            ("options", Method::GET, path, LoadKind::Bearer(bearer(&tenant.token)?))
+        }
+        Scenario::Orders => {
+            let tenant = set_up_collect_scheme(&client, base, &Credentials::from_args(args)?).await?;
+            body = Some(BodyTemplate::new(&order_body(&tenant.collect_scheme_id))?);
+            ("orders", Method::POST, "/v1/order-management".to_string(), LoadKind::Bearer(bearer(&tenant.token)?))
+        }
+        Scenario::InstrumentStore => {
+            let token = set_up_tenant(&client, base, &Credentials::from_args(args)?).await?;
+            let run = &uuid::Uuid::new_v4().simple().to_string()[..8];
+            for worker in 0..args.concurrency {
+                urls.push(base.join(&format!("/v1/customer-vault/bench-{run}-{worker}/financial-instruments"))?);
+            }
+            body = Some(BodyTemplate::new(&bank_account())?);
+            let path = format!("/v1/customer-vault/bench-{run}-{{worker}}/financial-instruments");
+            ("instrument-store", Method::POST, path, LoadKind::Bearer(bearer(&token)?))
+        }
+        Scenario::InstrumentRead => {
+            let token = set_up_tenant(&client, base, &Credentials::from_args(args)?).await?;
+            let customer = "bench-reader";
+            let stored = post_json(
+                &client,
+                base.join(&format!("/v1/customer-vault/{customer}/financial-instruments"))?,
+                &token,
+                &bank_account(),
+            )
+            .await?;
+            let id = stored["financialInstrumentId"].as_str().context("financial instrument id")?;
+            let path = format!("/v1/customer-vault/{customer}/financial-instruments/{id}");
+            ("instrument-read", Method::GET, path, LoadKind::Bearer(bearer(&token)?))
         }
         Scenario::Token => {
             ("token", Method::POST, TOKEN_PATH.to_string(), LoadKind::Hmac(Arc::new(Credentials::from_args(args)?)))
         }
         Scenario::All => unreachable!("expanded by the caller"),
     };
-    let url = args.base_url.join(&path)?;
-    let load = Load { name, method, path, url, kind };
+    if urls.is_empty() {
+        urls.push(base.join(&path)?);
+    }
+    let load = Load { name, method, path, urls, kind, body };
     match send(&client, &load, u32::MAX, 0).await {
         Outcome::Ok => Ok(load),
         Outcome::Failed(why) => bail!("{name}: the first request failed: {why}"),
@@ -265,10 +367,16 @@ async fn post_json(client: &Client, url: Url, token: &str, body: &Value) -> anyh
     Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-/// Through the API, as an operator would: a new tenant with a tenant-admin key, the
-/// sandbox card app installed, and a published collect scheme with SPEC §4.6's three
-/// example rules. Returns the options path (matching the second rule) and a tenant token.
-async fn set_up_collect_scheme(client: &Client, base: &Url, account: &Credentials) -> anyhow::Result<(String, String)> {
+/// A tenant set up through the API, with a published collect scheme.
+struct BenchTenant {
+    /// Access token of a `tenant-admin` key.
+    token: String,
+    collect_scheme_id: String,
+}
+
+/// Through the API, as an operator would: a new tenant and a `tenant-admin` key of it.
+/// Returns an access token of that key.
+async fn set_up_tenant(client: &Client, base: &Url, account: &Credentials) -> anyhow::Result<String> {
     let account_token = issue_token(client, base, account).await?;
     let name = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let tenant = post_json(client, base.join("/v1/account/tenants")?, &account_token, &json!({ "name": name })).await?;
@@ -280,7 +388,13 @@ async fn set_up_collect_scheme(client: &Client, base: &Url, account: &Credential
         private_key: key["privateKey"].as_str().context("private key")?.to_string(),
         nonce_prefix: uuid::Uuid::new_v4().simple().to_string(),
     };
-    let token = issue_token(client, base, &tenant_key).await?;
+    issue_token(client, base, &tenant_key).await
+}
+
+/// A new tenant (see [`set_up_tenant`]) with the sandbox card app installed and a
+/// published collect scheme with SPEC §4.6's three example rules.
+async fn set_up_collect_scheme(client: &Client, base: &Url, account: &Credentials) -> anyhow::Result<BenchTenant> {
+    let token = set_up_tenant(client, base, account).await?;
     post_json(client, base.join("/v1/marketplace/apps/SANDBOX_CARD/install")?, &token, &json!({})).await?;
     let cards = ["VISA", "MASTERCARD", "DISCOVER", "MAESTRO", "AMERICAN-EXPRESS"];
     let rules = json!([
@@ -297,7 +411,41 @@ async fn set_up_collect_scheme(client: &Client, base: &Url, account: &Credential
     let draft_id = scheme["drafts"][0]["draftId"].as_str().context("draft id")?;
     let publish = base.join(&format!("/v1/schemes/collect/{scheme_id}/drafts/{draft_id}/publish"))?;
     post_json(client, publish, &token, &json!({})).await?;
-    Ok((format!("/v1/schemes/collect/{scheme_id}/options?amount=200.00&currency=EUR&country=DE"), token))
+    Ok(BenchTenant { collect_scheme_id: scheme_id.to_string(), token })
+}
+
+/// An order of a yearly premium schedule: one customer with the collect scheme as their
+/// default, and 12 DEBIT instructions of 49.90 EUR settled by the 1st of each month of
+/// 2027. `orderRef` and the instruction refs carry the per-request reference.
+fn order_body(collect_scheme_id: &str) -> Value {
+    let customer = "bench-customer";
+    let placeholder = BodyTemplate::PLACEHOLDER;
+    let instructions: Vec<Value> = (1..=12)
+        .map(|month| {
+            json!({
+                "instructionRef": format!("{placeholder}-m{month:02}"),
+                "customerRef": customer,
+                "direction": "DEBIT",
+                "amount": "49.90",
+                "currency": "EUR",
+                "country": "DE",
+                "settledByDate": format!("2027-{month:02}-01"),
+            })
+        })
+        .collect();
+    json!({
+        "orderRef": placeholder,
+        "customerDefaults": { customer: { "schemeId": collect_scheme_id } },
+        "instructions": instructions,
+    })
+}
+
+/// A bank account (raw card data is refused by default).
+fn bank_account() -> Value {
+    json!({
+        "type": "BANK_ACCOUNT",
+        "details": { "accountHolderName": "Erika Mustermann", "iban": "DE89370400440532013000" },
+    })
 }
 
 async fn issue_token(client: &Client, base: &Url, credentials: &Credentials) -> anyhow::Result<String> {
@@ -323,7 +471,10 @@ enum Outcome {
 
 /// Sends one request and reads the whole response (so the connection is reused).
 async fn send(client: &Client, load: &Load, worker: u32, sequence: u64) -> Outcome {
-    let mut request = client.request(load.method.clone(), load.url.clone());
+    let mut request = client.request(load.method.clone(), load.url(worker).clone());
+    if let Some(template) = &load.body {
+        request = request.header(CONTENT_TYPE, "application/json").body(template.render(worker, sequence));
+    }
     match &load.kind {
         LoadKind::Plain => {}
         LoadKind::Bearer(value) => request = request.header(AUTHORIZATION, value.clone()),
@@ -651,7 +802,7 @@ fn print_table(reports: &[Report], args: &Args, threads: usize) {
         threads
     );
     println!(
-        "{:<8} {:<36} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>7} {:>7} {:>7} {:>7} {:>9}",
+        "{:<16} {:<36} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>7} {:>7} {:>7} {:>7} {:>9}",
         "scenario",
         "request",
         "req/s",
