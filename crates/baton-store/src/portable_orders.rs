@@ -237,6 +237,44 @@ mod orders_sql {
         Ok(())
     }
 
+    /// Inserts many instructions with one multi-row statement per chunk: an order's
+    /// whole schedule costs the single SQLite writer one round trip, not one per row.
+    pub(super) async fn insert_instructions(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        records: &[InstructionRecord],
+    ) -> StoreResult<()> {
+        // 18 parameters a row; 50 rows stay far below either engine's parameter limit.
+        for chunk in records.chunks(50) {
+            let mut query = sqlx::QueryBuilder::<Db>::new(format!("INSERT INTO instructions ({INSTRUCTION_COLUMNS}) "));
+            query.push_values(chunk, |mut row, r| {
+                row.push_bind(&r.instruction_id)
+                    .push_bind(&r.tenant_id)
+                    .push_bind(&r.order_id)
+                    .push_bind(&r.instruction_ref)
+                    .push_bind(&r.customer_ref)
+                    .push_bind(r.direction.as_str())
+                    .push_bind(r.status.as_str())
+                    .push_bind(&r.financial_instrument_id)
+                    .push_bind(r.instrument_source.as_str())
+                    .push_bind(&r.scheme_id)
+                    .push_bind(r.scheme_source.as_str())
+                    .push_bind(r.amount_minor)
+                    .push_bind(&r.currency)
+                    .push_bind(&r.country)
+                    .push_bind(&r.settled_by_date)
+                    .push_bind(&r.metadata)
+                    .push_bind(r.created_at)
+                    .push_bind(r.updated_at);
+            });
+            query
+                .build()
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| named_conflict(e.into(), "instructions_ref_unique"))?;
+        }
+        Ok(())
+    }
+
     /// Re-resolves the status of the order's `INCOMPLETE`/`READY` instructions (of one
     /// customer, or all) from their own values, the current defaults and instrument states.
     pub(super) async fn refresh(
@@ -314,9 +352,7 @@ impl crate::OrderStore for ThisStore {
         for d in defaults {
             orders_sql::upsert_default(&mut tx, d).await?;
         }
-        for i in instructions {
-            orders_sql::insert_instruction(&mut tx, i).await?;
-        }
+        orders_sql::insert_instructions(&mut tx, instructions).await?;
         orders_sql::refresh(&mut tx, &order.tenant_id, &order.order_id, None, order.updated_at).await?;
         tx.commit().await?;
         Ok(())
