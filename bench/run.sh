@@ -8,6 +8,7 @@
 #
 # Settings (environment):
 #   CONCURRENCY   space-separated connection counts to try   (default: "16 64")
+#   SCENARIO      one baton-bench scenario instead of all     (e.g. orders)
 #   DURATION      measured seconds per scenario              (default: 10)
 #   WARMUP        unrecorded seconds before each scenario    (default: 2)
 #   BENCH_THREADS generator runtime threads                  (default: number of CPUs)
@@ -129,7 +130,7 @@ for backend in "${backends[@]}"; do
       --base-url "$base_url" --public-key "$public_key" \
       --concurrency "$c" --duration "$duration" --warmup "$warmup" \
       ${BENCH_THREADS:+--threads "$BENCH_THREADS"} \
-      --server-pid "$server_pid" --scenario all --json >"$out" || status=$?
+      --server-pid "$server_pid" --scenario "${SCENARIO:-all}" --json >"$out" || status=$?
     if [[ $status -ne 0 ]]; then
       failed_runs=$((failed_runs + 1))
       echo "!!  $backend c=$c: baton-bench exited with status $status (failed requests or error); see $out" >&2

@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "financial_instruments", include_str!("../migrations/sqlite/0004_financial_instruments.sql")),
     (5, "orders_instructions", include_str!("../migrations/sqlite/0005_orders_instructions.sql")),
     (6, "order_listing", include_str!("../migrations/sqlite/0006_order_listing.sql")),
+    (7, "instruction_order_index", include_str!("../migrations/sqlite/0007_instruction_order_index.sql")),
 ];
 
 pub struct SqliteStore {
