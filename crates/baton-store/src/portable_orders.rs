@@ -209,32 +209,7 @@ mod orders_sql {
         tx: &mut sqlx::Transaction<'_, Db>,
         r: &InstructionRecord,
     ) -> StoreResult<()> {
-        sqlx::query(&format!(
-            "INSERT INTO instructions ({INSTRUCTION_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
-        ))
-        .bind(&r.instruction_id)
-        .bind(&r.tenant_id)
-        .bind(&r.order_id)
-        .bind(&r.instruction_ref)
-        .bind(&r.customer_ref)
-        .bind(r.direction.as_str())
-        .bind(r.status.as_str())
-        .bind(&r.financial_instrument_id)
-        .bind(r.instrument_source.as_str())
-        .bind(&r.scheme_id)
-        .bind(r.scheme_source.as_str())
-        .bind(r.amount_minor)
-        .bind(&r.currency)
-        .bind(&r.country)
-        .bind(&r.settled_by_date)
-        .bind(&r.metadata)
-        .bind(r.created_at)
-        .bind(r.updated_at)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| named_conflict(e.into(), "instructions_ref_unique"))?;
-        Ok(())
+        insert_instructions(tx, std::slice::from_ref(r)).await
     }
 
     /// Inserts many instructions with one multi-row statement per chunk: an order's
