@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{key_pair, KeyPair, Reply, TestApp};
+use common::{key_pair, with, KeyPair, Reply, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -68,11 +68,6 @@ fn assert_no_private_keys(body: &Value) {
 /// The account fields a successful `PUT /v1/account` needs.
 fn billing(first: &str, last: &str) -> Value {
     json!({ "billingContactFirstName": first, "billingContactLastName": last })
-}
-
-fn with(mut base: Value, extra: Value) -> Value {
-    base.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-    base
 }
 
 /// One request of a race: method, path, JSON body and bearer token.

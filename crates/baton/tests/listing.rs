@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{KeyPair, Reply, TestApp};
+use common::{instruction, with, KeyPair, Reply, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -94,32 +94,6 @@ impl Fx {
         assert_eq!(page["nextCursor"], Value::Null);
         page["items"].as_array().unwrap().iter().map(|o| o["orderRef"].as_str().unwrap().to_string()).collect()
     }
-}
-
-fn instruction(instruction_ref: &str, customer: &str, direction: &str) -> Value {
-    json!({ "instructionRef": instruction_ref, "customerRef": customer, "direction": direction,
-            "amount": "10.00", "currency": "EUR", "country": "DE" })
-}
-
-fn with(mut base: Value, extra: Value) -> Value {
-    for (k, v) in extra.as_object().unwrap() {
-        base[k] = v.clone();
-    }
-    base
-}
-
-fn codes(reply: &Reply) -> Vec<(String, String)> {
-    reply.body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["errorCode"].as_str().unwrap_or("").to_string(),
-                e["metadata"]["field"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
 }
 
 fn refs(items: &Value, key: &str) -> Vec<String> {
@@ -366,12 +340,12 @@ async fn invalid_parameters_are_refused_with_their_code_and_field() {
     for (query, code, field) in cases {
         let reply = fx.read(&format!("/v1/instructions?{query}")).await;
         reply.assert_error(400, code);
-        assert_eq!(codes(&reply), [(code.to_string(), field.to_string())], "{query}: {}", reply.text);
+        assert_eq!(reply.codes(), [(code.to_string(), field.to_string())], "{query}: {}", reply.text);
     }
     // Every problem is reported at once.
     let reply = fx.read("/v1/instructions?status=X&direction=Y&limit=0").await;
     assert_eq!(reply.status.as_u16(), 400, "{}", reply.text);
-    let all: BTreeSet<_> = codes(&reply).into_iter().collect();
+    let all: BTreeSet<_> = reply.codes().into_iter().collect();
     let expected: BTreeSet<_> =
         [("INVALID_INSTRUCTION_STATUS", "status"), ("INVALID_DIRECTION", "direction"), ("INVALID_LIMIT", "limit")]
             .iter()
@@ -390,7 +364,7 @@ async fn invalid_parameters_are_refused_with_their_code_and_field() {
     for (query, code, field) in order_cases {
         let reply = fx.read(&format!("/v1/order-management?{query}")).await;
         reply.assert_error(400, code);
-        assert_eq!(codes(&reply), [(code.to_string(), field.to_string())], "{query}: {}", reply.text);
+        assert_eq!(reply.codes(), [(code.to_string(), field.to_string())], "{query}: {}", reply.text);
     }
     // Blank values are no filter.
     assert_eq!(fx.instruction_refs("status=&customerRef=&limit=&cursor=").await, ["I1", "I2"]);

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Reply, TestApp};
+use common::{instruction, with, Reply, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -69,32 +69,6 @@ impl Fx {
         let path = format!("/v1/order-management/{order_ref}/instruction/{instruction_ref}");
         self.get(&path).await.assert_status(200).clone()
     }
-}
-
-fn instruction(instruction_ref: &str, customer: &str, direction: &str) -> Value {
-    json!({ "instructionRef": instruction_ref, "customerRef": customer, "direction": direction,
-            "amount": "10.00", "currency": "EUR", "country": "DE" })
-}
-
-fn with(mut base: Value, extra: Value) -> Value {
-    for (k, v) in extra.as_object().unwrap() {
-        base[k] = v.clone();
-    }
-    base
-}
-
-fn codes(reply: &Reply) -> Vec<(String, String)> {
-    reply.body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["errorCode"].as_str().unwrap_or("").to_string(),
-                e["metadata"]["field"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -178,7 +152,7 @@ async fn creation_with_instructions_is_accepted_and_all_or_nothing() {
     // One bad instruction: 400 with its field, nothing stored.
     let reply = fx.post("/v1/order-management", &json!({ "orderRef": "O1", "instructions": [good, bad] })).await;
     reply.assert_error(400, "INVALID_AMOUNT");
-    assert_eq!(codes(&reply), [("INVALID_AMOUNT".to_string(), "instructions[1].amount".to_string())]);
+    assert_eq!(reply.codes(), [("INVALID_AMOUNT".to_string(), "instructions[1].amount".to_string())]);
     fx.get("/v1/order-management/O1").await.assert_error(404, "ORDER_NOT_FOUND");
 
     // Duplicate refs inside the request: 409, nothing stored.
@@ -267,7 +241,7 @@ async fn every_validation_code_stores_nothing() {
     for (body, code, field) in cases {
         let reply = fx.post("/v1/order-management/O1/instruction", &body).await;
         reply.assert_error(400, code);
-        assert!(codes(&reply).contains(&(code.to_string(), field.to_string())), "{code}: {}", reply.text);
+        assert!(reply.codes().contains(&(code.to_string(), field.to_string())), "{code}: {}", reply.text);
     }
     let many: serde_json::Map<String, Value> = (0..51).map(|i| (format!("k{i}"), json!("v"))).collect();
     fx.post("/v1/order-management", &json!({ "orderRef": "O2", "metadata": many }))

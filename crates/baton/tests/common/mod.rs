@@ -48,6 +48,22 @@ impl Reply {
         assert_envelope(&self.body);
     }
 
+    /// Every error of the envelope as (errorCode, metadata.field).
+    pub fn codes(&self) -> Vec<(String, String)> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| {
+                        let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+                        (text(&e["errorCode"]), text(&e["metadata"]["field"]))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     #[track_caller]
     pub fn assert_status(&self, status: u16) -> &Value {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
@@ -297,4 +313,18 @@ pub async fn read(response: reqwest::Response) -> Reply {
     let text = response.text().await.expect("body");
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     Reply { status, headers, body, text }
+}
+
+/// `base` with the fields of `extra` set (added or replaced).
+pub fn with(mut base: Value, extra: Value) -> Value {
+    for (k, v) in extra.as_object().expect("extra is an object") {
+        base[k] = v.clone();
+    }
+    base
+}
+
+/// A minimal instruction body (10.00 EUR, DE) for order tests.
+pub fn instruction(instruction_ref: &str, customer: &str, direction: &str) -> Value {
+    json!({ "instructionRef": instruction_ref, "customerRef": customer, "direction": direction,
+            "amount": "10.00", "currency": "EUR", "country": "DE" })
 }
