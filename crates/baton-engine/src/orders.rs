@@ -17,7 +17,7 @@ use baton_domain::instruction::{can_update, inherit};
 use baton_domain::refs::blank_to_none_str;
 use baton_domain::{
     Amount, Country, Currency, CustomerRef, DecimalInput, Direction, InstructionRef, InstructionStatus,
-    InstrumentState, Metadata, MetadataRules, OrderRef, Problem, Problems, SchemeKind, SettleByDate, Source,
+    InstrumentState, Metadata, MetadataRules, OrderRef, Problem, Problems, SettleByDate, Source,
 };
 use baton_store::{
     CustomerDefaultRecord, DefaultChange, InstructionFilter, InstructionRecord, Keyset, OrderFilter, OrderRecord,
@@ -297,16 +297,9 @@ impl Engine {
         direction: Option<Direction>,
         field: &str,
     ) -> EngineResult<Option<Problem>> {
-        let kinds = [SchemeKind::Collect, SchemeKind::Payout];
-        let mut found = Vec::new();
-        for kind in kinds {
-            if self.store.scheme(tenant_id, kind, scheme_id).await?.is_some() {
-                found.push(kind);
-            }
-        }
-        Ok(match (found.is_empty(), direction) {
-            (true, _) => Some(Problem::invalid_field("SCHEME_NOT_FOUND", field, "{field} is not a scheme of this tenant.")),
-            (false, Some(d)) if !found.iter().any(|k| k.direction() == d) => Some(
+        Ok(match (self.store.scheme_kind(tenant_id, scheme_id).await?, direction) {
+            (None, _) => Some(Problem::invalid_field("SCHEME_NOT_FOUND", field, "{field} is not a scheme of this tenant.")),
+            (Some(kind), Some(d)) if kind.direction() != d => Some(
                 Problem::invalid_field(
                     "SCHEME_DIRECTION_MISMATCH",
                     field,

@@ -181,6 +181,8 @@ pub trait RoutingStore: Send + Sync + 'static {
     async fn schemes(&self, tenant_id: &str, kind: SchemeKind) -> StoreResult<Vec<SchemeWithDrafts>>;
     async fn scheme(&self, tenant_id: &str, kind: SchemeKind, scheme_id: &str)
         -> StoreResult<Option<SchemeWithDrafts>>;
+    /// The kind of a tenant's scheme, without its drafts (one small read).
+    async fn scheme_kind(&self, tenant_id: &str, scheme_id: &str) -> StoreResult<Option<SchemeKind>>;
     /// Deletes a scheme and its drafts; `false` if there is no such scheme.
     async fn delete_scheme(&self, tenant_id: &str, kind: SchemeKind, scheme_id: &str) -> StoreResult<bool>;
     /// Adds a draft to an existing scheme (`Conflict` on a duplicate name; references as for `create_scheme`).

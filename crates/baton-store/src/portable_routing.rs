@@ -332,6 +332,19 @@ impl crate::RoutingStore for ThisStore {
         Ok(Some(SchemeWithDrafts { scheme: scheme_from_row(&row)?, drafts }))
     }
 
+    async fn scheme_kind(&self, tenant_id: &str, scheme_id: &str) -> StoreResult<Option<SchemeKind>> {
+        let Some(row) = sqlx::query("SELECT kind FROM schemes WHERE tenant_id = $1 AND scheme_id = $2")
+            .bind(tenant_id)
+            .bind(scheme_id)
+            .fetch_optional(self.reader())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let kind: String = row.try_get("kind")?;
+        kind.parse().map(Some).map_err(|_| StoreError::Corrupt(format!("scheme kind {kind:?}")))
+    }
+
     async fn delete_scheme(&self, tenant_id: &str, kind: SchemeKind, scheme_id: &str) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         Self::lock_tenant(&mut tx, tenant_id).await?;

@@ -1339,6 +1339,9 @@ async fn scenario_schemes_and_drafts(store: Arc<dyn Store>) {
     assert_eq!(collect[0].drafts, vec![first.draft.clone()]);
     assert_eq!(store.scheme("t_1", SchemeKind::Payout, "s_1").await.unwrap(), None, "wrong kind");
     assert_eq!(store.scheme("t_2", SchemeKind::Collect, "s_1").await.unwrap(), None, "other tenant");
+    assert_eq!(store.scheme_kind("t_1", "s_1").await.unwrap(), Some(SchemeKind::Collect));
+    assert_eq!(store.scheme_kind("t_1", "s_p").await.unwrap(), Some(SchemeKind::Payout));
+    assert_eq!(store.scheme_kind("t_2", "s_1").await.unwrap(), None, "other tenant");
     assert_eq!(store.published_draft("t_1", SchemeKind::Collect, "s_1").await.unwrap(), Some(None));
     assert_eq!(store.published_draft("t_1", SchemeKind::Collect, "s_none").await.unwrap(), None);
 
