@@ -265,6 +265,16 @@ impl Engine {
 
     async fn reload_signing_keys(&self) -> EngineResult<()> {
         let records = self.store.signing_keys().await?;
+        {
+            // Usually nothing changed since the last refresh: keep the opened keys.
+            let current = self.tokens.keys.read().expect("lock");
+            let unchanged = records.len() == current.by_kid.len()
+                && records.iter().all(|r| current.by_kid.contains_key(&r.kid))
+                && records.last().map(|r| &r.kid) == current.newest.as_ref().map(|k| &k.kid);
+            if unchanged {
+                return Ok(());
+            }
+        }
         let mut by_kid = HashMap::with_capacity(records.len());
         let mut newest = None;
         for r in records {
