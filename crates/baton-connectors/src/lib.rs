@@ -13,6 +13,7 @@
 //!   [`sandbox_rewards::brand_image_svg`].
 
 pub mod config;
+pub mod connector;
 pub mod descriptor;
 mod icons;
 pub mod rewards;
@@ -24,6 +25,10 @@ use baton_domain::AppId;
 
 pub use config::{
     ConfigField, ConfigSchema, DefaultValue, FieldKind, MerchantAccountSetting, ValidConfig, MASK, MAX_STRING_CHARS,
+};
+pub use connector::{
+    AppCredentials, CallContext, Connector, ConnectorError, FollowUp, IncomingNotification, Notification,
+    NotificationError, Outcome, PaymentRequest, RefundRequest, SyncRequest, Tokenized,
 };
 pub use descriptor::{AppDescriptor, MarketplaceFilter, Network, PaymentMethod, Settlement};
 pub use rewards::{Brand, BrandRequirements, CatalogReward, ImageUrl, RewardType, CREDENTIAL_TYPES, TEXT_LANGUAGE};
@@ -50,6 +55,39 @@ pub fn find(app_id: &AppId) -> Option<&'static AppDescriptor> {
 pub fn find_str(app_id: &str) -> Option<&'static AppDescriptor> {
     let id = AppId::parse(app_id).ok()?;
     REGISTRY.iter().find(|a| a.app_id == id.as_str())
+}
+
+/// The connectors of the apps a node can run, by app id. The standard set implements
+/// every registered app; tests may replace one (a PSP that blocks, say).
+#[derive(Clone)]
+pub struct Connectors {
+    by_app: std::collections::BTreeMap<&'static str, std::sync::Arc<dyn Connector>>,
+}
+
+impl Connectors {
+    /// The built-in connectors.
+    pub fn standard() -> Self {
+        let mut c = Self { by_app: Default::default() };
+        c.insert(std::sync::Arc::new(sandbox_card::SandboxCard));
+        c.insert(std::sync::Arc::new(sandbox_bank::SandboxBank));
+        c.insert(std::sync::Arc::new(sandbox_rewards::SandboxRewards));
+        c
+    }
+
+    /// Adds or replaces the connector of its descriptor's app.
+    pub fn insert(&mut self, connector: std::sync::Arc<dyn Connector>) {
+        self.by_app.insert(connector.descriptor().app_id, connector);
+    }
+
+    pub fn get(&self, app_id: &str) -> Option<&std::sync::Arc<dyn Connector>> {
+        self.by_app.get(app_id)
+    }
+}
+
+impl Default for Connectors {
+    fn default() -> Self {
+        Self::standard()
+    }
 }
 
 /// The icon of a payment method offered by any registered app (`None` if no app offers

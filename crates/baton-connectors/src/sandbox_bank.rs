@@ -3,10 +3,13 @@
 
 use std::time::Duration;
 
-use baton_domain::{AppType, Country, Currency, Direction, Problem, TransactionType};
+use baton_domain::{
+    AppType, Country, Currency, Decline, DeclineCategory, Direction, InstrumentDetails, Problem, TransactionType,
+};
 use serde_json::Value;
 
 use crate::config::{ConfigField, ConfigSchema, DefaultValue, FieldKind};
+use crate::connector::{CallContext, Connector, ConnectorError, Outcome, PaymentRequest, RefundRequest, SyncRequest};
 use crate::descriptor::{AppDescriptor, PaymentMethod, Settlement};
 
 pub const APP_ID: &str = "SANDBOX_BANK";
@@ -114,4 +117,105 @@ pub fn settlement_delay(config: &Value) -> Duration {
         .unwrap_or(DEFAULT_SETTLEMENT_DELAY_SECONDS)
         .clamp(0, MAX_SETTLEMENT_DELAY_SECONDS);
     Duration::from_secs(secs.unsigned_abs())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Behaviour
+// ---------------------------------------------------------------------------------------------
+
+/// Test IBANs and what they do; any other valid IBAN settles.
+pub mod test_ibans {
+    pub const SETTLES: &str = "DE89370400440532013000";
+    pub const INSUFFICIENT_FUNDS: &str = "GB82WEST12345698765432";
+    pub const MANDATE_CANCELLED: &str = "NL91ABNA0417164300";
+}
+
+/// The sandbox bank: accepts at once, settles after the configured delay. The outcome
+/// is decided by the IBAN, so a sync always answers the same.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SandboxBank;
+
+fn provider_reference(prefix: &str, idempotency_key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(idempotency_key.as_bytes());
+    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}_{hex}")
+}
+
+impl SandboxBank {
+    fn iban(instrument: &InstrumentDetails) -> Option<String> {
+        match instrument {
+            InstrumentDetails::DirectDebitMandate(m) => Some(m.iban.expose().to_string()),
+            InstrumentDetails::BankAccount(b) => match &b.account {
+                baton_domain::BankAccountId::Iban(iban) => Some(iban.expose().to_string()),
+                baton_domain::BankAccountId::Uk { .. } => Some(String::new()),
+            },
+            _ => None,
+        }
+    }
+
+    /// The final outcome of a collection or payout.
+    fn settled(request: &PaymentRequest<'_>, prefix: &str) -> Outcome {
+        let reference = provider_reference(prefix, request.idempotency_key);
+        let failed = |decline: Decline| Outcome::Failed { decline, provider_reference: Some(reference.clone()) };
+        match Self::iban(request.instrument).as_deref() {
+            None => failed(
+                Decline::new(DeclineCategory::HardDecline)
+                    .code("PAYMENT_METHOD_NOT_SUPPORTED")
+                    .psp(Some("unsupported_instrument".into()), Some("The sandbox bank takes bank accounts.".into())),
+            ),
+            Some(test_ibans::INSUFFICIENT_FUNDS) if prefix == "sbx_dd" => failed(
+                Decline::new(DeclineCategory::InsufficientFunds)
+                    .psp(Some("AM04".into()), Some("Insufficient funds (SEPA reason AM04).".into())),
+            ),
+            Some(test_ibans::MANDATE_CANCELLED) if prefix == "sbx_dd" => failed(
+                Decline::new(DeclineCategory::HardDecline)
+                    .code("MANDATE_CANCELLED")
+                    .psp(Some("MD01".into()), Some("No valid mandate (SEPA reason MD01).".into())),
+            ),
+            Some(_) => Outcome::Succeeded { provider_reference: reference, result: None },
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Connector for SandboxBank {
+    fn descriptor(&self) -> &'static AppDescriptor {
+        &DESCRIPTOR
+    }
+
+    async fn debit(&self, ctx: &CallContext<'_>, request: &PaymentRequest<'_>) -> Result<Outcome, ConnectorError> {
+        if Self::iban(request.instrument).is_none() {
+            return Ok(Self::settled(request, "sbx_dd"));
+        }
+        Ok(Outcome::Pending {
+            provider_reference: provider_reference("sbx_dd", request.idempotency_key),
+            check_after: settlement_delay(&ctx.credentials.public),
+        })
+    }
+
+    async fn credit(&self, ctx: &CallContext<'_>, request: &PaymentRequest<'_>) -> Result<Outcome, ConnectorError> {
+        if Self::iban(request.instrument).is_none() {
+            return Ok(Self::settled(request, "sbx_bt"));
+        }
+        Ok(Outcome::Pending {
+            provider_reference: provider_reference("sbx_bt", request.idempotency_key),
+            check_after: settlement_delay(&ctx.credentials.public),
+        })
+    }
+
+    async fn refund(&self, _ctx: &CallContext<'_>, request: &RefundRequest<'_>) -> Result<Outcome, ConnectorError> {
+        Ok(Outcome::Succeeded {
+            provider_reference: provider_reference("sbx_re", request.idempotency_key),
+            result: None,
+        })
+    }
+
+    async fn sync(&self, _ctx: &CallContext<'_>, request: &SyncRequest<'_>) -> Result<Outcome, ConnectorError> {
+        let prefix = match request.provider_reference {
+            Some(r) if r.starts_with("sbx_bt") => "sbx_bt",
+            _ => "sbx_dd",
+        };
+        Ok(Self::settled(&request.payment, prefix))
+    }
 }

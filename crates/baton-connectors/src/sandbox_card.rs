@@ -1,9 +1,20 @@
 //! `SANDBOX_CARD`: the built-in sandbox card and wallet PSP (collect and payout, CIT and MIT).
 
-use baton_domain::{AppType, Country, Currency, Direction, Problem, TransactionType};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use baton_domain::{
+    AppType, ChargebackReason, ChargebackStatus, Country, Currency, Decline, DeclineCategory, Direction,
+    InstrumentDetails, Problem, TransactionType,
+};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::config::{ConfigField, ConfigSchema, FieldKind, MerchantAccountSetting};
+use crate::connector::{
+    CallContext, Connector, ConnectorError, FollowUp, Notification, Outcome, PaymentRequest, RefundRequest,
+    SyncRequest, Tokenized,
+};
 use crate::descriptor::{AppDescriptor, Network, PaymentMethod, Settlement};
 
 pub const APP_ID: &str = "SANDBOX_CARD";
@@ -119,4 +130,141 @@ pub fn merchant_account_for(config: &Value, currency: Currency, country: Country
                 .detail("country", country.as_str())
         },
     )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Behaviour
+// ---------------------------------------------------------------------------------------------
+
+/// Test cards and what they do (debits; payouts succeed except to the decline numbers).
+/// [`test_cards::AUTHENTICATION_REQUIRED`] succeeds only when the customer passed the
+/// checkout's challenge (`extra.authenticated`), so a merchant-initiated debit fails.
+pub mod test_cards {
+    pub const VISA: &str = "4242424242424242";
+    pub const MASTERCARD: &str = "5555555555554444";
+    pub const AMEX: &str = "378282246310005";
+    pub const HARD_DECLINE: &str = "4000000000000002";
+    pub const INSUFFICIENT_FUNDS: &str = "4000000000009995";
+    pub const TECHNICAL_ERROR: &str = "4000000000000119";
+    pub const AUTHENTICATION_REQUIRED: &str = "4000000000003220";
+    pub const FRAUD_CHARGEBACK: &str = "4000000000000259";
+}
+
+/// How long after its success a [`test_cards::FRAUD_CHARGEBACK`] payment is disputed.
+pub const FRAUD_CHARGEBACK_DELAY: Duration = Duration::from_secs(3);
+
+/// The sandbox card PSP: deterministic outcomes by card number, so that a status sync
+/// of an attempt answers exactly what the original call answered.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SandboxCard;
+
+fn reference(prefix: &str, idempotency_key: &str) -> String {
+    let digest = Sha256::digest(idempotency_key.as_bytes());
+    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}_{hex}")
+}
+
+impl SandboxCard {
+    fn outcome(request: &PaymentRequest<'_>, payout: bool) -> Outcome {
+        let declined = |category: DeclineCategory, psp_code: &str, message: &str| Outcome::Failed {
+            decline: Decline::new(category).psp(Some(psp_code.into()), Some(message.into())),
+            provider_reference: Some(reference("sbx_ch", request.idempotency_key)),
+        };
+        let number = match request.instrument {
+            InstrumentDetails::Card(card) => card.number.expose().to_string(),
+            // PayPal and other wallets approve in the checkout; an approved wallet pays.
+            _ if request.payment_method.is_some_and(|m| m.eq_ignore_ascii_case("PAYPAL")) => String::new(),
+            _ => {
+                return Outcome::Failed {
+                    decline: Decline::new(DeclineCategory::HardDecline)
+                        .code("PAYMENT_METHOD_NOT_SUPPORTED")
+                        .psp(Some("unsupported_instrument".into()), Some("The sandbox card PSP takes cards.".into())),
+                    provider_reference: None,
+                }
+            }
+        };
+        match number.as_str() {
+            test_cards::HARD_DECLINE => declined(DeclineCategory::HardDecline, "card_declined", "Do not honour."),
+            test_cards::INSUFFICIENT_FUNDS => {
+                declined(DeclineCategory::InsufficientFunds, "insufficient_funds", "Insufficient funds.")
+            }
+            test_cards::TECHNICAL_ERROR => {
+                declined(DeclineCategory::Technical, "processing_error", "The issuer could not be reached.")
+            }
+            test_cards::AUTHENTICATION_REQUIRED
+                if !payout && !request.extra.get("authenticated").and_then(Value::as_bool).unwrap_or(false) =>
+            {
+                declined(
+                    DeclineCategory::AuthenticationRequired,
+                    "authentication_required",
+                    "The issuer requires the customer to authenticate.",
+                )
+            }
+            _ => Outcome::Succeeded {
+                provider_reference: reference(if payout { "sbx_po" } else { "sbx_ch" }, request.idempotency_key),
+                result: None,
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl Connector for SandboxCard {
+    fn descriptor(&self) -> &'static AppDescriptor {
+        &DESCRIPTOR
+    }
+
+    async fn tokenize(
+        &self,
+        _ctx: &CallContext<'_>,
+        instrument: &InstrumentDetails,
+    ) -> Result<Tokenized, ConnectorError> {
+        match instrument {
+            InstrumentDetails::Card(card) => Ok(Tokenized::Token(reference(
+                "sbx_pm",
+                &format!("{}|{}", card.number.expose(), card.expiry.display()),
+            ))),
+            _ => Ok(Tokenized::NotNeeded),
+        }
+    }
+
+    async fn debit(&self, _ctx: &CallContext<'_>, request: &PaymentRequest<'_>) -> Result<Outcome, ConnectorError> {
+        Ok(Self::outcome(request, false))
+    }
+
+    async fn credit(&self, _ctx: &CallContext<'_>, request: &PaymentRequest<'_>) -> Result<Outcome, ConnectorError> {
+        Ok(Self::outcome(request, true))
+    }
+
+    async fn refund(&self, _ctx: &CallContext<'_>, request: &RefundRequest<'_>) -> Result<Outcome, ConnectorError> {
+        Ok(Outcome::Succeeded { provider_reference: reference("sbx_re", request.idempotency_key), result: None })
+    }
+
+    async fn sync(&self, _ctx: &CallContext<'_>, request: &SyncRequest<'_>) -> Result<Outcome, ConnectorError> {
+        Ok(Self::outcome(&request.payment, false))
+    }
+
+    fn follow_ups(&self, request: &PaymentRequest<'_>, outcome: &Outcome) -> Vec<FollowUp> {
+        let (InstrumentDetails::Card(card), Outcome::Succeeded { provider_reference, .. }) =
+            (request.instrument, outcome)
+        else {
+            return Vec::new();
+        };
+        if card.number.expose() != test_cards::FRAUD_CHARGEBACK {
+            return Vec::new();
+        }
+        vec![FollowUp {
+            after: FRAUD_CHARGEBACK_DELAY,
+            notification: Notification::Chargeback {
+                payment_reference: provider_reference.clone(),
+                dispute_reference: reference("sbx_dp", request.idempotency_key),
+                amount_minor: request.amount_minor,
+                currency: request.currency,
+                reason: ChargebackReason::Fraud,
+                provider_reason_code: Some("10.4".into()),
+                status: ChargebackStatus::Open,
+                due_by: None,
+            },
+        }]
+    }
 }

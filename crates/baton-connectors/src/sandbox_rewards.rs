@@ -10,11 +10,12 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-use baton_domain::{AppType, Country, Currency, Direction, TransactionType, ValueType};
+use baton_domain::{AppType, Country, Currency, Decline, DeclineCategory, Direction, TransactionType, ValueType};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::config::{ConfigField, ConfigSchema, FieldKind};
+use crate::connector::{CallContext, Connector, ConnectorError, Outcome, PaymentRequest, SyncRequest};
 use crate::descriptor::{AppDescriptor, PaymentMethod, Settlement};
 use crate::rewards::{Brand, BrandRequirements, CatalogReward, ImageUrl, RewardType};
 
@@ -261,4 +262,88 @@ fn parse(json: &str) -> Result<Data, String> {
         });
     }
     Ok(Data { rewards, brands })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Behaviour
+// ---------------------------------------------------------------------------------------------
+
+/// How long the sandbox provider takes to issue a reward.
+pub const ISSUE_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The sandbox reward provider: accepts a claim at once and issues it after
+/// [`ISSUE_DELAY`], with credentials of the types the catalogue lists for the reward.
+/// The deposited balance is Baton's own record (drawn down when the claim is made).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SandboxRewards;
+
+fn claim_reference(idempotency_key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(idempotency_key.as_bytes());
+    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    format!("sbx_rw_{hex}")
+}
+
+/// The credentials the sandbox issues for `reward`: deterministic from the claim.
+pub fn credentials(reward: &CatalogReward, reference: &str) -> serde_json::Value {
+    use sha2::{Digest, Sha256};
+    let digits: String = Sha256::digest(reference.as_bytes()).iter().map(|b| format!("{:02}", b % 100)).collect();
+    let list: Vec<serde_json::Value> = reward
+        .credential_types
+        .iter()
+        .map(|kind| {
+            let (label, value, reward_type) = match kind.as_str() {
+                "cardNumber" => ("Card Number", digits[..16].to_string(), "text"),
+                "pin" => ("PIN", digits[16..22].to_string(), "text"),
+                "cvc2" => ("CVC", digits[22..25].to_string(), "text"),
+                "expirationDate" => ("Expiration Date", "2028-12-31T00:00:00Z".to_string(), "date"),
+                "redemptionUrl" | "bypassUrl" => {
+                    ("Redemption Link", format!("https://rewards.sandbox.invalid/redeem/{reference}"), "url")
+                }
+                "barcodeUrl" => {
+                    ("Barcode", format!("https://rewards.sandbox.invalid/barcode/{reference}.png"), "barcode")
+                }
+                _ => ("Code", digits[..12].to_string(), "text"),
+            };
+            serde_json::json!({"label": label, "value": value, "rewardType": reward_type, "credentialType": kind})
+        })
+        .collect();
+    serde_json::json!({"credentialList": list, "redemptionInstructions": reward.redemption_instructions})
+}
+
+impl SandboxRewards {
+    fn issue(request: &PaymentRequest<'_>) -> Outcome {
+        let reference = claim_reference(request.idempotency_key);
+        let reward = request.extra.get("rewardId").and_then(serde_json::Value::as_str).and_then(find);
+        match reward {
+            Some(reward) if reward.status_active => {
+                Outcome::Succeeded { result: Some(credentials(reward, &reference)), provider_reference: reference }
+            }
+            _ => Outcome::Failed {
+                decline: Decline::new(DeclineCategory::HardDecline)
+                    .code("REWARD_NOT_AVAILABLE")
+                    .psp(Some("reward_unavailable".into()), Some("The reward cannot be issued.".into())),
+                provider_reference: Some(reference),
+            },
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Connector for SandboxRewards {
+    fn descriptor(&self) -> &'static AppDescriptor {
+        &DESCRIPTOR
+    }
+
+    async fn debit(&self, _ctx: &CallContext<'_>, _request: &PaymentRequest<'_>) -> Result<Outcome, ConnectorError> {
+        Err(ConnectorError::Unsupported("the sandbox reward provider only issues rewards".into()))
+    }
+
+    async fn credit(&self, _ctx: &CallContext<'_>, request: &PaymentRequest<'_>) -> Result<Outcome, ConnectorError> {
+        Ok(Outcome::Pending { provider_reference: claim_reference(request.idempotency_key), check_after: ISSUE_DELAY })
+    }
+
+    async fn sync(&self, _ctx: &CallContext<'_>, request: &SyncRequest<'_>) -> Result<Outcome, ConnectorError> {
+        Ok(Self::issue(&request.payment))
+    }
 }

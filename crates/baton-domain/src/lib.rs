@@ -8,6 +8,8 @@ pub mod apps;
 pub mod codes;
 pub mod dates;
 pub mod environment;
+pub mod events;
+pub mod execution;
 pub mod hmac_signature;
 pub mod instruction;
 pub mod instrument;
@@ -25,6 +27,11 @@ pub use apps::{AppId, AppType, Direction, SchemeKind, TransactionType, ValueType
 pub use codes::{Country, Currency};
 pub use dates::SettleByDate;
 pub use environment::Environment;
+pub use events::EventType;
+pub use execution::{
+    ChargebackReason, ChargebackStatus, ClaimStatus, Decline, DeclineCategory, Operation, RefundReason, RefundStatus,
+    TransactionStatus,
+};
 pub use instruction::{Effective, InstructionStatus, Source};
 pub use instrument::{
     BankAccountDetails, BankAccountId, CardBrand, CardDetails, CardExpiry, CardNumber, HolderName, Iban,

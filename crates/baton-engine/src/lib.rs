@@ -9,10 +9,12 @@ mod api_keys;
 mod bootstrap;
 mod clock;
 mod error;
+pub mod execution;
 mod idempotency;
 mod identity;
 pub mod instruments;
 pub mod marketplace;
+pub mod metrics;
 pub mod orders;
 pub mod schemes;
 mod tenants;
@@ -47,6 +49,28 @@ pub struct EngineConfig {
     /// Whether the API may receive raw card numbers (`vault.accept_raw_card_data`);
     /// when off, creating a CARD instrument is `400 RAW_CARD_DATA_NOT_ACCEPTED`.
     pub accept_raw_card_data: bool,
+    pub execution: ExecutionConfig,
+}
+
+/// Timings of execution and of its worker.
+#[derive(Debug, Clone)]
+pub struct ExecutionConfig {
+    /// How long a PSP call may take before its outcome counts as unknown.
+    pub connector_timeout: Duration,
+    /// When an attempt whose answer was lost is synced (and again after a failed sync).
+    pub sync_retry: Duration,
+    /// A `PENDING` attempt untouched this long was cut off (a crash) and is synced.
+    pub stale_after: Duration,
+}
+
+impl Default for ExecutionConfig {
+    fn default() -> Self {
+        Self {
+            connector_timeout: Duration::from_secs(30),
+            sync_retry: Duration::from_secs(10),
+            stale_after: Duration::from_secs(60),
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -56,6 +80,7 @@ impl Default for EngineConfig {
             token_ttl: Duration::from_secs(3600),
             token_issuer: "baton".into(),
             accept_raw_card_data: false,
+            execution: ExecutionConfig::default(),
         }
     }
 }
@@ -67,11 +92,31 @@ pub struct Engine {
     config: EngineConfig,
     clock: Arc<dyn Clock>,
     tokens: identity::TokenState,
+    connectors: Arc<baton_connectors::Connectors>,
+    metrics: Arc<metrics::EngineMetrics>,
 }
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, master_key: Arc<MasterKey>, config: EngineConfig, clock: Arc<dyn Clock>) -> Self {
-        Self { store, master_key, config, clock, tokens: identity::TokenState::default() }
+        Self {
+            store,
+            master_key,
+            config,
+            clock,
+            tokens: identity::TokenState::default(),
+            connectors: Arc::new(baton_connectors::Connectors::standard()),
+            metrics: Arc::default(),
+        }
+    }
+
+    /// The same engine calling `connectors` (tests replace a PSP this way).
+    pub fn with_connectors(mut self, connectors: baton_connectors::Connectors) -> Self {
+        self.connectors = Arc::new(connectors);
+        self
+    }
+
+    pub fn metrics(&self) -> &metrics::EngineMetrics {
+        &self.metrics
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -93,6 +138,12 @@ impl Engine {
 
     fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// The clock's time as a UTC date-time.
+    pub(crate) fn now_utc(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.now_ms()) * 1_000_000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
     }
 
     /// Deletes expired nonces and idempotency records.

@@ -262,7 +262,7 @@ fn conflict(e: StoreError) -> EngineError {
 }
 
 impl Engine {
-    async fn order_record(&self, tenant_id: &str, order_ref: &str) -> EngineResult<OrderRecord> {
+    pub(crate) async fn order_record(&self, tenant_id: &str, order_ref: &str) -> EngineResult<OrderRecord> {
         let order_ref = OrderRef::parse(order_ref, "orderRef").map_err(|_| order_not_found())?;
         self.store.order(tenant_id, order_ref.as_str()).await?.ok_or_else(|| order_not_found().into())
     }
@@ -499,7 +499,11 @@ impl Engine {
         })
     }
 
-    async fn instruction_view_of(&self, order: &OrderRecord, instruction_ref: &str) -> EngineResult<InstructionView> {
+    pub(crate) async fn instruction_view_of(
+        &self,
+        order: &OrderRecord,
+        instruction_ref: &str,
+    ) -> EngineResult<InstructionView> {
         let record = self
             .store
             .instruction(&order.tenant_id, &order.order_id, instruction_ref)

@@ -379,6 +379,22 @@ impl Engine {
         self.scheme(tenant_id, kind, scheme_id).await
     }
 
+    /// The scheme's published draft with its rules (`404 SCHEME_NOT_FOUND`,
+    /// `400 NO_PUBLISHED_DRAFT`), read in one statement.
+    pub(crate) async fn published_rules(
+        &self,
+        tenant_id: &str,
+        kind: SchemeKind,
+        scheme_id: &str,
+    ) -> EngineResult<DraftView> {
+        let draft =
+            self.store.published_draft(tenant_id, kind, scheme_id).await?.ok_or_else(|| scheme_not_found(kind))?;
+        let draft = draft.ok_or_else(|| {
+            Problem::bad_request("NO_PUBLISHED_DRAFT").message("The scheme has no published draft yet.")
+        })?;
+        draft_view(kind, Some(&draft.draft_id.clone()), &draft)
+    }
+
     /// What the scheme's published draft offers for the query (SPEC §4.6 "Matching"): the
     /// first matching rule's payment methods (collect) or rewards and payment methods
     /// (payout); nothing when no rule matches.

@@ -85,6 +85,7 @@ pub fn openapi() -> OpenApiDoc {
     // Areas document themselves; their documents are merged here.
     // -- area documents --
     doc.merge(crate::handlers::orders::OrdersApi::openapi());
+    doc.merge(crate::handlers::execution::ExecutionApi::openapi());
     doc.merge(crate::handlers::vault::VaultApi::openapi());
     doc.merge(crate::handlers::schemes::SchemesApi::openapi());
     doc.merge(crate::handlers::marketplace::MarketplaceApi::openapi());

@@ -49,6 +49,14 @@ impl Metrics {
         self.latency.get_or_create(&labels).observe(seconds);
     }
 
+    /// The text exposition format, with `engine` (another registry's exposition
+    /// without its `# EOF`) placed before the end marker.
+    pub fn render_with(&self, engine: &str) -> String {
+        let own = self.render();
+        let own = own.trim_end().trim_end_matches("# EOF").trim_end();
+        format!("{own}\n{}\n# EOF\n", engine.trim_end())
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();

@@ -537,6 +537,19 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             Tenant(crate::handlers::orders::ORDERS_WRITE),
             delete(crate::handlers::orders::void_instruction),
         ),
+        // Execution (extensions of SPEC §4.9)
+        route(
+            &M::POST,
+            "/v1/order-management/{orderRef}/instruction/{instructionRef}/execute",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            post(crate::handlers::execution::execute_instruction),
+        ),
+        route(
+            &M::GET,
+            "/v1/order-management/{orderRef}/instruction/{instructionRef}/transactions",
+            Tenant(crate::handlers::orders::ORDERS_READ),
+            get(crate::handlers::execution::list_transactions),
+        ),
     ]
 }
 

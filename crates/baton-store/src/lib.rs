@@ -7,6 +7,7 @@
 //! suite in `tests/` runs against every backend.
 
 mod error;
+mod execution_store;
 mod instrument_store;
 mod migrations;
 mod order_store;
@@ -20,6 +21,7 @@ mod vault_store;
 use async_trait::async_trait;
 
 pub use error::StoreError;
+pub use execution_store::*;
 pub use instrument_store::*;
 pub use order_store::*;
 pub use postgres::PostgresStore;
@@ -48,7 +50,9 @@ impl Backend {
 /// Everything Baton persists. Tenant-owned data is always addressed through its
 /// owner (account and tenant), so a caller cannot reach another tenant's rows.
 #[async_trait]
-pub trait Store: RoutingStore + VaultStore + InstrumentStore + OrderStore + Send + Sync + 'static {
+pub trait Store:
+    RoutingStore + VaultStore + InstrumentStore + OrderStore + ExecutionStore + Send + Sync + 'static
+{
     fn backend(&self) -> Backend;
     /// Applies pending migrations (safe to run from several nodes at once).
     async fn migrate(&self) -> StoreResult<()>;

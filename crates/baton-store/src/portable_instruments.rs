@@ -76,6 +76,40 @@ mod instruments_sql {
         .await?;
         Ok(())
     }
+
+    /// Moves the instrument from `from` to `to` and appends the change to its history
+    /// (inside the caller's transaction); `false` if it is absent or not in `from`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn change_state(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        tenant_id: &str,
+        customer_ref: &str,
+        instrument_id: &str,
+        from: InstrumentState,
+        to: InstrumentState,
+        reason: Option<StateReason>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let n = sqlx::query(
+            "UPDATE financial_instruments SET state = $1, state_reason = $2, updated_at = $3 \
+             WHERE financial_instrument_id = $4 AND tenant_id = $5 AND customer_ref = $6 AND state = $7",
+        )
+        .bind(to.as_str())
+        .bind(reason.map(StateReason::as_str))
+        .bind(now)
+        .bind(instrument_id)
+        .bind(tenant_id)
+        .bind(customer_ref)
+        .bind(from.as_str())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if n != 1 {
+            return Ok(false);
+        }
+        append_state(tx, instrument_id, to, reason, now).await?;
+        Ok(true)
+    }
 }
 
 #[async_trait]
@@ -181,25 +215,10 @@ impl crate::InstrumentStore for ThisStore {
         now: i64,
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
-        let n = sqlx::query(
-            "UPDATE financial_instruments SET state = $1, state_reason = $2, updated_at = $3 \
-             WHERE financial_instrument_id = $4 AND tenant_id = $5 AND customer_ref = $6 AND state = $7",
-        )
-        .bind(to.as_str())
-        .bind(reason.map(baton_domain::StateReason::as_str))
-        .bind(now)
-        .bind(instrument_id)
-        .bind(tenant_id)
-        .bind(customer_ref)
-        .bind(from.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n != 1 {
+        if !instruments_sql::change_state(&mut tx, tenant_id, customer_ref, instrument_id, from, to, reason, now).await? {
             tx.rollback().await?;
             return Ok(false);
         }
-        instruments_sql::append_state(&mut tx, instrument_id, to, reason, now).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -250,6 +250,84 @@ mod orders_sql {
         Ok(())
     }
 
+    /// Moves an instruction to `to` if its status is one of `from` (inside the caller's
+    /// transaction); `false` otherwise. Leaving the updatable statuses freezes the
+    /// inherited values into the instruction.
+    pub(super) async fn change_status(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        tenant_id: &str,
+        order_id: &str,
+        instruction_id: &str,
+        from: &[baton_domain::InstructionStatus],
+        to: baton_domain::InstructionStatus,
+        now: i64,
+    ) -> StoreResult<bool> {
+        use baton_domain::Source;
+        if !touch_order(tx, tenant_id, order_id, now).await? {
+            return Ok(false);
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM instructions WHERE instruction_id = $1 AND tenant_id = $2 AND order_id = $3 \
+             AND status IN ({})",
+            INSTRUCTION_COLUMNS,
+            status_list(from)
+        ))
+        .bind(instruction_id)
+        .bind(tenant_id)
+        .bind(order_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let mut r = instruction_from_row(&row)?;
+        if !to.can_update() && r.status.can_update() {
+            let default = sqlx::query(&format!(
+                "SELECT {} FROM customer_defaults WHERE order_id = $1 AND customer_ref = $2",
+                DEFAULT_COLUMNS
+            ))
+            .bind(order_id)
+            .bind(&r.customer_ref)
+            .fetch_optional(&mut **tx)
+            .await?
+            .as_ref()
+            .map(default_from_row)
+            .transpose()?;
+            if let Some(d) = default {
+                if r.financial_instrument_id.is_none() && d.financial_instrument_id.is_some() {
+                    r.financial_instrument_id = d.financial_instrument_id;
+                    r.instrument_source = Source::CustomerDefault;
+                }
+                if r.scheme_id.is_none() && d.scheme_id.is_some() {
+                    r.scheme_id = d.scheme_id;
+                    r.scheme_source = Source::CustomerDefault;
+                }
+                let parse = |text: &str| {
+                    serde_json::from_str::<std::collections::BTreeMap<String, String>>(text)
+                        .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))
+                };
+                let mut merged = parse(&d.metadata)?;
+                merged.extend(parse(&r.metadata)?);
+                r.metadata = serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            }
+        }
+        sqlx::query(
+            "UPDATE instructions SET status = $1, updated_at = $2, financial_instrument_id = $3, \
+             instrument_source = $4, scheme_id = $5, scheme_source = $6, metadata = $7 WHERE instruction_id = $8",
+        )
+        .bind(to.as_str())
+        .bind(now)
+        .bind(&r.financial_instrument_id)
+        .bind(r.instrument_source.as_str())
+        .bind(&r.scheme_id)
+        .bind(r.scheme_source.as_str())
+        .bind(&r.metadata)
+        .bind(instruction_id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(true)
+    }
+
     /// Re-resolves the status of the order's `INCOMPLETE`/`READY` instructions (of one
     /// customer, or all) from their own values, the current defaults and instrument states.
     pub(super) async fn refresh(
@@ -582,72 +660,11 @@ impl crate::OrderStore for ThisStore {
         to: baton_domain::InstructionStatus,
         now: i64,
     ) -> StoreResult<bool> {
-        use baton_domain::Source;
         let mut tx = self.begin_write().await?;
-        if !orders_sql::touch_order(&mut tx, tenant_id, order_id, now).await? {
+        if !orders_sql::change_status(&mut tx, tenant_id, order_id, instruction_id, from, to, now).await? {
             tx.rollback().await?;
             return Ok(false);
         }
-        let row = sqlx::query(&format!(
-            "SELECT {} FROM instructions WHERE instruction_id = $1 AND tenant_id = $2 AND order_id = $3 \
-             AND status IN ({})",
-            orders_sql::INSTRUCTION_COLUMNS,
-            orders_sql::status_list(from)
-        ))
-        .bind(instruction_id)
-        .bind(tenant_id)
-        .bind(order_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            tx.rollback().await?;
-            return Ok(false);
-        };
-        let mut r = orders_sql::instruction_from_row(&row)?;
-        if !to.can_update() && r.status.can_update() {
-            let default = sqlx::query(&format!(
-                "SELECT {} FROM customer_defaults WHERE order_id = $1 AND customer_ref = $2",
-                orders_sql::DEFAULT_COLUMNS
-            ))
-            .bind(order_id)
-            .bind(&r.customer_ref)
-            .fetch_optional(&mut *tx)
-            .await?
-            .as_ref()
-            .map(orders_sql::default_from_row)
-            .transpose()?;
-            if let Some(d) = default {
-                if r.financial_instrument_id.is_none() && d.financial_instrument_id.is_some() {
-                    r.financial_instrument_id = d.financial_instrument_id;
-                    r.instrument_source = Source::CustomerDefault;
-                }
-                if r.scheme_id.is_none() && d.scheme_id.is_some() {
-                    r.scheme_id = d.scheme_id;
-                    r.scheme_source = Source::CustomerDefault;
-                }
-                let parse = |text: &str| {
-                    serde_json::from_str::<std::collections::BTreeMap<String, String>>(text)
-                        .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))
-                };
-                let mut merged = parse(&d.metadata)?;
-                merged.extend(parse(&r.metadata)?);
-                r.metadata = serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            }
-        }
-        sqlx::query(
-            "UPDATE instructions SET status = $1, updated_at = $2, financial_instrument_id = $3, \
-             instrument_source = $4, scheme_id = $5, scheme_source = $6, metadata = $7 WHERE instruction_id = $8",
-        )
-        .bind(to.as_str())
-        .bind(now)
-        .bind(&r.financial_instrument_id)
-        .bind(r.instrument_source.as_str())
-        .bind(&r.scheme_id)
-        .bind(r.scheme_source.as_str())
-        .bind(&r.metadata)
-        .bind(instruction_id)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
         Ok(true)
     }

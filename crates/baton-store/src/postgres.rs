@@ -12,6 +12,8 @@ use crate::migrations::migrator;
 use crate::{Backend, StoreResult};
 
 type Db = Postgres;
+/// How a claim skips rows another worker holds (see `portable_execution.rs`).
+const SKIP_LOCKED: &str = "FOR UPDATE SKIP LOCKED";
 type ThisStore = PostgresStore;
 
 /// Migrations, embedded in the binary.
@@ -23,6 +25,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "orders_instructions", include_str!("../migrations/postgres/0005_orders_instructions.sql")),
     (6, "order_listing", include_str!("../migrations/postgres/0006_order_listing.sql")),
     (7, "instruction_order_index", include_str!("../migrations/postgres/0007_instruction_order_index.sql")),
+    (8, "execution", include_str!("../migrations/postgres/0008_execution.sql")),
 ];
 
 pub struct PostgresStore {
@@ -99,3 +102,4 @@ include!("portable_routing.rs");
 include!("portable_vault.rs");
 include!("portable_instruments.rs");
 include!("portable_orders.rs");
+include!("portable_execution.rs");

@@ -15,6 +15,8 @@ use crate::migrations::migrator;
 use crate::{Backend, StoreResult};
 
 type Db = Sqlite;
+/// How a claim skips rows another worker holds (see `portable_execution.rs`).
+const SKIP_LOCKED: &str = "";
 type ThisStore = SqliteStore;
 
 /// Migrations, embedded in the binary.
@@ -26,6 +28,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "orders_instructions", include_str!("../migrations/sqlite/0005_orders_instructions.sql")),
     (6, "order_listing", include_str!("../migrations/sqlite/0006_order_listing.sql")),
     (7, "instruction_order_index", include_str!("../migrations/sqlite/0007_instruction_order_index.sql")),
+    (8, "execution", include_str!("../migrations/sqlite/0008_execution.sql")),
 ];
 
 pub struct SqliteStore {
@@ -119,3 +122,4 @@ include!("portable_routing.rs");
 include!("portable_vault.rs");
 include!("portable_instruments.rs");
 include!("portable_orders.rs");
+include!("portable_execution.rs");

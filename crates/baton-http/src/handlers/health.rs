@@ -38,7 +38,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        state.metrics.render(),
+        state.metrics.render_with(&state.engine.metrics().render()),
     )
         .into_response()
 }

@@ -69,7 +69,7 @@ pub const ORDERS_WRITE: &[Role] = &[Role::TenantTransactionWrite];
 )]
 pub struct OrdersApi;
 
-fn tenant(caller: &Principal) -> ApiResult<&str> {
+pub(crate) fn tenant(caller: &Principal) -> ApiResult<&str> {
     caller
         .tenant_id
         .as_deref()

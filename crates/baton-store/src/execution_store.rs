@@ -1,0 +1,215 @@
+//! Storage of execution: transactions (one per attempt at a PSP), the outbox of events
+//! and the workers' job queue.
+//!
+//! Writes go through [`ExecutionStore::apply`]: a list of [`Change`]s applied in one
+//! database transaction, so a state change, the event announcing it and the job that
+//! follows it up are committed together or not at all. Guarded changes (a status that
+//! must still be what the caller saw) make the whole list a no-op when one of them
+//! finds nothing to change. The SQL lives in `portable_execution.rs`.
+
+use async_trait::async_trait;
+use baton_domain::{
+    DeclineCategory, EventType, InstructionStatus, InstrumentState, Operation, StateReason, TransactionStatus,
+    TransactionType,
+};
+
+use crate::StoreResult;
+
+/// One attempt at a PSP.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TransactionRecord {
+    pub transaction_id: String,
+    pub tenant_id: String,
+    pub order_id: String,
+    pub instruction_id: String,
+    pub customer_ref: String,
+    pub financial_instrument_id: Option<String>,
+    pub app_id: String,
+    pub payment_method: Option<String>,
+    pub operation: Operation,
+    pub transaction_type: TransactionType,
+    /// 1 for the first app tried for an execution, 2 for the failover after it, …
+    pub attempt: i64,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub status: TransactionStatus,
+    /// Sent with every call of this attempt, so a retry can never move money twice.
+    pub idempotency_key: String,
+    pub provider_reference: Option<String>,
+    pub decline_category: Option<DeclineCategory>,
+    pub error_code: Option<String>,
+    pub psp_code: Option<String>,
+    pub psp_message: Option<String>,
+    /// Time spent waiting for the PSP.
+    pub connector_ms: Option<i64>,
+    pub reward_id: Option<String>,
+    /// What the PSP returned that must stay secret (a claim's credentials), sealed
+    /// with the customer's data key.
+    pub result_sealed: Option<Vec<u8>>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+impl std::fmt::Debug for TransactionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransactionRecord")
+            .field("transaction_id", &self.transaction_id)
+            .field("instruction_id", &self.instruction_id)
+            .field("app_id", &self.app_id)
+            .field("operation", &self.operation)
+            .field("attempt", &self.attempt)
+            .field("status", &self.status)
+            .field("provider_reference", &self.provider_reference)
+            .field("error_code", &self.error_code)
+            .field("result_sealed", &self.result_sealed.as_ref().map(|_| "[sealed]"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome recorded on an attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TransactionOutcome {
+    pub provider_reference: Option<String>,
+    pub decline_category: Option<DeclineCategory>,
+    pub error_code: Option<String>,
+    pub psp_code: Option<String>,
+    pub psp_message: Option<String>,
+    pub connector_ms: Option<i64>,
+    pub result_sealed: Option<Vec<u8>>,
+}
+
+/// An event for the outbox. The account is looked up from the tenant when not given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    pub event_id: String,
+    pub account_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub event_type: EventType,
+    /// Events with the same key are delivered in order (an instruction's id).
+    pub ordering_key: Option<String>,
+    /// The event's `data` object, as JSON text.
+    pub data: String,
+    pub created_at: i64,
+}
+
+/// An event as stored, with its position in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub event: EventRecord,
+    pub dispatched_at: Option<i64>,
+}
+
+/// A unit of background work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    pub job_id: String,
+    /// What to do (`settle-transaction`, …); the engine owns the words.
+    pub kind: String,
+    /// What it is about; one job per `(kind, subject_id)`.
+    pub subject_id: String,
+    pub tenant_id: Option<String>,
+    /// JSON text.
+    pub payload: String,
+    pub run_at: i64,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+}
+
+/// One write of [`ExecutionStore::apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    InsertTransaction(TransactionRecord),
+    /// Guarded: the attempt must be in one of `from`.
+    FinishTransaction {
+        tenant_id: String,
+        transaction_id: String,
+        from: Vec<TransactionStatus>,
+        to: TransactionStatus,
+        outcome: TransactionOutcome,
+    },
+    /// Guarded: the instruction must be in one of `from`. Leaving the updatable
+    /// statuses freezes the inherited values into the instruction.
+    InstructionStatus {
+        tenant_id: String,
+        order_id: String,
+        instruction_id: String,
+        from: Vec<InstructionStatus>,
+        to: InstructionStatus,
+    },
+    /// Guarded: the instrument must be in `from`; appends to its history.
+    InstrumentState {
+        tenant_id: String,
+        customer_ref: String,
+        instrument_id: String,
+        from: InstrumentState,
+        to: InstrumentState,
+        reason: Option<StateReason>,
+    },
+    /// Replaces the PSP tokens of an instrument (sealed with the customer's data key).
+    InstrumentTokens {
+        tenant_id: String,
+        customer_ref: String,
+        instrument_id: String,
+        provider_tokens_sealed: Vec<u8>,
+    },
+    Event(EventRecord),
+    /// Inserts a job, or moves the existing one of the same `(kind, subject_id)` to
+    /// this `run_at` and payload.
+    ScheduleJob(JobRecord),
+    /// Removes a job (done).
+    DeleteJob {
+        job_id: String,
+    },
+}
+
+#[async_trait]
+pub trait ExecutionStore: Send + Sync + 'static {
+    /// Applies `changes` in order in one transaction. `false` (and nothing applied)
+    /// when a guarded change found its row absent or in another state.
+    async fn apply(&self, changes: &[Change], now: i64) -> StoreResult<bool>;
+
+    async fn transaction(&self, tenant_id: &str, transaction_id: &str) -> StoreResult<Option<TransactionRecord>>;
+    /// The instruction's attempts, oldest first.
+    async fn instruction_transactions(
+        &self,
+        tenant_id: &str,
+        instruction_id: &str,
+    ) -> StoreResult<Vec<TransactionRecord>>;
+    /// The attempt an app knows by `provider_reference`.
+    async fn transaction_by_provider_reference(
+        &self,
+        tenant_id: &str,
+        app_id: &str,
+        provider_reference: &str,
+    ) -> StoreResult<Option<TransactionRecord>>;
+    /// Attempts still `PENDING` that were last touched before `before`: their call
+    /// was cut off (crash, timeout) and their outcome must be synced.
+    async fn stale_pending_transactions(&self, before: i64, limit: u32) -> StoreResult<Vec<TransactionRecord>>;
+
+    /// Claims up to `limit` jobs due at `now` that no other worker holds, leasing them
+    /// until `locked_until` and counting the attempt. Safe across nodes.
+    async fn claim_jobs(&self, now: i64, locked_until: i64, limit: u32) -> StoreResult<Vec<JobRecord>>;
+    /// Gives a claimed job back to run again at `run_at`, with the error that stopped it.
+    async fn retry_job(&self, job_id: &str, run_at: i64, error: &str) -> StoreResult<()>;
+    async fn job(&self, kind: &str, subject_id: &str) -> StoreResult<Option<JobRecord>>;
+
+    async fn order_by_id(&self, tenant_id: &str, order_id: &str) -> StoreResult<Option<crate::OrderRecord>>;
+    async fn instruction_by_id(
+        &self,
+        tenant_id: &str,
+        instruction_id: &str,
+    ) -> StoreResult<Option<crate::InstructionRecord>>;
+
+    /// The tenant's events, oldest first (tests and the event log).
+    async fn events(&self, tenant_id: &str) -> StoreResult<Vec<StoredEvent>>;
+
+    /// `READY`/`INCOMPLETE` instructions whose settle-by date is before `today`
+    /// (`YYYY-MM-DD`, UTC): due to become `LATE`.
+    async fn instructions_due_late(&self, today: &str, limit: u32) -> StoreResult<Vec<crate::InstructionRecord>>;
+    /// `READY` `DEBIT` instructions whose settle-by date is `today` or earlier (not yet
+    /// marked late): due for automatic collection.
+    async fn instructions_due_collection(&self, today: &str, limit: u32) -> StoreResult<Vec<crate::InstructionRecord>>;
+}

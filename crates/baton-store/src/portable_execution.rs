@@ -1,0 +1,451 @@
+// Portable SQL of `ExecutionStore`, `include!`d by `sqlite.rs` and `postgres.rs` after
+// `portable_orders.rs` (same conventions and hooks). `SKIP_LOCKED` is the backend's
+// row-claiming clause: `FOR UPDATE SKIP LOCKED` on PostgreSQL, nothing on SQLite,
+// whose single writer already serialises claims.
+
+mod execution_sql {
+    use baton_domain::{InstructionStatus, TransactionStatus};
+    use sqlx::Row as _;
+
+    use super::{Db, DbRow};
+    use crate::execution_store::{EventRecord, JobRecord, StoredEvent, TransactionOutcome, TransactionRecord};
+    use crate::{StoreError, StoreResult};
+
+    pub(super) const TRANSACTION_COLUMNS: &str = "transaction_id, tenant_id, order_id, instruction_id, customer_ref, \
+        financial_instrument_id, app_id, payment_method, operation, transaction_type, attempt, amount_minor, currency, \
+        status, idempotency_key, provider_reference, decline_category, error_code, psp_code, psp_message, connector_ms, \
+        reward_id, result_sealed, created_at, updated_at, finished_at";
+    pub(super) const JOB_COLUMNS: &str =
+        "job_id, kind, subject_id, tenant_id, payload, run_at, attempts, last_error, created_at";
+    pub(super) const EVENT_COLUMNS: &str =
+        "seq, event_id, account_id, tenant_id, event_type, ordering_key, data, created_at, dispatched_at";
+
+    fn word<T: std::str::FromStr>(text: String, what: &str) -> StoreResult<T> {
+        text.parse().map_err(|_| StoreError::Corrupt(format!("{what} {text:?}")))
+    }
+
+    pub(super) fn status_list(statuses: &[TransactionStatus]) -> String {
+        if statuses.is_empty() {
+            return "''".into();
+        }
+        statuses.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ")
+    }
+
+    pub(super) fn transaction_from_row(row: &DbRow) -> StoreResult<TransactionRecord> {
+        Ok(TransactionRecord {
+            transaction_id: row.try_get("transaction_id")?,
+            tenant_id: row.try_get("tenant_id")?,
+            order_id: row.try_get("order_id")?,
+            instruction_id: row.try_get("instruction_id")?,
+            customer_ref: row.try_get("customer_ref")?,
+            financial_instrument_id: row.try_get("financial_instrument_id")?,
+            app_id: row.try_get("app_id")?,
+            payment_method: row.try_get("payment_method")?,
+            operation: word(row.try_get("operation")?, "operation")?,
+            transaction_type: word(row.try_get("transaction_type")?, "transaction type")?,
+            attempt: i64::from(row.try_get::<i32, _>("attempt")?),
+            amount_minor: row.try_get("amount_minor")?,
+            currency: row.try_get("currency")?,
+            status: word(row.try_get("status")?, "transaction status")?,
+            idempotency_key: row.try_get("idempotency_key")?,
+            provider_reference: row.try_get("provider_reference")?,
+            decline_category: row
+                .try_get::<Option<String>, _>("decline_category")?
+                .map(|t| word(t, "decline category"))
+                .transpose()?,
+            error_code: row.try_get("error_code")?,
+            psp_code: row.try_get("psp_code")?,
+            psp_message: row.try_get("psp_message")?,
+            connector_ms: row.try_get("connector_ms")?,
+            reward_id: row.try_get("reward_id")?,
+            result_sealed: row.try_get("result_sealed")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            finished_at: row.try_get("finished_at")?,
+        })
+    }
+
+    pub(super) fn job_from_row(row: &DbRow) -> StoreResult<JobRecord> {
+        Ok(JobRecord {
+            job_id: row.try_get("job_id")?,
+            kind: row.try_get("kind")?,
+            subject_id: row.try_get("subject_id")?,
+            tenant_id: row.try_get("tenant_id")?,
+            payload: row.try_get("payload")?,
+            run_at: row.try_get("run_at")?,
+            attempts: i64::from(row.try_get::<i32, _>("attempts")?),
+            last_error: row.try_get("last_error")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+
+    pub(super) fn event_from_row(row: &DbRow) -> StoreResult<StoredEvent> {
+        Ok(StoredEvent {
+            seq: row.try_get("seq")?,
+            event: EventRecord {
+                event_id: row.try_get("event_id")?,
+                account_id: Some(row.try_get("account_id")?),
+                tenant_id: row.try_get("tenant_id")?,
+                event_type: word(row.try_get("event_type")?, "event type")?,
+                ordering_key: row.try_get("ordering_key")?,
+                data: row.try_get("data")?,
+                created_at: row.try_get("created_at")?,
+            },
+            dispatched_at: row.try_get("dispatched_at")?,
+        })
+    }
+
+    pub(super) async fn insert_transaction(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        t: &TransactionRecord,
+    ) -> StoreResult<()> {
+        sqlx::query(&format!(
+            "INSERT INTO transactions ({TRANSACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+             $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
+        ))
+        .bind(&t.transaction_id)
+        .bind(&t.tenant_id)
+        .bind(&t.order_id)
+        .bind(&t.instruction_id)
+        .bind(&t.customer_ref)
+        .bind(&t.financial_instrument_id)
+        .bind(&t.app_id)
+        .bind(&t.payment_method)
+        .bind(t.operation.as_str())
+        .bind(t.transaction_type.as_str())
+        .bind(t.attempt as i32)
+        .bind(t.amount_minor)
+        .bind(&t.currency)
+        .bind(t.status.as_str())
+        .bind(&t.idempotency_key)
+        .bind(&t.provider_reference)
+        .bind(t.decline_category.map(|c| c.as_str()))
+        .bind(&t.error_code)
+        .bind(&t.psp_code)
+        .bind(&t.psp_message)
+        .bind(t.connector_ms)
+        .bind(&t.reward_id)
+        .bind(&t.result_sealed)
+        .bind(t.created_at)
+        .bind(t.updated_at)
+        .bind(t.finished_at)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn finish_transaction(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        tenant_id: &str,
+        transaction_id: &str,
+        from: &[TransactionStatus],
+        to: TransactionStatus,
+        o: &TransactionOutcome,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let finished_at = to.is_final().then_some(now);
+        let n = sqlx::query(&format!(
+            "UPDATE transactions SET status = $1, provider_reference = COALESCE($2, provider_reference), \
+             decline_category = $3, error_code = $4, psp_code = $5, psp_message = $6, \
+             connector_ms = COALESCE($7, connector_ms), result_sealed = COALESCE($8, result_sealed), \
+             updated_at = $9, finished_at = $10 \
+             WHERE transaction_id = $11 AND tenant_id = $12 AND status IN ({})",
+            status_list(from)
+        ))
+        .bind(to.as_str())
+        .bind(&o.provider_reference)
+        .bind(o.decline_category.map(|c| c.as_str()))
+        .bind(&o.error_code)
+        .bind(&o.psp_code)
+        .bind(&o.psp_message)
+        .bind(o.connector_ms)
+        .bind(&o.result_sealed)
+        .bind(now)
+        .bind(finished_at)
+        .bind(transaction_id)
+        .bind(tenant_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    pub(super) async fn insert_event(tx: &mut sqlx::Transaction<'_, Db>, e: &EventRecord) -> StoreResult<()> {
+        let columns = "event_id, account_id, tenant_id, event_type, ordering_key, data, created_at";
+        let query = match (&e.account_id, &e.tenant_id) {
+            (Some(_), _) => format!("INSERT INTO events ({columns}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+            (None, Some(_)) => format!(
+                "INSERT INTO events ({columns}) SELECT $1, account_id, $3, $4, $5, $6, $7 FROM tenants \
+                 WHERE tenant_id = $3 AND $2 IS NULL"
+            ),
+            (None, None) => return Err(StoreError::Corrupt("an event needs an account or a tenant".into())),
+        };
+        let n = sqlx::query(&query)
+            .bind(&e.event_id)
+            .bind(&e.account_id)
+            .bind(&e.tenant_id)
+            .bind(e.event_type.as_str())
+            .bind(&e.ordering_key)
+            .bind(&e.data)
+            .bind(e.created_at)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        if n != 1 {
+            return Err(StoreError::Corrupt(format!("event {} names no known tenant", e.event_id)));
+        }
+        Ok(())
+    }
+
+    pub(super) async fn schedule_job(tx: &mut sqlx::Transaction<'_, Db>, j: &JobRecord) -> StoreResult<()> {
+        sqlx::query(&format!(
+            "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (kind, subject_id) DO UPDATE SET payload = EXCLUDED.payload, run_at = EXCLUDED.run_at, \
+             locked_until = NULL"
+        ))
+        .bind(&j.job_id)
+        .bind(&j.kind)
+        .bind(&j.subject_id)
+        .bind(&j.tenant_id)
+        .bind(&j.payload)
+        .bind(j.run_at)
+        .bind(j.attempts as i32)
+        .bind(&j.last_error)
+        .bind(j.created_at)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Instructions in `statuses` whose settle-by date compares with `today` by `op`.
+    pub(super) fn due_query(statuses: &[InstructionStatus], op: &str, extra: &str) -> String {
+        format!(
+            "SELECT {} FROM instructions WHERE status IN ({}) AND settled_by_date IS NOT NULL \
+             AND settled_by_date {op} $1 {extra} ORDER BY settled_by_date, created_at LIMIT $2",
+            super::orders_sql::INSTRUCTION_COLUMNS,
+            super::orders_sql::status_list(statuses)
+        )
+    }
+}
+
+#[async_trait]
+impl crate::ExecutionStore for ThisStore {
+    async fn apply(&self, changes: &[crate::Change], now: i64) -> StoreResult<bool> {
+        use crate::Change;
+        let mut tx = self.begin_write().await?;
+        for change in changes {
+            let applied = match change {
+                Change::InsertTransaction(t) => {
+                    execution_sql::insert_transaction(&mut tx, t).await?;
+                    true
+                }
+                Change::FinishTransaction { tenant_id, transaction_id, from, to, outcome } => {
+                    execution_sql::finish_transaction(&mut tx, tenant_id, transaction_id, from, *to, outcome, now)
+                        .await?
+                }
+                Change::InstructionStatus { tenant_id, order_id, instruction_id, from, to } => {
+                    orders_sql::change_status(&mut tx, tenant_id, order_id, instruction_id, from, *to, now).await?
+                }
+                Change::InstrumentState { tenant_id, customer_ref, instrument_id, from, to, reason } => {
+                    instruments_sql::change_state(&mut tx, tenant_id, customer_ref, instrument_id, *from, *to, *reason, now)
+                        .await?
+                }
+                Change::InstrumentTokens { tenant_id, customer_ref, instrument_id, provider_tokens_sealed } => {
+                    sqlx::query(
+                        "UPDATE financial_instruments SET provider_tokens_sealed = $1, updated_at = $2 \
+                         WHERE financial_instrument_id = $3 AND tenant_id = $4 AND customer_ref = $5",
+                    )
+                    .bind(provider_tokens_sealed)
+                    .bind(now)
+                    .bind(instrument_id)
+                    .bind(tenant_id)
+                    .bind(customer_ref)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1
+                }
+                Change::Event(e) => {
+                    execution_sql::insert_event(&mut tx, e).await?;
+                    true
+                }
+                Change::ScheduleJob(j) => {
+                    execution_sql::schedule_job(&mut tx, j).await?;
+                    true
+                }
+                Change::DeleteJob { job_id } => {
+                    sqlx::query("DELETE FROM jobs WHERE job_id = $1").bind(job_id).execute(&mut *tx).await?;
+                    true
+                }
+            };
+            if !applied {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn transaction(&self, tenant_id: &str, transaction_id: &str) -> StoreResult<Option<crate::TransactionRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM transactions WHERE transaction_id = $1 AND tenant_id = $2",
+            execution_sql::TRANSACTION_COLUMNS
+        ))
+        .bind(transaction_id)
+        .bind(tenant_id)
+        .fetch_optional(self.reader())
+        .await?;
+        row.as_ref().map(execution_sql::transaction_from_row).transpose()
+    }
+
+    async fn instruction_transactions(
+        &self,
+        tenant_id: &str,
+        instruction_id: &str,
+    ) -> StoreResult<Vec<crate::TransactionRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM transactions WHERE tenant_id = $1 AND instruction_id = $2 \
+             ORDER BY created_at, attempt, transaction_id",
+            execution_sql::TRANSACTION_COLUMNS
+        ))
+        .bind(tenant_id)
+        .bind(instruction_id)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(execution_sql::transaction_from_row).collect()
+    }
+
+    async fn transaction_by_provider_reference(
+        &self,
+        tenant_id: &str,
+        app_id: &str,
+        provider_reference: &str,
+    ) -> StoreResult<Option<crate::TransactionRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM transactions WHERE app_id = $1 AND provider_reference = $2 AND tenant_id = $3 \
+             ORDER BY created_at LIMIT 1",
+            execution_sql::TRANSACTION_COLUMNS
+        ))
+        .bind(app_id)
+        .bind(provider_reference)
+        .bind(tenant_id)
+        .fetch_optional(self.reader())
+        .await?;
+        row.as_ref().map(execution_sql::transaction_from_row).transpose()
+    }
+
+    async fn stale_pending_transactions(&self, before: i64, limit: u32) -> StoreResult<Vec<crate::TransactionRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM transactions WHERE status = 'PENDING' AND updated_at < $1 ORDER BY updated_at LIMIT $2",
+            execution_sql::TRANSACTION_COLUMNS
+        ))
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(execution_sql::transaction_from_row).collect()
+    }
+
+    async fn claim_jobs(&self, now: i64, locked_until: i64, limit: u32) -> StoreResult<Vec<crate::JobRecord>> {
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(&format!(
+            "UPDATE jobs SET locked_until = $1, attempts = attempts + 1 WHERE job_id IN (\
+               SELECT job_id FROM jobs WHERE run_at <= $2 AND (locked_until IS NULL OR locked_until <= $2) \
+               ORDER BY run_at LIMIT $3 {SKIP_LOCKED}) \
+             AND (locked_until IS NULL OR locked_until <= $2) RETURNING {}",
+            execution_sql::JOB_COLUMNS
+        ))
+        .bind(locked_until)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut jobs = rows.iter().map(execution_sql::job_from_row).collect::<StoreResult<Vec<_>>>()?;
+        jobs.sort_by(|a, b| (a.run_at, &a.job_id).cmp(&(b.run_at, &b.job_id)));
+        Ok(jobs)
+    }
+
+    async fn retry_job(&self, job_id: &str, run_at: i64, error: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE jobs SET run_at = $1, last_error = $2, locked_until = NULL WHERE job_id = $3")
+            .bind(run_at)
+            .bind(error)
+            .bind(job_id)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    async fn job(&self, kind: &str, subject_id: &str) -> StoreResult<Option<crate::JobRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM jobs WHERE kind = $1 AND subject_id = $2",
+            execution_sql::JOB_COLUMNS
+        ))
+        .bind(kind)
+        .bind(subject_id)
+        .fetch_optional(self.reader())
+        .await?;
+        row.as_ref().map(execution_sql::job_from_row).transpose()
+    }
+
+    async fn order_by_id(&self, tenant_id: &str, order_id: &str) -> StoreResult<Option<crate::OrderRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM orders WHERE order_id = $1 AND tenant_id = $2",
+            orders_sql::ORDER_COLUMNS
+        ))
+        .bind(order_id)
+        .bind(tenant_id)
+        .fetch_optional(self.reader())
+        .await?;
+        row.as_ref().map(orders_sql::order_from_row).transpose()
+    }
+
+    async fn instruction_by_id(
+        &self,
+        tenant_id: &str,
+        instruction_id: &str,
+    ) -> StoreResult<Option<crate::InstructionRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM instructions WHERE instruction_id = $1 AND tenant_id = $2",
+            orders_sql::INSTRUCTION_COLUMNS
+        ))
+        .bind(instruction_id)
+        .bind(tenant_id)
+        .fetch_optional(self.reader())
+        .await?;
+        row.as_ref().map(orders_sql::instruction_from_row).transpose()
+    }
+
+    async fn events(&self, tenant_id: &str) -> StoreResult<Vec<crate::StoredEvent>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM events WHERE tenant_id = $1 ORDER BY seq",
+            execution_sql::EVENT_COLUMNS
+        ))
+        .bind(tenant_id)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(execution_sql::event_from_row).collect()
+    }
+
+    async fn instructions_due_late(&self, today: &str, limit: u32) -> StoreResult<Vec<crate::InstructionRecord>> {
+        use baton_domain::InstructionStatus::{Incomplete, Ready};
+        let rows = sqlx::query(&execution_sql::due_query(&[Incomplete, Ready], "<", ""))
+            .bind(today)
+            .bind(i64::from(limit))
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(orders_sql::instruction_from_row).collect()
+    }
+
+    async fn instructions_due_collection(&self, today: &str, limit: u32) -> StoreResult<Vec<crate::InstructionRecord>> {
+        use baton_domain::InstructionStatus::Ready;
+        let rows = sqlx::query(&execution_sql::due_query(&[Ready], "<=", "AND direction = 'DEBIT'"))
+            .bind(today)
+            .bind(i64::from(limit))
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(orders_sql::instruction_from_row).collect()
+    }
+}
