@@ -74,6 +74,10 @@ pub struct ServeArgs {
     #[arg(long, env = "BATON_VAULT_ACCEPT_RAW_CARD_DATA", value_name = "BOOL", num_args = 0..=1,
         default_missing_value = "true")]
     pub vault_accept_raw_card_data: Option<bool>,
+    /// Milliseconds between rounds of background work (late instructions, due
+    /// collections, PSP status syncs); 0 runs no worker on this node [default: 1000]
+    #[arg(long, env = "BATON_WORKER_INTERVAL_MS", value_name = "MS")]
+    pub worker_interval_ms: Option<u64>,
 }
 
 /// `baton.toml`: every setting optional, grouped by topic.
@@ -97,6 +101,14 @@ struct FileConfig {
     tokens: FileTokens,
     #[serde(default)]
     vault: FileVault,
+    #[serde(default)]
+    worker: FileWorker,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileWorker {
+    interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -198,6 +210,8 @@ pub struct ServeConfig {
     pub shutdown_grace: Duration,
     /// Whether the customer vault API accepts raw card numbers (`vault.accept_raw_card_data`).
     pub accept_raw_card_data: bool,
+    /// Time between worker rounds; `None`: this node runs no worker (API only).
+    pub worker_interval: Option<Duration>,
 }
 
 fn load_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -281,6 +295,10 @@ impl ServeArgs {
                 self.shutdown_grace_seconds.or(file.http.shutdown_grace_seconds).unwrap_or(30),
             ),
             accept_raw_card_data: self.vault_accept_raw_card_data.or(file.vault.accept_raw_card_data).unwrap_or(false),
+            worker_interval: match self.worker_interval_ms.or(file.worker.interval_ms).unwrap_or(1000) {
+                0 => None,
+                ms => Some(Duration::from_millis(ms)),
+            },
         })
     }
 }

@@ -190,6 +190,9 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
     );
     let (stop, stopped) = watch::channel(false);
     spawn_background(state.clone(), stopped.clone());
+    if let Some(interval) = config.worker_interval {
+        spawn_worker(engine.clone(), interval, stopped.clone());
+    }
 
     let listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
     listener.set_nonblocking(true)?;
@@ -265,6 +268,26 @@ fn spawn_background(state: AppState, mut stopped: watch::Receiver<bool>) {
                     }
                     if let Some(limits) = &state.rate_limits {
                         limits.forget_idle();
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Background work shared through the database (see `Engine::worker_tick`); every
+/// node may run it, claims keep nodes from doing the same work twice.
+fn spawn_worker(engine: Arc<Engine>, interval: Duration, mut stopped: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => break,
+                _ = ticks.tick() => {
+                    match engine.worker_tick().await {
+                        Ok(report) => tracing::debug!(?report, "worker round"),
+                        Err(e) => tracing::warn!(error = format!("{e:#}"), "worker round failed"),
                     }
                 }
             }

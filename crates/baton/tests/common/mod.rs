@@ -95,6 +95,9 @@ pub struct Options {
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// `vault.accept_raw_card_data`.
     pub accept_raw_card_data: bool,
+    /// Background worker rounds; off by default so that tests drive them with
+    /// [`TestApp::tick`] under the manual clock.
+    pub worker_interval: Option<Duration>,
 }
 
 impl Default for Options {
@@ -106,6 +109,7 @@ impl Default for Options {
             body_limit: 1024 * 1024,
             tls: None,
             accept_raw_card_data: false,
+            worker_interval: None,
         }
     }
 }
@@ -158,6 +162,7 @@ impl TestApp {
             body_limit: options.body_limit,
             shutdown_grace: Duration::from_secs(5),
             accept_raw_card_data: options.accept_raw_card_data,
+            worker_interval: options.worker_interval,
         };
         let clock = Arc::new(ManualClock::default());
         let node = baton::node::start(config.clone(), clock.clone()).await.expect("node starts");
@@ -180,6 +185,16 @@ impl TestApp {
     /// Another node on the same database (as in a multi-node deployment).
     pub async fn spawn_peer(&self) -> RunningNode {
         baton::node::start(self.config.clone(), self.clock.clone()).await.expect("peer starts")
+    }
+
+    /// The running node's engine.
+    pub fn engine(&self) -> &baton_engine::Engine {
+        &self.node.as_ref().expect("the node runs").engine
+    }
+
+    /// One round of background work now (see `Engine::worker_tick`).
+    pub async fn tick(&self) -> baton_engine::execution::worker::TickReport {
+        self.engine().worker_tick().await.expect("worker round")
     }
 
     pub fn url(&self, path: &str) -> String {
