@@ -334,7 +334,7 @@ impl Engine {
                 from: vec![InstructionStatus::Ready, InstructionStatus::Late],
                 to: InstructionStatus::Processing,
             },
-            Change::InsertTransaction(attempt.clone()),
+            Change::InsertTransaction(Box::new(attempt.clone())),
             self.instruction_event(
                 &prepared,
                 EventType::InstructionProcessing,
@@ -369,7 +369,7 @@ impl Engine {
                         self.new_attempt(&prepared, next.unwrap(), attempt.attempt + 1, request.transaction_type, now);
                     let changes = vec![
                         finish(&attempt, TransactionStatus::Failed, failed_outcome(&decline, provider_reference, ms)),
-                        Change::InsertTransaction(next_attempt.clone()),
+                        Change::InsertTransaction(Box::new(next_attempt.clone())),
                     ];
                     if !self.store.apply(&changes, now).await? {
                         break;
@@ -710,6 +710,11 @@ impl Engine {
             data: data.to_string(),
             created_at: now,
         })
+    }
+
+    /// The tenant's events in the outbox, oldest first.
+    pub async fn outbox_events(&self, tenant_id: &str) -> EngineResult<Vec<baton_store::StoredEvent>> {
+        Ok(self.store.events(tenant_id).await?)
     }
 
     /// `GET …/instruction/{instructionRef}/transactions`: every attempt, oldest first.

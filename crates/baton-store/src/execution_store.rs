@@ -121,7 +121,7 @@ pub struct JobRecord {
 /// One write of [`ExecutionStore::apply`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    InsertTransaction(TransactionRecord),
+    InsertTransaction(Box<TransactionRecord>),
     /// Guarded: the attempt must be in one of `from`.
     FinishTransaction {
         tenant_id: String,

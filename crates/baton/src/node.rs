@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use baton_connectors::Connectors;
 use baton_engine::{Clock, Engine, EngineConfig, InitialCredentials, StartupCheck};
 use baton_http::{AppState, HttpSettings};
 use baton_store::{PostgresStore, SqliteStore, Store};
@@ -110,12 +111,23 @@ pub async fn build_engine_with(
     accept_raw_card_data: bool,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Arc<Engine>> {
+    build_engine_calling(config, token_ttl, accept_raw_card_data, clock, Connectors::standard()).await
+}
+
+/// As [`build_engine_with`], calling PSPs through `connectors`.
+async fn build_engine_calling(
+    config: &StoreConfig,
+    token_ttl: Duration,
+    accept_raw_card_data: bool,
+    clock: Arc<dyn Clock>,
+    connectors: Connectors,
+) -> anyhow::Result<Arc<Engine>> {
     let store = open_store(config).await?;
     let initialized = store.master_key_check().await.context("reading the database's key check")?.is_some();
     let master_key = Arc::new(load_master_key(config, initialized)?);
     let engine_config =
         EngineConfig { environment: config.environment, token_ttl, accept_raw_card_data, ..EngineConfig::default() };
-    Ok(Arc::new(Engine::new(store, master_key, engine_config, clock)))
+    Ok(Arc::new(Engine::new(store, master_key, engine_config, clock).with_connectors(connectors)))
 }
 
 /// Creates the account and its first admin key, and writes them to the data dir.
@@ -173,8 +185,18 @@ impl ShutdownSignals {
 /// Starts a node: migrations, first-start initialisation, background tasks, and the
 /// HTTP(S) server on `config.listen` (port 0 picks a free port).
 pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<RunningNode> {
+    start_with(config, clock, Connectors::standard()).await
+}
+
+/// As [`start`], calling PSPs through `connectors` (tests put a scripted PSP there).
+pub async fn start_with(
+    config: ServeConfig,
+    clock: Arc<dyn Clock>,
+    connectors: Connectors,
+) -> anyhow::Result<RunningNode> {
     validate(&config)?;
-    let engine = build_engine_with(&config.store, config.token_ttl, config.accept_raw_card_data, clock).await?;
+    let engine =
+        build_engine_calling(&config.store, config.token_ttl, config.accept_raw_card_data, clock, connectors).await?;
     let initial_credentials = match engine.check_startup().await.map_err(|e| anyhow::anyhow!("{e}"))? {
         StartupCheck::Initialized => None,
         StartupCheck::Empty => Some(initialize(&engine, &config.store.data_dir).await?),

@@ -10,7 +10,7 @@ use baton_engine::EngineError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::orders::{tenant, InstructionDto};
+use super::orders::{decimal, tenant, InstructionDto};
 use crate::auth::Caller;
 use crate::dto::{iso_time, ErrorEnvelope};
 use crate::error::{ApiError, ApiResult};
@@ -35,6 +35,7 @@ pub struct TransactionDto {
     /// 1 for the first app tried, 2 for the failover after it, …
     pub attempt: i64,
     #[schema(value_type = f64)]
+    #[serde(serialize_with = "decimal")]
     pub amount: rust_decimal::Decimal,
     pub currency: String,
     /// `PENDING`, `PROCESSING`, `SETTLED` or `FAILED`.

@@ -98,6 +98,8 @@ pub struct Options {
     /// Background worker rounds; off by default so that tests drive them with
     /// [`TestApp::tick`] under the manual clock.
     pub worker_interval: Option<Duration>,
+    /// The PSPs the node calls (the standard connectors unless a test scripts one).
+    pub connectors: baton_connectors::Connectors,
 }
 
 impl Default for Options {
@@ -110,6 +112,7 @@ impl Default for Options {
             tls: None,
             accept_raw_card_data: false,
             worker_interval: None,
+            connectors: baton_connectors::Connectors::standard(),
         }
     }
 }
@@ -165,7 +168,8 @@ impl TestApp {
             worker_interval: options.worker_interval,
         };
         let clock = Arc::new(ManualClock::default());
-        let node = baton::node::start(config.clone(), clock.clone()).await.expect("node starts");
+        let node =
+            baton::node::start_with(config.clone(), clock.clone(), options.connectors).await.expect("node starts");
         let creds = node.initial_credentials.clone().expect("a fresh database is initialised on first start");
         let scheme = if options.tls.is_some() { "https" } else { "http" };
         Self {
@@ -195,6 +199,11 @@ impl TestApp {
     /// One round of background work now (see `Engine::worker_tick`).
     pub async fn tick(&self) -> baton_engine::execution::worker::TickReport {
         self.engine().worker_tick().await.expect("worker round")
+    }
+
+    /// Another node on the same database calling PSPs through `connectors`.
+    pub async fn spawn_peer_with(&self, connectors: baton_connectors::Connectors) -> RunningNode {
+        baton::node::start_with(self.config.clone(), self.clock.clone(), connectors).await.expect("peer starts")
     }
 
     pub fn url(&self, path: &str) -> String {
