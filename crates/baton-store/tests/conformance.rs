@@ -132,6 +132,9 @@ conformance! {
     scenario_order_listing_filters => sqlite_order_listing_filters, postgres_order_listing_filters;
     scenario_order_listing_pages_with_inserts => sqlite_order_listing_pages_with_inserts,
         postgres_order_listing_pages_with_inserts;
+    scenario_apply_is_all_or_nothing => sqlite_apply_is_all_or_nothing, postgres_apply_is_all_or_nothing;
+    scenario_jobs_are_claimed_once => sqlite_jobs_are_claimed_once, postgres_jobs_are_claimed_once
+        [flavor = "multi_thread", worker_threads = 4];
 }
 
 /// Runs `racers` futures made by `make` on separate tasks, released together by a
@@ -2497,4 +2500,181 @@ async fn scenario_order_listing_pages_with_inserts(store: Arc<dyn Store>) {
     }
     assert!(!ids.iter().any(|id| id.starts_with('p') || id.starts_with('x')), "{ids:?}");
     assert!(ids.contains(&"z1") && ids.contains(&"o01t"), "{ids:?}");
+}
+
+// Execution -------------------------------------------------------------------------------
+
+fn attempt(tenant_id: &str, id: &str) -> baton_store::TransactionRecord {
+    baton_store::TransactionRecord {
+        transaction_id: id.into(),
+        tenant_id: tenant_id.into(),
+        order_id: "o-1".into(),
+        instruction_id: "i-1".into(),
+        customer_ref: "C1".into(),
+        financial_instrument_id: None,
+        app_id: "SANDBOX_CARD".into(),
+        payment_method: Some("VISA".into()),
+        operation: baton_domain::Operation::Credit,
+        transaction_type: baton_domain::TransactionType::Mit,
+        attempt: 1,
+        amount_minor: 21000,
+        currency: "EUR".into(),
+        status: baton_domain::TransactionStatus::Pending,
+        idempotency_key: format!("key-{id}"),
+        provider_reference: None,
+        decline_category: None,
+        error_code: None,
+        psp_code: None,
+        psp_message: None,
+        connector_ms: None,
+        reward_id: None,
+        result_sealed: None,
+        created_at: T0,
+        updated_at: T0,
+        finished_at: None,
+    }
+}
+
+fn event(tenant_id: &str, id: &str, event_type: baton_domain::EventType) -> baton_store::EventRecord {
+    baton_store::EventRecord {
+        event_id: id.into(),
+        account_id: None,
+        tenant_id: Some(tenant_id.into()),
+        event_type,
+        ordering_key: Some("i-1".into()),
+        data: "{}".into(),
+        created_at: T0,
+    }
+}
+
+async fn scenario_apply_is_all_or_nothing(store: Arc<dyn Store>) {
+    use baton_domain::{EventType, InstructionStatus, TransactionStatus};
+    use baton_store::{Change, TransactionOutcome};
+    two_tenants(&*store).await;
+    let order = order_record("t_1", "o-1", "REF1");
+    store.create_order(&order, &[], &[instruction_record("t_1", "o-1", "i-1", "C1")]).await.unwrap();
+    let to_processing = |from: Vec<InstructionStatus>| Change::InstructionStatus {
+        tenant_id: "t_1".into(),
+        order_id: "o-1".into(),
+        instruction_id: "i-1".into(),
+        from,
+        to: InstructionStatus::Processing,
+    };
+
+    // A guard that does not hold undoes the changes before it.
+    let refused = [
+        Change::InsertTransaction(Box::new(attempt("t_1", "tx-1"))),
+        Change::Event(event("t_1", "ev-1", EventType::InstructionProcessing)),
+        to_processing(vec![InstructionStatus::Ready]),
+    ];
+    assert!(!store.apply(&refused, T0).await.unwrap());
+    assert_eq!(store.transaction("t_1", "tx-1").await.unwrap(), None);
+    assert!(store.events("t_1").await.unwrap().is_empty());
+    assert_eq!(
+        store.instruction("t_1", "o-1", "ref-i-1").await.unwrap().unwrap().status,
+        InstructionStatus::Incomplete
+    );
+
+    // Another tenant's instruction is not reachable either.
+    let foreign = [Change::InstructionStatus {
+        tenant_id: "t_2".into(),
+        order_id: "o-1".into(),
+        instruction_id: "i-1".into(),
+        from: vec![InstructionStatus::Incomplete],
+        to: InstructionStatus::Processing,
+    }];
+    assert!(!store.apply(&foreign, T0).await.unwrap());
+
+    let accepted = [
+        to_processing(vec![InstructionStatus::Incomplete]),
+        Change::InsertTransaction(Box::new(attempt("t_1", "tx-1"))),
+        Change::Event(event("t_1", "ev-1", EventType::InstructionProcessing)),
+    ];
+    assert!(store.apply(&accepted, T0 + 1).await.unwrap());
+    assert_eq!(store.transaction("t_1", "tx-1").await.unwrap(), Some(attempt("t_1", "tx-1")));
+    assert_eq!(store.transaction("t_2", "tx-1").await.unwrap(), None, "another tenant sees nothing");
+    let events = store.events("t_1").await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event.account_id.as_deref(), Some(ACCOUNT), "the account comes from the tenant");
+    assert_eq!(events[0].dispatched_at, None);
+
+    // Outcomes are compare-and-set on the attempt's status: the second one changes nothing.
+    let settle = |reference: &str| Change::FinishTransaction {
+        tenant_id: "t_1".into(),
+        transaction_id: "tx-1".into(),
+        from: vec![TransactionStatus::Pending, TransactionStatus::Processing],
+        to: TransactionStatus::Settled,
+        outcome: TransactionOutcome { provider_reference: Some(reference.into()), ..Default::default() },
+    };
+    assert!(store.apply(&[settle("ref-a")], T0 + 2).await.unwrap());
+    assert!(!store.apply(&[settle("ref-b")], T0 + 3).await.unwrap());
+    let settled = store.transaction("t_1", "tx-1").await.unwrap().unwrap();
+    assert_eq!((settled.status, settled.provider_reference.as_deref()), (TransactionStatus::Settled, Some("ref-a")));
+    assert_eq!(settled.finished_at, Some(T0 + 2));
+    assert_eq!(
+        store
+            .transaction_by_provider_reference("t_1", "SANDBOX_CARD", "ref-a")
+            .await
+            .unwrap()
+            .map(|t| t.transaction_id),
+        Some("tx-1".into())
+    );
+    assert_eq!(store.instruction_transactions("t_1", "i-1").await.unwrap().len(), 1);
+}
+
+async fn scenario_jobs_are_claimed_once(store: Arc<dyn Store>) {
+    use baton_store::{Change, JobRecord};
+    two_tenants(&*store).await;
+    let job = |n: usize| JobRecord {
+        job_id: format!("job-{n}"),
+        kind: "test".into(),
+        subject_id: format!("subject-{n}"),
+        tenant_id: Some("t_1".into()),
+        payload: "{}".into(),
+        run_at: T0 + n as i64,
+        attempts: 0,
+        last_error: None,
+        created_at: T0,
+    };
+    let jobs: Vec<Change> = (0..20).map(|n| Change::ScheduleJob(job(n))).collect();
+    assert!(store.apply(&jobs, T0).await.unwrap());
+    // Scheduling the same (kind, subject) again moves the job instead of adding one.
+    let mut later = job(19);
+    later.job_id = "job-19-again".into();
+    later.run_at = T0 + 1_000_000;
+    assert!(store.apply(&[Change::ScheduleJob(later)], T0).await.unwrap());
+    assert_eq!(store.job("test", "subject-19").await.unwrap().unwrap().run_at, T0 + 1_000_000);
+
+    // Four workers claim at once: each due job goes to exactly one of them.
+    let barrier = Arc::new(Barrier::new(4));
+    let mut handles = Vec::new();
+    for _ in 0..4 {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        handles.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store.claim_jobs(T0 + 100, T0 + 10_000, 8).await.unwrap()
+        }));
+    }
+    let mut claimed = Vec::new();
+    for h in handles {
+        claimed.extend(h.await.unwrap().into_iter().map(|j| (j.job_id, j.attempts)));
+    }
+    claimed.sort();
+    let expected: Vec<(String, i64)> = {
+        let mut v: Vec<_> = (0..19).map(|n| (format!("job-{n}"), 1)).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(claimed, expected, "19 due jobs, each claimed once");
+
+    // Leased jobs are not claimed again until the lease ends; then they are.
+    assert!(store.claim_jobs(T0 + 200, T0 + 10_000, 50).await.unwrap().is_empty());
+    store.retry_job("job-3", T0 + 300, "boom").await.unwrap();
+    let again = store.claim_jobs(T0 + 300, T0 + 20_000, 50).await.unwrap();
+    assert_eq!(again.iter().map(|j| (j.job_id.as_str(), j.attempts)).collect::<Vec<_>>(), [("job-3", 2)]);
+    assert_eq!(again[0].last_error.as_deref(), Some("boom"));
+    let expired = store.claim_jobs(T0 + 10_000, T0 + 30_000, 50).await.unwrap();
+    assert_eq!(expired.len(), 18, "the others' leases ended");
+    assert!(store.apply(&[Change::DeleteJob { job_id: "job-3".into() }], T0).await.unwrap());
+    assert_eq!(store.job("test", "subject-3").await.unwrap(), None);
 }
