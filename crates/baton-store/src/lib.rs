@@ -17,6 +17,7 @@ mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod vault_store;
+mod webhook_store;
 
 use async_trait::async_trait;
 
@@ -28,6 +29,7 @@ pub use postgres::PostgresStore;
 pub use records::*;
 pub use sqlite::SqliteStore;
 pub use vault_store::*;
+pub use webhook_store::*;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -51,7 +53,7 @@ impl Backend {
 /// owner (account and tenant), so a caller cannot reach another tenant's rows.
 #[async_trait]
 pub trait Store:
-    RoutingStore + VaultStore + InstrumentStore + OrderStore + ExecutionStore + Send + Sync + 'static
+    RoutingStore + VaultStore + InstrumentStore + OrderStore + ExecutionStore + WebhookStore + Send + Sync + 'static
 {
     fn backend(&self) -> Backend;
     /// Applies pending migrations (safe to run from several nodes at once).

@@ -26,6 +26,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "order_listing", include_str!("../migrations/postgres/0006_order_listing.sql")),
     (7, "instruction_order_index", include_str!("../migrations/postgres/0007_instruction_order_index.sql")),
     (8, "execution", include_str!("../migrations/postgres/0008_execution.sql")),
+    (9, "webhooks", include_str!("../migrations/postgres/0009_webhooks.sql")),
 ];
 
 pub struct PostgresStore {
@@ -103,3 +104,4 @@ include!("portable_vault.rs");
 include!("portable_instruments.rs");
 include!("portable_orders.rs");
 include!("portable_execution.rs");
+include!("portable_webhooks.rs");

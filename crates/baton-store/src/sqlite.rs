@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "order_listing", include_str!("../migrations/sqlite/0006_order_listing.sql")),
     (7, "instruction_order_index", include_str!("../migrations/sqlite/0007_instruction_order_index.sql")),
     (8, "execution", include_str!("../migrations/sqlite/0008_execution.sql")),
+    (9, "webhooks", include_str!("../migrations/sqlite/0009_webhooks.sql")),
 ];
 
 pub struct SqliteStore {
@@ -123,3 +124,4 @@ include!("portable_vault.rs");
 include!("portable_instruments.rs");
 include!("portable_orders.rs");
 include!("portable_execution.rs");
+include!("portable_webhooks.rs");

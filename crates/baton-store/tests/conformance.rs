@@ -135,6 +135,11 @@ conformance! {
     scenario_apply_is_all_or_nothing => sqlite_apply_is_all_or_nothing, postgres_apply_is_all_or_nothing;
     scenario_jobs_are_claimed_once => sqlite_jobs_are_claimed_once, postgres_jobs_are_claimed_once
         [flavor = "multi_thread", worker_threads = 4];
+    scenario_webhook_fan_out => sqlite_webhook_fan_out, postgres_webhook_fan_out;
+    scenario_webhook_deliveries_in_order => sqlite_webhook_deliveries_in_order,
+        postgres_webhook_deliveries_in_order;
+    scenario_webhook_claims_are_exclusive => sqlite_webhook_claims_are_exclusive,
+        postgres_webhook_claims_are_exclusive [flavor = "multi_thread", worker_threads = 4];
 }
 
 /// Runs `racers` futures made by `make` on separate tasks, released together by a
@@ -2677,4 +2682,258 @@ async fn scenario_jobs_are_claimed_once(store: Arc<dyn Store>) {
     assert_eq!(expired.len(), 18, "the others' leases ended");
     assert!(store.apply(&[Change::DeleteJob { job_id: "job-3".into() }], T0).await.unwrap());
     assert_eq!(store.job("test", "subject-3").await.unwrap(), None);
+}
+
+// Webhooks ------------------------------------------------------------------------------
+
+fn endpoint(id: &str, tenant_id: Option<&str>, events: &[&str]) -> baton_store::WebhookEndpointRecord {
+    baton_store::WebhookEndpointRecord {
+        endpoint_id: id.into(),
+        account_id: ACCOUNT.into(),
+        tenant_id: tenant_id.map(str::to_string),
+        url: format!("https://example.com/{id}"),
+        event_types: events.iter().map(|e| e.to_string()).collect(),
+        description: None,
+        enabled: true,
+        secret_sealed: vec![1, 2, 3],
+        previous_secret_sealed: None,
+        previous_secret_expires_at: None,
+        failing_since: None,
+        disabled_reason: None,
+        created_at: T0,
+        updated_at: T0,
+    }
+}
+
+fn wh_event(id: &str, tenant_id: Option<&str>, t: baton_domain::EventType, key: Option<&str>) -> baton_store::Change {
+    baton_store::Change::Event(baton_store::EventRecord {
+        event_id: id.into(),
+        account_id: tenant_id.is_none().then(|| ACCOUNT.to_string()),
+        tenant_id: tenant_id.map(str::to_string),
+        event_type: t,
+        ordering_key: key.map(str::to_string),
+        data: format!(r#"{{"n":"{id}"}}"#),
+        created_at: T0,
+    })
+}
+
+fn counter_ids() -> impl Fn() -> String + Send + Sync {
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    move || format!("d-{:04}", n.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+}
+
+async fn delivered_events(store: &dyn Store, endpoint_id: &str) -> Vec<String> {
+    let filter = baton_store::DeliveryFilter { limit: 100, ..Default::default() };
+    let mut list: Vec<_> = store.webhook_deliveries(endpoint_id, &filter).await.unwrap();
+    list.sort_by_key(|(d, _)| d.event_seq);
+    list.into_iter().map(|(d, _)| d.event_id).collect()
+}
+
+fn succeeded(c: &baton_store::ClaimedDelivery, attempted_at: i64) -> baton_store::AttemptOutcome {
+    baton_store::AttemptOutcome {
+        attempt: baton_store::DeliveryAttemptRecord {
+            delivery_id: c.delivery.delivery_id.clone(),
+            attempt: c.delivery.attempts + 1,
+            status_code: Some(200),
+            duration_ms: 3,
+            response: Some("ok".into()),
+            error: None,
+            attempted_at,
+        },
+        status: baton_store::DeliveryStatus::Succeeded,
+        next_attempt_at: attempted_at,
+        disable_endpoint: None,
+    }
+}
+
+async fn scenario_webhook_fan_out(store: Arc<dyn Store>) {
+    use baton_domain::EventType::*;
+    two_tenants(&*store).await;
+    store.insert_webhook_endpoint(&endpoint("all-1", Some("t_1"), &["*"])).await.unwrap();
+    store.insert_webhook_endpoint(&endpoint("settled-1", Some("t_1"), &["instruction.settled"])).await.unwrap();
+    store.insert_webhook_endpoint(&endpoint("all-2", Some("t_2"), &["*"])).await.unwrap();
+    store.insert_webhook_endpoint(&endpoint("account", None, &["*"])).await.unwrap();
+    let mut off = endpoint("off", Some("t_1"), &["*"]);
+    off.enabled = false;
+    store.insert_webhook_endpoint(&off).await.unwrap();
+    let changes = [
+        wh_event("e1", Some("t_1"), InstructionProcessing, Some("i-1")),
+        wh_event("e2", Some("t_1"), InstructionSettled, Some("i-1")),
+        wh_event("e3", Some("t_2"), InstructionSettled, Some("i-2")),
+        wh_event("e4", None, TenantApprovalRequested, None),
+    ];
+    assert!(store.apply(&changes, T0).await.unwrap());
+    let ids = counter_ids();
+    assert_eq!(store.dispatch_events(T0, 100, &ids).await.unwrap(), (4, 5));
+    assert_eq!(delivered_events(&*store, "all-1").await, ["e1", "e2"]);
+    assert_eq!(delivered_events(&*store, "settled-1").await, ["e2"]);
+    assert_eq!(delivered_events(&*store, "all-2").await, ["e3"], "a tenant's events go to that tenant only");
+    assert_eq!(delivered_events(&*store, "account").await, ["e4"], "account events to account endpoints");
+    assert!(delivered_events(&*store, "off").await.is_empty(), "disabled endpoints get nothing");
+    assert_eq!(store.dispatch_events(T0, 100, &ids).await.unwrap(), (0, 0), "each event is fanned out once");
+    assert_eq!(store.undelivered_count().await.unwrap(), 5);
+
+    // Owners are scoped: another tenant cannot read or delete the endpoint.
+    assert!(store.webhook_endpoint(ACCOUNT, Some("t_2"), "all-1").await.unwrap().is_none());
+    assert!(store.webhook_endpoint(ACCOUNT, None, "all-1").await.unwrap().is_none());
+    assert!(store.webhook_endpoint(ACCOUNT, None, "account").await.unwrap().is_some());
+    assert!(!store.delete_webhook_endpoint(ACCOUNT, Some("t_2"), "all-1").await.unwrap());
+    let listed: Vec<String> =
+        store.webhook_endpoints(ACCOUNT, Some("t_1")).await.unwrap().into_iter().map(|e| e.endpoint_id).collect();
+    assert_eq!(listed, ["all-1", "off", "settled-1"], "by creation time, then id");
+    assert!(store.delete_webhook_endpoint(ACCOUNT, Some("t_1"), "all-1").await.unwrap());
+    assert_eq!(store.undelivered_count().await.unwrap(), 3, "deliveries go with their endpoint");
+}
+
+async fn scenario_webhook_deliveries_in_order(store: Arc<dyn Store>) {
+    use baton_domain::EventType::*;
+    use baton_store::DeliveryStatus;
+    two_tenants(&*store).await;
+    store.insert_webhook_endpoint(&endpoint("ep", Some("t_1"), &["*"])).await.unwrap();
+    let changes = [
+        wh_event("a1", Some("t_1"), InstructionProcessing, Some("i-a")),
+        wh_event("b1", Some("t_1"), InstructionProcessing, Some("i-b")),
+        wh_event("a2", Some("t_1"), InstructionSettled, Some("i-a")),
+    ];
+    assert!(store.apply(&changes, T0).await.unwrap());
+    let ids = counter_ids();
+    store.dispatch_events(T0, 100, &ids).await.unwrap();
+
+    // Only the first event of each instruction is claimable.
+    let first = store.claim_deliveries(T0, T0 + 1000, 10).await.unwrap();
+    let claimed: Vec<&str> = first.iter().map(|c| c.event.event_id.as_str()).collect();
+    assert_eq!(claimed, ["a1", "b1"]);
+    assert_eq!(first[0].endpoint.url, "https://example.com/ep");
+    assert_eq!(first[0].event.data, r#"{"n":"a1"}"#);
+    // a1 fails and waits for a retry: a2 keeps waiting behind it.
+    let a1 = &first[0];
+    let mut failed = succeeded(a1, T0);
+    failed.status = DeliveryStatus::Failed;
+    failed.attempt.status_code = Some(500);
+    failed.next_attempt_at = T0 + 60_000;
+    assert!(store.record_attempt(T0 + 1000, &failed, T0).await.unwrap());
+    let ep = store.webhook_endpoint(ACCOUNT, Some("t_1"), "ep").await.unwrap().unwrap();
+    assert_eq!(ep.failing_since, Some(T0));
+    assert!(store.record_attempt(T0 + 1000, &succeeded(&first[1], T0), T0).await.unwrap());
+    let ep = store.webhook_endpoint(ACCOUNT, Some("t_1"), "ep").await.unwrap().unwrap();
+    assert_eq!(ep.failing_since, None, "any success ends the endpoint's failing run");
+    assert!(store.claim_deliveries(T0 + 1, T0 + 1000, 10).await.unwrap().is_empty());
+
+    // The retry falls due, succeeds, and a2 follows.
+    let retry = store.claim_deliveries(T0 + 60_000, T0 + 61_000, 10).await.unwrap();
+    assert_eq!(retry.iter().map(|c| c.event.event_id.as_str()).collect::<Vec<_>>(), ["a1"]);
+    assert_eq!(retry[0].delivery.attempts, 1);
+    // A stale lease holder cannot overwrite the state, but its attempt is logged.
+    assert!(!store.record_attempt(T0 + 1000, &succeeded(&retry[0], T0 + 60_000), T0 + 60_000).await.unwrap());
+    let mut ok = succeeded(&retry[0], T0 + 60_000);
+    ok.attempt.attempt = 3;
+    assert!(store.record_attempt(T0 + 61_000, &ok, T0 + 60_000).await.unwrap());
+    let next = store.claim_deliveries(T0 + 60_000, T0 + 61_000, 10).await.unwrap();
+    assert_eq!(next.iter().map(|c| c.event.event_id.as_str()).collect::<Vec<_>>(), ["a2"]);
+
+    // The listing shows attempts and filters by type, status and time.
+    let all =
+        store.webhook_deliveries("ep", &baton_store::DeliveryFilter { limit: 10, ..Default::default() }).await.unwrap();
+    let a1_row = all.iter().find(|(d, _)| d.event_id == "a1").unwrap();
+    assert_eq!(a1_row.0.status, DeliveryStatus::Succeeded);
+    assert_eq!(
+        a1_row.1.iter().map(|a| (a.attempt, a.status_code)).collect::<Vec<_>>(),
+        [(1, Some(500)), (2, Some(200)), (3, Some(200))]
+    );
+    let settled =
+        baton_store::DeliveryFilter { event_type: Some("instruction.settled".into()), limit: 10, ..Default::default() };
+    assert_eq!(store.webhook_deliveries("ep", &settled).await.unwrap().len(), 1);
+    let done = baton_store::DeliveryFilter { status: Some(DeliveryStatus::Succeeded), limit: 10, ..Default::default() };
+    assert_eq!(store.webhook_deliveries("ep", &done).await.unwrap().len(), 2);
+    let later = baton_store::DeliveryFilter { from: Some(T0 + 1), limit: 10, ..Default::default() };
+    assert!(store.webhook_deliveries("ep", &later).await.unwrap().is_empty());
+
+    // Redelivery makes a delivered one due again, unless it is leased right now.
+    assert!(!store.redeliver(&next[0].delivery.delivery_id, T0 + 60_500).await.unwrap(), "leased");
+    assert!(store.redeliver(&a1_row.0.delivery_id, T0 + 70_000).await.unwrap());
+    assert_eq!(store.webhook_delivery(&a1_row.0.delivery_id).await.unwrap().unwrap().status, DeliveryStatus::Failed);
+
+    // Disabling: the endpoint goes off and the account event is written once.
+    let mut disable = succeeded(&next[0], T0 + 60_000);
+    disable.status = DeliveryStatus::Dead;
+    disable.disable_endpoint = Some(match wh_event("off-1", None, WebhookEndpointDisabled, None) {
+        baton_store::Change::Event(e) => e,
+        _ => unreachable!(),
+    });
+    assert!(store.record_attempt(T0 + 61_000, &disable, T0 + 60_000).await.unwrap());
+    let ep = store.webhook_endpoint(ACCOUNT, Some("t_1"), "ep").await.unwrap().unwrap();
+    assert!(!ep.enabled);
+    assert_eq!(ep.disabled_reason.as_deref(), Some("FAILING"));
+    assert!(store.claim_deliveries(T0 + 80_000, T0 + 81_000, 10).await.unwrap().is_empty(), "disabled: nothing sent");
+}
+
+async fn scenario_webhook_claims_are_exclusive(store: Arc<dyn Store>) {
+    use baton_domain::EventType::*;
+    two_tenants(&*store).await;
+    for n in 0..3 {
+        store.insert_webhook_endpoint(&endpoint(&format!("ep-{n}"), Some("t_1"), &["*"])).await.unwrap();
+    }
+    // 40 instructions with two events each: 80 events, 240 deliveries.
+    let mut changes = Vec::new();
+    for i in 0..40 {
+        changes.push(wh_event(&format!("p-{i}"), Some("t_1"), InstructionProcessing, Some(&format!("i-{i}"))));
+        changes.push(wh_event(&format!("s-{i}"), Some("t_1"), InstructionSettled, Some(&format!("i-{i}"))));
+    }
+    assert!(store.apply(&changes, T0).await.unwrap());
+    // Two fan-outs race: every event is fanned out exactly once.
+    let ids = Arc::new(counter_ids());
+    let results = race(2, |_| {
+        let (store, ids) = (store.clone(), ids.clone());
+        async move {
+            let mut total = (0, 0);
+            loop {
+                let (e, d) = store.dispatch_events(T0, 7, &*ids).await.unwrap();
+                if e == 0 {
+                    break total;
+                }
+                total = (total.0 + e, total.1 + d);
+            }
+        }
+    })
+    .await;
+    assert_eq!(results.iter().map(|r| r.0).sum::<usize>(), 80);
+    assert_eq!(results.iter().map(|r| r.1).sum::<usize>(), 240);
+
+    // Four workers claim, deliver and claim again until nothing is left: every delivery
+    // is sent exactly once, and per endpoint each instruction's events arrive in order.
+    let sent = Arc::new(std::sync::Mutex::new(Vec::<(String, String, usize)>::new()));
+    let clock = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    race(4, |_| {
+        let (store, sent, clock) = (store.clone(), sent.clone(), clock.clone());
+        async move {
+            let mut idle = 0;
+            while idle < 3 {
+                let claimed = store.claim_deliveries(T0, T0 + 600_000, 5).await.unwrap();
+                if claimed.is_empty() {
+                    idle += 1;
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                idle = 0;
+                for c in claimed {
+                    let at = clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    sent.lock().unwrap().push((c.endpoint.endpoint_id.clone(), c.event.event_id.clone(), at));
+                    assert!(store.record_attempt(T0 + 600_000, &succeeded(&c, T0), T0).await.unwrap());
+                }
+            }
+        }
+    })
+    .await;
+    let sent = sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 240, "each delivery sent once");
+    let mut unique: Vec<_> = sent.iter().map(|(e, id, _)| (e.clone(), id.clone())).collect();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 240, "no delivery sent twice");
+    for (endpoint_id, event_id, at) in sent.iter().filter(|(_, id, _)| id.starts_with("s-")) {
+        let processing = format!("p-{}", &event_id[2..]);
+        let before = sent.iter().find(|(e, id, _)| e == endpoint_id && *id == processing).unwrap();
+        assert!(before.2 < *at, "{endpoint_id}: {processing} before {event_id}");
+    }
+    assert_eq!(store.undelivered_count().await.unwrap(), 0);
 }
