@@ -19,6 +19,7 @@ pub mod orders;
 pub mod schemes;
 mod tenants;
 pub mod vault;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +51,8 @@ pub struct EngineConfig {
     /// when off, creating a CARD instrument is `400 RAW_CARD_DATA_NOT_ACCEPTED`.
     pub accept_raw_card_data: bool,
     pub execution: ExecutionConfig,
+    /// Webhook delivery: timeout, retry window, rotation overlap, address allow-list.
+    pub webhooks: webhooks::WebhookConfig,
 }
 
 /// Timings of execution and of its worker.
@@ -81,6 +84,7 @@ impl Default for EngineConfig {
             token_issuer: "baton".into(),
             accept_raw_card_data: false,
             execution: ExecutionConfig::default(),
+            webhooks: webhooks::WebhookConfig::default(),
         }
     }
 }
@@ -94,6 +98,7 @@ pub struct Engine {
     tokens: identity::TokenState,
     connectors: Arc<baton_connectors::Connectors>,
     metrics: Arc<metrics::EngineMetrics>,
+    webhooks: webhooks::delivery_runtime::Runtime,
 }
 
 impl Engine {
@@ -106,6 +111,7 @@ impl Engine {
             tokens: identity::TokenState::default(),
             connectors: Arc::new(baton_connectors::Connectors::standard()),
             metrics: Arc::default(),
+            webhooks: Default::default(),
         }
     }
 

@@ -27,6 +27,8 @@ pub struct EngineMetrics {
     registry: Registry,
     connector_calls: Family<ConnectorLabels, Histogram, fn() -> Histogram>,
     outcomes: Family<OutcomeLabels, Counter>,
+    /// Webhook delivery: queue depth, latency, attempts by outcome.
+    pub webhooks: WebhookMetrics,
 }
 
 impl Default for EngineMetrics {
@@ -37,7 +39,8 @@ impl Default for EngineMetrics {
         let outcomes = Family::<OutcomeLabels, Counter>::default();
         registry.register("connector_call_duration_seconds", "Time spent waiting for PSPs", connector_calls.clone());
         registry.register("attempt_outcomes", "Attempts at PSPs by outcome", outcomes.clone());
-        Self { registry, connector_calls, outcomes }
+        let webhooks = WebhookMetrics::register(&mut registry);
+        Self { registry, connector_calls, outcomes, webhooks }
     }
 }
 
@@ -60,5 +63,41 @@ impl EngineMetrics {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out.trim_end().trim_end_matches("# EOF").to_string()
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookOutcomeLabels {
+    pub outcome: String,
+}
+
+/// Metrics of webhook delivery.
+pub struct WebhookMetrics {
+    /// Deliveries not yet delivered nor given up (set every worker round).
+    pub queue_depth: prometheus_client::metrics::gauge::Gauge,
+    /// From the event's creation to its delivery (2xx), in seconds.
+    pub latency: Histogram,
+    attempts: Family<WebhookOutcomeLabels, Counter>,
+}
+
+impl WebhookMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let queue_depth = prometheus_client::metrics::gauge::Gauge::default();
+        // 5 ms … ~46 h
+        let latency = Histogram::new(exponential_buckets(0.005, 2.0, 26));
+        let attempts = Family::<WebhookOutcomeLabels, Counter>::default();
+        registry.register("webhook_queue_depth", "Webhook deliveries waiting to be delivered", queue_depth.clone());
+        registry.register(
+            "webhook_delivery_latency_seconds",
+            "Time from an event's creation to its delivery",
+            latency.clone(),
+        );
+        registry.register("webhook_attempts", "Webhook delivery attempts by outcome", attempts.clone());
+        Self { queue_depth, latency, attempts }
+    }
+
+    /// Counts an attempt: `succeeded`, `http_error`, `timeout`, `network_error` or `blocked`.
+    pub fn attempt(&self, outcome: &str) {
+        self.attempts.get_or_create(&WebhookOutcomeLabels { outcome: outcome.into() }).inc();
     }
 }

@@ -10,7 +10,7 @@ use baton_domain::Role::{self, *};
 
 use crate::auth::Access::{self, *};
 use crate::handlers::marketplace;
-use crate::handlers::{account, api_keys, health, identity, tenants};
+use crate::handlers::{account, api_keys, health, identity, tenants, webhooks};
 use crate::{docs, AppState};
 
 /// Every account role: for endpoints open to any account key.
@@ -537,6 +537,109 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             Tenant(crate::handlers::orders::ORDERS_WRITE),
             delete(crate::handlers::orders::void_instruction),
         ),
+        // Webhooks (SPEC §5.1)
+        route(
+            &M::GET,
+            "/v1/notifications/event-types",
+            AccountOrTenant { account: ACCOUNT_ADMIN, tenant: TENANT_ADMIN },
+            get(webhooks::event_types),
+        ),
+        route(&M::POST, "/v1/notifications/webhooks", Tenant(TENANT_ADMIN), post(webhooks::create_webhook)),
+        alias(
+            &M::POST,
+            "/management/v1/notifications/webhooks",
+            "/v1/notifications/webhooks",
+            Tenant(TENANT_ADMIN),
+            post(webhooks::create_webhook),
+        ),
+        route(&M::GET, "/v1/notifications/webhooks", Tenant(TENANT_ADMIN), get(webhooks::list_webhooks)),
+        route(&M::GET, "/v1/notifications/webhooks/{webhookId}", Tenant(TENANT_ADMIN), get(webhooks::get_webhook)),
+        route(&M::PUT, "/v1/notifications/webhooks/{webhookId}", Tenant(TENANT_ADMIN), put(webhooks::update_webhook)),
+        route(
+            &M::DELETE,
+            "/v1/notifications/webhooks/{webhookId}",
+            Tenant(TENANT_ADMIN),
+            delete(webhooks::delete_webhook),
+        ),
+        route(
+            &M::POST,
+            "/v1/notifications/webhooks/{webhookId}/rotate-secret",
+            Tenant(TENANT_ADMIN),
+            post(webhooks::rotate_secret),
+        ),
+        route(
+            &M::POST,
+            "/v1/notifications/webhooks/{webhookId}/test",
+            Tenant(TENANT_ADMIN),
+            post(webhooks::test_webhook),
+        ),
+        route(
+            &M::GET,
+            "/v1/notifications/webhooks/{webhookId}/deliveries",
+            Tenant(TENANT_ADMIN),
+            get(webhooks::list_deliveries),
+        ),
+        route(
+            &M::POST,
+            "/v1/notifications/webhooks/deliveries/{deliveryId}/redeliver",
+            Tenant(TENANT_ADMIN),
+            post(webhooks::redeliver),
+        ),
+        route(
+            &M::POST,
+            "/v1/account/notifications/webhooks",
+            Account(ACCOUNT_ADMIN),
+            post(webhooks::create_account_webhook),
+        ),
+        route(
+            &M::GET,
+            "/v1/account/notifications/webhooks",
+            Account(ACCOUNT_ADMIN),
+            get(webhooks::list_account_webhooks),
+        ),
+        route(
+            &M::GET,
+            "/v1/account/notifications/webhooks/{webhookId}",
+            Account(ACCOUNT_ADMIN),
+            get(webhooks::get_account_webhook),
+        ),
+        route(
+            &M::PUT,
+            "/v1/account/notifications/webhooks/{webhookId}",
+            Account(ACCOUNT_ADMIN),
+            put(webhooks::update_account_webhook),
+        ),
+        route(
+            &M::DELETE,
+            "/v1/account/notifications/webhooks/{webhookId}",
+            Account(ACCOUNT_ADMIN),
+            delete(webhooks::delete_account_webhook),
+        ),
+        route(
+            &M::POST,
+            "/v1/account/notifications/webhooks/{webhookId}/rotate-secret",
+            Account(ACCOUNT_ADMIN),
+            post(webhooks::rotate_account_secret),
+        ),
+        route(
+            &M::POST,
+            "/v1/account/notifications/webhooks/{webhookId}/test",
+            Account(ACCOUNT_ADMIN),
+            post(webhooks::test_account_webhook),
+        ),
+        route(
+            &M::GET,
+            "/v1/account/notifications/webhooks/{webhookId}/deliveries",
+            Account(ACCOUNT_ADMIN),
+            get(webhooks::list_account_deliveries),
+        ),
+        route(
+            &M::POST,
+            "/v1/account/notifications/webhooks/deliveries/{deliveryId}/redeliver",
+            Account(ACCOUNT_ADMIN),
+            post(webhooks::redeliver_account),
+        ),
+        // -- end of webhook routes --
         // Execution (extensions of SPEC §4.9)
         route(
             &M::POST,

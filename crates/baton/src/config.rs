@@ -78,6 +78,10 @@ pub struct ServeArgs {
     /// collections, PSP status syncs); 0 runs no worker on this node [default: 1000]
     #[arg(long, env = "BATON_WORKER_INTERVAL_MS", value_name = "MS")]
     pub worker_interval_ms: Option<u64>,
+    /// Comma-separated host names, addresses or CIDRs that webhook endpoints may reach
+    /// even where the environment forbids it (private networks in production) [default: none]
+    #[arg(long, env = "BATON_WEBHOOKS_ALLOWED_HOSTS", value_name = "HOSTS", value_delimiter = ',')]
+    pub webhooks_allowed_hosts: Option<Vec<String>>,
 }
 
 /// `baton.toml`: every setting optional, grouped by topic.
@@ -103,6 +107,15 @@ struct FileConfig {
     vault: FileVault,
     #[serde(default)]
     worker: FileWorker,
+    #[serde(default)]
+    webhooks: FileWebhooks,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileWebhooks {
+    allowed_hosts: Option<Vec<String>>,
+    rotation_overlap_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -212,6 +225,23 @@ pub struct ServeConfig {
     pub accept_raw_card_data: bool,
     /// Time between worker rounds; `None`: this node runs no worker (API only).
     pub worker_interval: Option<Duration>,
+    /// Webhook settings (`[webhooks]`).
+    pub webhooks: WebhookSettings,
+}
+
+/// `[webhooks]`: the address allow-list and the secret rotation overlap.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// Host names, addresses or CIDRs endpoints may reach whatever the environment's rules.
+    pub allowed_hosts: Vec<String>,
+    /// How long the previous secret keeps signing after a rotation.
+    pub rotation_overlap: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self { allowed_hosts: Vec::new(), rotation_overlap: Duration::from_secs(24 * 3600) }
+    }
 }
 
 fn load_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -299,6 +329,20 @@ impl ServeArgs {
                 0 => None,
                 ms => Some(Duration::from_millis(ms)),
             },
+            webhooks: WebhookSettings {
+                allowed_hosts: self
+                    .webhooks_allowed_hosts
+                    .clone()
+                    .or(file.webhooks.allowed_hosts.clone())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|h| h.trim().to_string())
+                    .filter(|h| !h.is_empty())
+                    .collect(),
+                rotation_overlap: Duration::from_secs(
+                    file.webhooks.rotation_overlap_seconds.unwrap_or(24 * 3600).min(7 * 86_400),
+                ),
+            },
         })
     }
 }
@@ -328,6 +372,17 @@ mod tests {
         assert!(ServeArgs::default().resolve_with_file(&file).unwrap().accept_raw_card_data);
         let args = ServeArgs { vault_accept_raw_card_data: Some(false), ..Default::default() };
         assert!(!args.resolve_with_file(&file).unwrap().accept_raw_card_data, "flags win");
+    }
+
+    #[test]
+    fn webhook_allow_list_comes_from_the_file_or_the_flag() {
+        let file: FileConfig =
+            toml::from_str("[webhooks]\nallowed_hosts = [\"10.0.0.0/8\", \"hooks.internal\"]\n").unwrap();
+        let config = ServeArgs::default().resolve_with_file(&file).unwrap();
+        assert_eq!(config.webhooks.allowed_hosts, ["10.0.0.0/8", "hooks.internal"]);
+        assert_eq!(config.webhooks.rotation_overlap, Duration::from_secs(86_400));
+        let args = ServeArgs { webhooks_allowed_hosts: Some(vec!["127.0.0.1".into()]), ..Default::default() };
+        assert_eq!(args.resolve_with_file(&file).unwrap().webhooks.allowed_hosts, ["127.0.0.1"]);
     }
 
     #[test]

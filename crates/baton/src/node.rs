@@ -111,7 +111,8 @@ pub async fn build_engine_with(
     accept_raw_card_data: bool,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Arc<Engine>> {
-    build_engine_calling(config, token_ttl, accept_raw_card_data, clock, Connectors::standard()).await
+    let webhooks = baton_engine::webhooks::WebhookConfig::default();
+    build_engine_calling(config, token_ttl, accept_raw_card_data, clock, Connectors::standard(), webhooks).await
 }
 
 /// As [`build_engine_with`], calling PSPs through `connectors`.
@@ -121,12 +122,18 @@ async fn build_engine_calling(
     accept_raw_card_data: bool,
     clock: Arc<dyn Clock>,
     connectors: Connectors,
+    webhooks: baton_engine::webhooks::WebhookConfig,
 ) -> anyhow::Result<Arc<Engine>> {
     let store = open_store(config).await?;
     let initialized = store.master_key_check().await.context("reading the database's key check")?.is_some();
     let master_key = Arc::new(load_master_key(config, initialized)?);
-    let engine_config =
-        EngineConfig { environment: config.environment, token_ttl, accept_raw_card_data, ..EngineConfig::default() };
+    let engine_config = EngineConfig {
+        environment: config.environment,
+        token_ttl,
+        accept_raw_card_data,
+        webhooks,
+        ..EngineConfig::default()
+    };
     Ok(Arc::new(Engine::new(store, master_key, engine_config, clock).with_connectors(connectors)))
 }
 
@@ -195,8 +202,14 @@ pub async fn start_with(
     connectors: Connectors,
 ) -> anyhow::Result<RunningNode> {
     validate(&config)?;
+    let webhooks = baton_engine::webhooks::WebhookConfig {
+        allow: baton_engine::webhooks::AllowList::parse(&config.webhooks.allowed_hosts).map_err(anyhow::Error::msg)?,
+        rotation_overlap: config.webhooks.rotation_overlap,
+        ..Default::default()
+    };
     let engine =
-        build_engine_calling(&config.store, config.token_ttl, config.accept_raw_card_data, clock, connectors).await?;
+        build_engine_calling(&config.store, config.token_ttl, config.accept_raw_card_data, clock, connectors, webhooks)
+            .await?;
     let initial_credentials = match engine.check_startup().await.map_err(|e| anyhow::anyhow!("{e}"))? {
         StartupCheck::Initialized => None,
         StartupCheck::Empty => Some(initialize(&engine, &config.store.data_dir).await?),

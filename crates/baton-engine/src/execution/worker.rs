@@ -21,6 +21,8 @@ pub struct TickReport {
     pub stale_attempts: usize,
     pub jobs_run: usize,
     pub jobs_failed: usize,
+    /// Webhooks fanned out and delivered.
+    pub webhooks: crate::webhooks::WebhookTick,
 }
 
 /// How many rows one step of a tick takes at most.
@@ -39,6 +41,7 @@ impl Engine {
         let (run, failed) = self.run_due_jobs().await?;
         report.jobs_run = run;
         report.jobs_failed = failed;
+        report.webhooks = self.deliver_webhooks().await?;
         Ok(report)
     }
 

@@ -10,6 +10,7 @@ pub mod orders;
 pub mod schemes;
 pub mod tenants;
 pub mod vault;
+pub mod webhooks;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

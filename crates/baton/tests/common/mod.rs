@@ -100,6 +100,8 @@ pub struct Options {
     pub worker_interval: Option<Duration>,
     /// The PSPs the node calls (the standard connectors unless a test scripts one).
     pub connectors: baton_connectors::Connectors,
+    /// `webhooks.allowed_hosts`.
+    pub webhook_allowed_hosts: Vec<String>,
 }
 
 impl Default for Options {
@@ -113,6 +115,7 @@ impl Default for Options {
             accept_raw_card_data: false,
             worker_interval: None,
             connectors: baton_connectors::Connectors::standard(),
+            webhook_allowed_hosts: Vec::new(),
         }
     }
 }
@@ -166,6 +169,10 @@ impl TestApp {
             shutdown_grace: Duration::from_secs(5),
             accept_raw_card_data: options.accept_raw_card_data,
             worker_interval: options.worker_interval,
+            webhooks: baton::config::WebhookSettings {
+                allowed_hosts: options.webhook_allowed_hosts.clone(),
+                ..Default::default()
+            },
         };
         let clock = Arc::new(ManualClock::default());
         let node =
