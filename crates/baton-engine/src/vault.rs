@@ -55,6 +55,10 @@ fn sealed_secret_aad(location: &SealedSecretRef) -> Vec<u8> {
         // Must match `marketplace::apps::secrets_aad`; the rotation tests open app
         // secrets after a rotation, so a divergence fails them.
         SealedSecretRef::AppSecrets { tenant_id, app_id } => format!("installed-app:{tenant_id}:{app_id}").into_bytes(),
+        // Must match `webhooks::secret_aad` (the webhook tests deliver after a rotation).
+        SealedSecretRef::WebhookSecret { endpoint_id } | SealedSecretRef::WebhookPreviousSecret { endpoint_id } => {
+            crate::webhooks::secret_aad(endpoint_id)
+        }
     }
 }
 
@@ -69,6 +73,10 @@ fn describe(location: &SealedSecretRef) -> String {
         SealedSecretRef::ApiKey { public_key } => format!("the private key of API key {public_key}"),
         SealedSecretRef::AppSecrets { tenant_id, app_id } => {
             format!("the secrets of app {app_id} of tenant {tenant_id}")
+        }
+        SealedSecretRef::WebhookSecret { endpoint_id } => format!("the secret of webhook {endpoint_id}"),
+        SealedSecretRef::WebhookPreviousSecret { endpoint_id } => {
+            format!("the previous secret of webhook {endpoint_id}")
         }
     }
 }

@@ -149,7 +149,7 @@ fn view(e: &WebhookEndpointRecord) -> EndpointView {
 }
 
 /// What the master key binds an endpoint's secrets to.
-fn secret_aad(endpoint_id: &str) -> Vec<u8> {
+pub(crate) fn secret_aad(endpoint_id: &str) -> Vec<u8> {
     format!("webhook-endpoint:{endpoint_id}").into_bytes()
 }
 

@@ -168,6 +168,25 @@ impl crate::VaultStore for ThisStore {
                 sealed: row.try_get("config_secrets_sealed")?,
             });
         }
+        for row in sqlx::query(
+            "SELECT endpoint_id, secret_sealed, previous_secret_sealed FROM webhook_endpoints \
+             ORDER BY created_at, endpoint_id",
+        )
+        .fetch_all(self.reader())
+        .await?
+        {
+            let endpoint_id: String = row.try_get("endpoint_id")?;
+            out.push(SealedSecret {
+                location: SealedSecretRef::WebhookSecret { endpoint_id: endpoint_id.clone() },
+                sealed: row.try_get("secret_sealed")?,
+            });
+            if let Some(previous) = row.try_get::<Option<Vec<u8>>, _>("previous_secret_sealed")? {
+                out.push(SealedSecret {
+                    location: SealedSecretRef::WebhookPreviousSecret { endpoint_id },
+                    sealed: previous,
+                });
+            }
+        }
         Ok(out)
     }
 
@@ -192,6 +211,19 @@ impl crate::VaultStore for ThisStore {
             .bind(new)
             .bind(tenant_id)
             .bind(app_id)
+            .bind(old),
+            SealedSecretRef::WebhookSecret { endpoint_id } => sqlx::query(
+                "UPDATE webhook_endpoints SET secret_sealed = $1 WHERE endpoint_id = $2 AND secret_sealed = $3",
+            )
+            .bind(new)
+            .bind(endpoint_id)
+            .bind(old),
+            SealedSecretRef::WebhookPreviousSecret { endpoint_id } => sqlx::query(
+                "UPDATE webhook_endpoints SET previous_secret_sealed = $1 \
+                 WHERE endpoint_id = $2 AND previous_secret_sealed = $3",
+            )
+            .bind(new)
+            .bind(endpoint_id)
             .bind(old),
         };
         Ok(query.execute(self.writer()).await?.rows_affected() == 1)

@@ -44,6 +44,10 @@ pub enum SealedSecretRef {
     ApiKey { public_key: String },
     /// `installed_apps.config_secrets_sealed`, when the app has secrets.
     AppSecrets { tenant_id: String, app_id: String },
+    /// `webhook_endpoints.secret_sealed`.
+    WebhookSecret { endpoint_id: String },
+    /// `webhook_endpoints.previous_secret_sealed`, while a rotation overlap lasts.
+    WebhookPreviousSecret { endpoint_id: String },
 }
 
 /// A value sealed under the master key, with where it lives.

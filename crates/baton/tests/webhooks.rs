@@ -877,3 +877,60 @@ async fn redirects_are_not_followed_and_huge_answers_are_cut() {
     assert_eq!(d["status"], "SUCCEEDED");
     assert_eq!(d["attempts"][0]["response"].as_str().unwrap().len(), baton_engine::webhooks::RESPONSE_KEPT);
 }
+
+#[tokio::test]
+async fn webhook_secrets_follow_a_master_key_rotation() {
+    let mut fx = Fx::new().await;
+    let receiver = Receiver::start().await;
+    let (id, old) = fx.endpoint(&receiver.url(), &["*"]).await;
+    let reply = fx.app.post(&format!("/v1/notifications/webhooks/{id}/rotate-secret"), &fx.token(), &json!({})).await;
+    let new = reply.assert_status(200)["secret"].as_str().unwrap().to_string();
+
+    let (new_key, new_text) = baton_vault::MasterKey::generate();
+    let report = fx.app.engine().rotate_master_key(&new_key, 10).await.unwrap();
+    assert!(report.complete);
+    // Admin key, tenant key, signing key, and the endpoint's current and previous secrets.
+    assert_eq!(report.resealed, 5, "{report:?}");
+    fx.app.node.take().unwrap().shutdown().await.unwrap();
+    let mut config = fx.app.config.clone();
+    config.store.master_key = baton::config::MasterKeySource::Inline(new_text);
+    let node = baton::node::start(config.clone(), fx.app.clock.clone()).await.unwrap();
+    fx.app.base = format!("http://{}", node.addr);
+    fx.app.config = config;
+    fx.app.node = Some(node);
+
+    fx.advance(Duration::from_secs(1)).await;
+    fx.app.post(&format!("/v1/notifications/webhooks/{id}/test"), &fx.token(), &json!({})).await.assert_status(202);
+    fx.app.tick().await;
+    let ping = receiver.delivered().pop().expect("delivered after the rotation");
+    python_verifies(&new, &ping).unwrap();
+    python_verifies(&old, &ping).unwrap();
+}
+
+#[tokio::test]
+async fn a_node_dying_between_sending_and_recording_causes_one_redelivery_with_the_same_id() {
+    let fx = Fx::new().await;
+    let receiver = Receiver::start().await;
+    let (id, secret) = fx.endpoint(&receiver.url(), &["instruction.settled"]).await;
+    fx.pay("o-1", "4242424242424242").await;
+    fx.app.tick().await;
+    let first = receiver.delivered().pop().unwrap();
+    // As if the node had sent it and died before recording: still claimed by it, not done.
+    let leased_until = fx.app.now_ms() + 300_000;
+    fx.app
+        .execute_sql(&format!(
+            "UPDATE webhook_deliveries SET status = 'PENDING', attempts = 0, delivered_at = NULL, \
+             locked_until = {leased_until} WHERE endpoint_id = '{id}'"
+        ))
+        .await;
+    fx.app.tick().await;
+    assert_eq!(receiver.captured().len(), 1, "the dead node's lease still holds it");
+    fx.advance(Duration::from_secs(301)).await;
+    fx.app.tick().await;
+    let all = receiver.delivered();
+    assert_eq!(all.len(), 2, "sent again once the lease lapsed");
+    assert_eq!(all[1].header("webhook-id"), first.header("webhook-id"), "the receiver can de-duplicate");
+    assert_eq!(all[1].body, first.body);
+    assert!(all[1].signed_with(&secret));
+    assert_eq!(fx.deliveries(&id, "").await[0]["status"], "SUCCEEDED");
+}
