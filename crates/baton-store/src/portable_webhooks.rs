@@ -229,6 +229,14 @@ impl crate::WebhookStore for ThisStore {
         limit: u32,
         new_id: &(dyn Fn() -> String + Send + Sync),
     ) -> StoreResult<(usize, usize)> {
+        // Polled often: look with a reader first, so an idle poll never takes SQLite's writer.
+        if sqlx::query("SELECT seq FROM events WHERE dispatched_at IS NULL LIMIT 1")
+            .fetch_optional(self.reader())
+            .await?
+            .is_none()
+        {
+            return Ok((0, 0));
+        }
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(&format!(
             "SELECT {} FROM events WHERE dispatched_at IS NULL ORDER BY seq LIMIT $1 {SKIP_LOCKED}",
@@ -334,6 +342,17 @@ impl crate::WebhookStore for ThisStore {
         limit: u32,
     ) -> StoreResult<Vec<crate::ClaimedDelivery>> {
         use webhooks_sql::UNDELIVERED;
+        // Polled often: look with a reader first, so an idle poll never takes SQLite's writer.
+        let due = sqlx::query(&format!(
+            "SELECT delivery_id FROM webhook_deliveries WHERE status IN {UNDELIVERED} AND next_attempt_at <= $1 \
+             AND (locked_until IS NULL OR locked_until <= $1) LIMIT 1"
+        ))
+        .bind(now)
+        .fetch_optional(self.reader())
+        .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin_write().await?;
         // A delivery waits for the earlier undelivered deliveries of its ordering key to
         // the same endpoint, and for the earlier events of that key not fanned out yet.

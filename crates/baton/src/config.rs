@@ -116,6 +116,7 @@ struct FileConfig {
 struct FileWebhooks {
     allowed_hosts: Option<Vec<String>>,
     rotation_overlap_seconds: Option<u64>,
+    poll_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -236,11 +237,17 @@ pub struct WebhookSettings {
     pub allowed_hosts: Vec<String>,
     /// How long the previous secret keeps signing after a rotation.
     pub rotation_overlap: Duration,
+    /// How often a worker node looks for events to deliver.
+    pub poll_interval: Duration,
 }
 
 impl Default for WebhookSettings {
     fn default() -> Self {
-        Self { allowed_hosts: Vec::new(), rotation_overlap: Duration::from_secs(24 * 3600) }
+        Self {
+            allowed_hosts: Vec::new(),
+            rotation_overlap: Duration::from_secs(24 * 3600),
+            poll_interval: Duration::from_millis(100),
+        }
     }
 }
 
@@ -342,6 +349,7 @@ impl ServeArgs {
                 rotation_overlap: Duration::from_secs(
                     file.webhooks.rotation_overlap_seconds.unwrap_or(24 * 3600).min(7 * 86_400),
                 ),
+                poll_interval: Duration::from_millis(file.webhooks.poll_interval_ms.unwrap_or(100).clamp(10, 60_000)),
             },
         })
     }

@@ -227,6 +227,13 @@ pub async fn start_with(
     spawn_background(state.clone(), stopped.clone());
     if let Some(interval) = config.worker_interval {
         spawn_worker(engine.clone(), interval, stopped.clone());
+        // Webhooks have their own, shorter loop: sends overlap, and delivery latency is
+        // bounded by the poll interval rather than the worker's.
+        let mut stop = stopped.clone();
+        let stop = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        tokio::spawn(engine.clone().run_webhook_deliveries(config.webhooks.poll_interval, stop));
     }
 
     let listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;

@@ -55,6 +55,7 @@ struct Receiver {
     addr: SocketAddr,
     status: Arc<AtomicU16>,
     captured: Arc<Mutex<Vec<Captured>>>,
+    arrived: Arc<tokio::sync::Notify>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -66,6 +67,7 @@ impl Receiver {
             addr: listener.local_addr().unwrap(),
             status: Arc::new(AtomicU16::new(200)),
             captured: Arc::default(),
+            arrived: Arc::default(),
             stop: None,
             server: None,
         };
@@ -74,9 +76,9 @@ impl Receiver {
     }
 
     fn serve(&mut self, listener: tokio::net::TcpListener) {
-        let (status, captured) = (self.status.clone(), self.captured.clone());
+        let (status, captured, arrived) = (self.status.clone(), self.captured.clone(), self.arrived.clone());
         let handler = move |headers: HeaderMap, body: Bytes| {
-            let (status, captured) = (status.clone(), captured.clone());
+            let (status, captured, arrived) = (status.clone(), captured.clone(), arrived.clone());
             async move {
                 let answered = status.load(Ordering::SeqCst);
                 let headers = headers
@@ -85,6 +87,7 @@ impl Receiver {
                     .collect();
                 let body = String::from_utf8_lossy(&body).into_owned();
                 captured.lock().unwrap().push(Captured { headers, body, answered });
+                arrived.notify_waiters();
                 (StatusCode::from_u16(answered).unwrap(), "received")
             }
         };
@@ -114,6 +117,20 @@ impl Receiver {
     async fn restart(&mut self) {
         let listener = tokio::net::TcpListener::bind(self.addr).await.expect("the port is free again");
         self.serve(listener);
+    }
+
+    /// Waits (event-driven, with a generous bound) until `n` requests have arrived.
+    async fn wait_for(&self, n: usize) {
+        let wait = async {
+            loop {
+                let notified = self.arrived.notified();
+                if self.captured.lock().unwrap().len() >= n {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), wait).await.expect("deliveries arrive");
     }
 
     fn answer(&self, status: u16) {
@@ -933,4 +950,21 @@ async fn a_node_dying_between_sending_and_recording_causes_one_redelivery_with_t
     assert_eq!(all[1].body, first.body);
     assert!(all[1].signed_with(&secret));
     assert_eq!(fx.deliveries(&id, "").await[0]["status"], "SUCCEEDED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_node_delivers_on_its_own() {
+    let fx = Fx::with(Options { worker_interval: Some(Duration::from_secs(3600)), ..Default::default() }).await;
+    let receiver = Receiver::start().await;
+    let (_, secret) = fx.endpoint(&receiver.url(), &["*"]).await;
+    fx.pay("o-1", "4242424242424242").await;
+    receiver.wait_for(2).await;
+    let got = receiver.captured();
+    assert_eq!(
+        got.iter().map(Captured::event_type).collect::<Vec<_>>(),
+        ["instruction.processing", "instruction.settled"]
+    );
+    for c in &got {
+        python_verifies(&secret, c).unwrap();
+    }
 }

@@ -52,6 +52,8 @@ const ROUNDS: usize = 20;
 /// How long a claimed delivery is held before another worker may take it again; well
 /// above the send timeout, so a live worker always records before it lapses.
 const LEASE: Duration = Duration::from_secs(300);
+/// Sends in flight at once in a node's delivery loop.
+const MAX_IN_FLIGHT: usize = 256;
 /// How much of a receiver's answer is read and kept.
 pub const RESPONSE_KEPT: usize = 1024;
 const FIRST_RETRY: Duration = Duration::from_secs(60);
@@ -155,6 +157,19 @@ fn is_blocked(e: &reqwest::Error) -> bool {
     false
 }
 
+/// A finished send task; a panicked one leaves its lease to lapse (retried then).
+fn joined_send(
+    joined: Result<(ClaimedDelivery, i64, Sent), tokio::task::JoinError>,
+) -> Option<(ClaimedDelivery, i64, Sent)> {
+    match joined {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::error!(error = %e, "a webhook send task failed");
+            None
+        }
+    }
+}
+
 async fn send(client: reqwest::Client, policy: Arc<UrlPolicy>, out: Outgoing, timeout: Duration) -> Sent {
     let started = Instant::now();
     let elapsed = |started: Instant| started.elapsed().as_millis() as i64;
@@ -248,17 +263,24 @@ impl Engine {
         Ok(self.webhooks.client.get_or_init(|| client).clone())
     }
 
-    /// The webhook step of a worker round (see the module docs).
-    pub async fn deliver_webhooks(&self) -> EngineResult<WebhookTick> {
-        let mut tick = WebhookTick::default();
+    /// Fans out what the outbox holds; returns (events, deliveries created).
+    async fn fan_out(&self) -> EngineResult<(usize, usize)> {
+        let mut total = (0, 0);
         for _ in 0..ROUNDS {
             let (events, deliveries) = self.store.dispatch_events(self.now_ms(), BATCH, &new_id).await?;
-            tick.events_dispatched += events;
-            tick.deliveries_created += deliveries;
+            total = (total.0 + events, total.1 + deliveries);
             if events < BATCH as usize {
                 break;
             }
         }
+        Ok(total)
+    }
+
+    /// The webhook step of a worker round (see the module docs): fan-out, then claim and
+    /// send until nothing is due, waiting for every send of a batch.
+    pub async fn deliver_webhooks(&self) -> EngineResult<WebhookTick> {
+        let mut tick = WebhookTick::default();
+        (tick.events_dispatched, tick.deliveries_created) = self.fan_out().await?;
         for _ in 0..ROUNDS {
             let now = self.now_ms();
             let lease = now + LEASE.as_millis() as i64;
@@ -266,58 +288,114 @@ impl Engine {
             if claimed.is_empty() {
                 break;
             }
-            let (ok, failed) = self.send_claimed(claimed, lease).await?;
-            tick.delivered += ok;
-            tick.failed += failed;
+            let mut tasks = tokio::task::JoinSet::new();
+            for c in claimed {
+                self.spawn_send(&mut tasks, c, lease)?;
+            }
+            while let Some(joined) = tasks.join_next().await {
+                let Some((c, lease, sent)) = joined_send(joined) else { continue };
+                if sent.succeeded() {
+                    tick.delivered += 1;
+                } else {
+                    tick.failed += 1;
+                }
+                self.record(&c, lease, sent).await?;
+            }
         }
         let depth = self.store.undelivered_count().await?;
         self.metrics.webhooks.queue_depth.set(depth);
         Ok(tick)
     }
 
-    /// Sends claimed deliveries concurrently and records every attempt.
-    async fn send_claimed(&self, claimed: Vec<ClaimedDelivery>, lease: i64) -> EngineResult<(usize, usize)> {
-        let client = self.webhook_client()?;
-        let policy = self.webhook_policy();
-        let timeout = self.config.webhooks.timeout;
-        let mut tasks = tokio::task::JoinSet::new();
-        for (index, c) in claimed.iter().enumerate() {
-            match self.outgoing(c) {
-                Ok(out) => {
-                    let (client, policy) = (client.clone(), policy.clone());
-                    tasks.spawn(async move { (index, send(client, policy, out, timeout).await) });
+    /// The delivery loop of a worker node: every `poll` it fans out the outbox and claims
+    /// what is due, up to [`MAX_IN_FLIGHT`] sends at a time, recording each send as soon as
+    /// it finishes, so a slow receiver never holds up the others. Runs until `stop`
+    /// resolves, then lets the sends in flight finish and records them.
+    pub async fn run_webhook_deliveries(self: Arc<Self>, poll: Duration, stop: impl std::future::Future<Output = ()>) {
+        let mut tasks: tokio::task::JoinSet<(ClaimedDelivery, i64, Sent)> = tokio::task::JoinSet::new();
+        let mut ticks = tokio::time::interval(poll);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut gauge = Instant::now() - Duration::from_secs(10);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
+                    if let Some((c, lease, sent)) = joined_send(joined) {
+                        if let Err(e) = self.record(&c, lease, sent).await {
+                            tracing::warn!(error = format!("{e:#}"), "could not record a webhook attempt");
+                        }
+                    }
                 }
-                Err(e) => {
-                    tracing::error!(delivery_id = %c.delivery.delivery_id, error = %e, "cannot prepare a webhook delivery");
-                    let sent = Sent {
-                        status_code: None,
-                        duration_ms: 0,
-                        response: None,
-                        error: Some("the delivery could not be signed".into()),
-                        outcome: "network_error",
-                    };
-                    tasks.spawn(async move { (index, sent) });
+                _ = ticks.tick() => {
+                    if let Err(e) = self.poll_deliveries(&mut tasks).await {
+                        tracing::warn!(error = format!("{e:#}"), "webhook delivery round failed");
+                    }
+                    if gauge.elapsed() >= Duration::from_secs(1) {
+                        gauge = Instant::now();
+                        match self.store.undelivered_count().await {
+                            Ok(depth) => { self.metrics.webhooks.queue_depth.set(depth); }
+                            Err(e) => tracing::warn!(error = %e, "could not count undelivered webhooks"),
+                        }
+                    }
                 }
             }
         }
-        let (mut ok, mut failed) = (0, 0);
         while let Some(joined) = tasks.join_next().await {
-            let (index, sent) = match joined {
-                Ok(r) => r,
-                Err(e) => {
-                    // A panicked send leaves its lease to expire; the delivery is retried then.
-                    tracing::error!(error = %e, "a webhook send task failed");
-                    continue;
+            if let Some((c, lease, sent)) = joined_send(joined) {
+                if let Err(e) = self.record(&c, lease, sent).await {
+                    tracing::warn!(error = format!("{e:#}"), "could not record a webhook attempt");
                 }
-            };
-            if sent.succeeded() {
-                ok += 1;
-            } else {
-                failed += 1;
             }
-            self.record(&claimed[index], lease, sent).await?;
         }
-        Ok((ok, failed))
+    }
+
+    async fn poll_deliveries(
+        &self,
+        tasks: &mut tokio::task::JoinSet<(ClaimedDelivery, i64, Sent)>,
+    ) -> EngineResult<()> {
+        self.fan_out().await?;
+        let room = MAX_IN_FLIGHT.saturating_sub(tasks.len());
+        if room == 0 {
+            return Ok(());
+        }
+        let now = self.now_ms();
+        let lease = now + LEASE.as_millis() as i64;
+        for c in self.store.claim_deliveries(now, lease, room as u32).await? {
+            self.spawn_send(tasks, c, lease)?;
+        }
+        Ok(())
+    }
+
+    /// Starts the POST of a claimed delivery.
+    fn spawn_send(
+        &self,
+        tasks: &mut tokio::task::JoinSet<(ClaimedDelivery, i64, Sent)>,
+        c: ClaimedDelivery,
+        lease: i64,
+    ) -> EngineResult<()> {
+        match self.outgoing(&c) {
+            Ok(out) => {
+                let (client, policy, timeout) =
+                    (self.webhook_client()?, self.webhook_policy(), self.config.webhooks.timeout);
+                tasks.spawn(async move {
+                    let sent = send(client, policy, out, timeout).await;
+                    (c, lease, sent)
+                });
+            }
+            Err(e) => {
+                tracing::error!(delivery_id = %c.delivery.delivery_id, error = %e, "cannot prepare a webhook delivery");
+                let sent = Sent {
+                    status_code: None,
+                    duration_ms: 0,
+                    response: None,
+                    error: Some("the delivery could not be signed".into()),
+                    outcome: "network_error",
+                };
+                tasks.spawn(async move { (c, lease, sent) });
+            }
+        }
+        Ok(())
     }
 
     /// The signed request of a claimed delivery.
