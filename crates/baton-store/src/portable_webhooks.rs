@@ -112,6 +112,131 @@ mod webhooks_sql {
         .rows_affected();
         Ok(n == 1)
     }
+
+    /// Records finished attempts (see `WebhookStore::record_attempts`) in a handful of
+    /// statements whatever the batch size: the attempts in multi-row inserts, the
+    /// successes of one lease in one update, each failure on its own (they are rare),
+    /// then each endpoint's failing run once.
+    pub(super) async fn record_attempts(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        items: &[(i64, crate::AttemptOutcome)],
+        now: i64,
+    ) -> StoreResult<Vec<bool>> {
+        use crate::DeliveryStatus::Succeeded;
+        for chunk in items.chunks(200) {
+            let rows = (0..chunk.len()).map(|i| format!("({})", placeholders(i * 7 + 1, 7))).collect::<Vec<_>>();
+            let sql = format!(
+                "INSERT INTO webhook_attempts ({ATTEMPT_COLUMNS}) VALUES {} ON CONFLICT (delivery_id, attempt) DO NOTHING",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (_, o) in chunk {
+                let a = &o.attempt;
+                q = q
+                    .bind(&a.delivery_id)
+                    .bind(a.attempt)
+                    .bind(a.status_code)
+                    .bind(a.duration_ms)
+                    .bind(&a.response)
+                    .bind(&a.error)
+                    .bind(a.attempted_at);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        // delivery id -> endpoint id, for the deliveries whose state was written.
+        let mut written: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        let mut leases: Vec<i64> = items.iter().filter(|(_, o)| o.status == Succeeded).map(|(l, _)| *l).collect();
+        leases.sort_unstable();
+        leases.dedup();
+        for lease in leases {
+            let ids: Vec<&str> = items
+                .iter()
+                .filter(|(l, o)| *l == lease && o.status == Succeeded)
+                .map(|(_, o)| o.attempt.delivery_id.as_str())
+                .collect();
+            for chunk in ids.chunks(500) {
+                let sql = format!(
+                    "UPDATE webhook_deliveries SET status = 'SUCCEEDED', attempts = attempts + 1, locked_until = NULL, \
+                     delivered_at = $1 WHERE locked_until = $2 AND delivery_id IN ({}) RETURNING delivery_id, endpoint_id",
+                    placeholders(3, chunk.len())
+                );
+                let mut q = sqlx::query(&sql).bind(now).bind(lease);
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                for row in q.fetch_all(&mut **tx).await? {
+                    written.insert(row.try_get("delivery_id")?, row.try_get("endpoint_id")?);
+                }
+            }
+        }
+        for (lease, o) in items.iter().filter(|(_, o)| o.status != Succeeded) {
+            let row = sqlx::query(
+                "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, locked_until = NULL \
+                 WHERE delivery_id = $4 AND locked_until = $5 RETURNING endpoint_id",
+            )
+            .bind(o.status.as_str())
+            .bind(o.attempt.attempt)
+            .bind(o.next_attempt_at)
+            .bind(&o.attempt.delivery_id)
+            .bind(*lease)
+            .fetch_optional(&mut **tx)
+            .await?;
+            if let Some(row) = row {
+                written.insert(o.attempt.delivery_id.clone(), row.try_get("endpoint_id")?);
+            }
+        }
+        // Each endpoint's failing run: any success in the batch ends it; otherwise it
+        // starts at the earliest failure unless it had already started.
+        let mut endpoints: std::collections::BTreeMap<&str, (bool, i64)> = std::collections::BTreeMap::new();
+        for (_, o) in items {
+            if let Some(endpoint_id) = written.get(&o.attempt.delivery_id) {
+                let entry = endpoints.entry(endpoint_id.as_str()).or_insert((false, i64::MAX));
+                if o.status == Succeeded {
+                    entry.0 = true;
+                } else {
+                    entry.1 = entry.1.min(o.attempt.attempted_at);
+                }
+            }
+        }
+        for (endpoint_id, (any_success, first_failure)) in endpoints {
+            if any_success {
+                sqlx::query(
+                    "UPDATE webhook_endpoints SET failing_since = NULL WHERE endpoint_id = $1 AND failing_since IS NOT NULL",
+                )
+                .bind(endpoint_id)
+                .execute(&mut **tx)
+                .await?;
+            } else {
+                sqlx::query(
+                    "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $1) WHERE endpoint_id = $2",
+                )
+                .bind(first_failure)
+                .bind(endpoint_id)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        for (_, o) in items {
+            let (Some(event), Some(endpoint_id)) = (&o.disable_endpoint, written.get(&o.attempt.delivery_id)) else {
+                continue;
+            };
+            let n = sqlx::query(
+                "UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = $1, updated_at = $2 \
+                 WHERE endpoint_id = $3 AND enabled",
+            )
+            .bind("FAILING")
+            .bind(now)
+            .bind(endpoint_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            // Announced once, by whichever worker disabled it.
+            if n == 1 {
+                super::execution_sql::insert_event(tx, event).await?;
+            }
+        }
+        Ok(items.iter().map(|(_, o)| written.contains_key(&o.attempt.delivery_id)).collect())
+    }
 }
 
 #[async_trait]
@@ -440,74 +565,14 @@ impl crate::WebhookStore for ThisStore {
         Ok(claimed)
     }
 
-    async fn record_attempt(&self, locked_until: i64, o: &crate::AttemptOutcome, now: i64) -> StoreResult<bool> {
-        let a = &o.attempt;
+    async fn record_attempts(&self, attempts: &[(i64, crate::AttemptOutcome)], now: i64) -> StoreResult<Vec<bool>> {
+        if attempts.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin_write().await?;
-        sqlx::query(&format!(
-            "INSERT INTO webhook_attempts ({}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (delivery_id, attempt) DO NOTHING",
-            webhooks_sql::ATTEMPT_COLUMNS
-        ))
-        .bind(&a.delivery_id)
-        .bind(a.attempt)
-        .bind(a.status_code)
-        .bind(a.duration_ms)
-        .bind(&a.response)
-        .bind(&a.error)
-        .bind(a.attempted_at)
-        .execute(&mut *tx)
-        .await?;
-        let delivered_at = (o.status == crate::DeliveryStatus::Succeeded).then_some(now);
-        let row = sqlx::query(
-            "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, locked_until = NULL, \
-             delivered_at = COALESCE($4, delivered_at) WHERE delivery_id = $5 AND locked_until = $6 \
-             RETURNING endpoint_id",
-        )
-        .bind(o.status.as_str())
-        .bind(a.attempt)
-        .bind(o.next_attempt_at)
-        .bind(delivered_at)
-        .bind(&a.delivery_id)
-        .bind(locked_until)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            tx.commit().await?;
-            return Ok(false);
-        };
-        let endpoint_id: String = row.try_get("endpoint_id")?;
-        if o.status == crate::DeliveryStatus::Succeeded {
-            sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE endpoint_id = $1")
-                .bind(&endpoint_id)
-                .execute(&mut *tx)
-                .await?;
-        } else {
-            sqlx::query(
-                "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $1) WHERE endpoint_id = $2",
-            )
-            .bind(a.attempted_at)
-            .bind(&endpoint_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some(event) = &o.disable_endpoint {
-            let n = sqlx::query(
-                "UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = $1, updated_at = $2 \
-                 WHERE endpoint_id = $3 AND enabled",
-            )
-            .bind("FAILING")
-            .bind(now)
-            .bind(&endpoint_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            // Announced once, by whichever worker disabled it.
-            if n == 1 {
-                execution_sql::insert_event(&mut tx, event).await?;
-            }
-        }
+        let written = webhooks_sql::record_attempts(&mut tx, attempts, now).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(written)
     }
 
     async fn webhook_deliveries(

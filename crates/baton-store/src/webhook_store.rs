@@ -220,7 +220,12 @@ pub trait WebhookStore: Send + Sync + 'static {
     /// as `locked_until` (a worker whose lease expired and was retaken records its
     /// attempt but leaves the state to the new holder). Updates the endpoint's failure
     /// run. Returns whether the delivery's state was written.
-    async fn record_attempt(&self, locked_until: i64, outcome: &AttemptOutcome, now: i64) -> StoreResult<bool>;
+    async fn record_attempt(&self, locked_until: i64, outcome: &AttemptOutcome, now: i64) -> StoreResult<bool> {
+        Ok(self.record_attempts(&[(locked_until, outcome.clone())], now).await?.first().copied().unwrap_or(false))
+    }
+    /// [`Self::record_attempt`] for several attempts, in one transaction (one commit for
+    /// a batch of finished sends). Returns, for each, whether its delivery's state was written.
+    async fn record_attempts(&self, attempts: &[(i64, AttemptOutcome)], now: i64) -> StoreResult<Vec<bool>>;
 
     /// An endpoint's deliveries, newest first, with their attempts (oldest first).
     async fn webhook_deliveries(

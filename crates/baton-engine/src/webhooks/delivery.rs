@@ -292,6 +292,7 @@ impl Engine {
             for c in claimed {
                 self.spawn_send(&mut tasks, c, lease)?;
             }
+            let mut finished = Vec::new();
             while let Some(joined) = tasks.join_next().await {
                 let Some((c, lease, sent)) = joined_send(joined) else { continue };
                 if sent.succeeded() {
@@ -299,8 +300,9 @@ impl Engine {
                 } else {
                     tick.failed += 1;
                 }
-                self.record(&c, lease, sent).await?;
+                finished.push((c, lease, sent));
             }
+            self.record(finished).await?;
         }
         let depth = self.store.undelivered_count().await?;
         self.metrics.webhooks.queue_depth.set(depth);
@@ -316,21 +318,28 @@ impl Engine {
         let mut ticks = tokio::time::interval(poll);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut gauge = Instant::now() - Duration::from_secs(10);
+        // Whether the last poll found more due than it could take: then the next poll
+        // comes as soon as half the sends are done, not at the next tick.
+        let mut backlog = false;
         tokio::pin!(stop);
         loop {
             tokio::select! {
                 _ = &mut stop => break,
                 Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
-                    if let Some((c, lease, sent)) = joined_send(joined) {
-                        if let Err(e) = self.record(&c, lease, sent).await {
-                            tracing::warn!(error = format!("{e:#}"), "could not record a webhook attempt");
-                        }
+                    // Every send finished by now is recorded in one transaction.
+                    let mut finished: Vec<_> = joined_send(joined).into_iter().collect();
+                    while let Some(more) = tasks.try_join_next() {
+                        finished.extend(joined_send(more));
+                    }
+                    if let Err(e) = self.record(finished).await {
+                        tracing::warn!(error = format!("{e:#}"), "could not record webhook attempts");
+                    }
+                    if backlog && tasks.len() <= MAX_IN_FLIGHT / 2 {
+                        backlog = self.poll_logged(&mut tasks).await;
                     }
                 }
                 _ = ticks.tick() => {
-                    if let Err(e) = self.poll_deliveries(&mut tasks).await {
-                        tracing::warn!(error = format!("{e:#}"), "webhook delivery round failed");
-                    }
+                    backlog = self.poll_logged(&mut tasks).await;
                     if gauge.elapsed() >= Duration::from_secs(1) {
                         gauge = Instant::now();
                         match self.store.undelivered_count().await {
@@ -341,30 +350,45 @@ impl Engine {
                 }
             }
         }
+        let mut finished = Vec::new();
         while let Some(joined) = tasks.join_next().await {
-            if let Some((c, lease, sent)) = joined_send(joined) {
-                if let Err(e) = self.record(&c, lease, sent).await {
-                    tracing::warn!(error = format!("{e:#}"), "could not record a webhook attempt");
-                }
+            finished.extend(joined_send(joined));
+        }
+        if let Err(e) = self.record(finished).await {
+            tracing::warn!(error = format!("{e:#}"), "could not record webhook attempts");
+        }
+    }
+
+    /// [`Self::poll_deliveries`], logging a failure; whether more is due than was taken.
+    async fn poll_logged(&self, tasks: &mut tokio::task::JoinSet<(ClaimedDelivery, i64, Sent)>) -> bool {
+        match self.poll_deliveries(tasks).await {
+            Ok(backlog) => backlog,
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "webhook delivery round failed");
+                false
             }
         }
     }
 
+    /// Fans out, then claims as many due deliveries as there is room for and starts
+    /// sending them. Returns whether it filled the room (more may be due).
     async fn poll_deliveries(
         &self,
         tasks: &mut tokio::task::JoinSet<(ClaimedDelivery, i64, Sent)>,
-    ) -> EngineResult<()> {
+    ) -> EngineResult<bool> {
         self.fan_out().await?;
         let room = MAX_IN_FLIGHT.saturating_sub(tasks.len());
         if room == 0 {
-            return Ok(());
+            return Ok(true);
         }
         let now = self.now_ms();
         let lease = now + LEASE.as_millis() as i64;
-        for c in self.store.claim_deliveries(now, lease, room as u32).await? {
+        let claimed = self.store.claim_deliveries(now, lease, room as u32).await?;
+        let full = claimed.len() == room;
+        for c in claimed {
             self.spawn_send(tasks, c, lease)?;
         }
-        Ok(())
+        Ok(full)
     }
 
     /// Starts the POST of a claimed delivery.
@@ -426,9 +450,28 @@ impl Engine {
         })
     }
 
-    /// Writes an attempt and what follows from it.
-    async fn record(&self, c: &ClaimedDelivery, lease: i64, sent: Sent) -> EngineResult<()> {
+    /// Writes finished sends and what follows from them, in one transaction.
+    async fn record(&self, finished: Vec<(ClaimedDelivery, i64, Sent)>) -> EngineResult<()> {
+        if finished.is_empty() {
+            return Ok(());
+        }
         let now = self.now_ms();
+        let outcomes: Vec<(i64, AttemptOutcome)> =
+            finished.iter().map(|(c, lease, sent)| (*lease, self.outcome_of(c, sent, now))).collect();
+        let written = self.store.record_attempts(&outcomes, now).await?;
+        for ((c, _, _), ((_, outcome), written)) in finished.iter().zip(outcomes.iter().zip(written)) {
+            if !written {
+                tracing::info!(delivery_id = %c.delivery.delivery_id, "webhook delivery lease lapsed before its attempt was recorded");
+            }
+            if outcome.disable_endpoint.is_some() {
+                tracing::warn!(webhook_id = %c.endpoint.endpoint_id, "webhook endpoint disabled after failing for the whole retry window");
+            }
+        }
+        Ok(())
+    }
+
+    /// What a finished send comes to (and its metrics).
+    fn outcome_of(&self, c: &ClaimedDelivery, sent: &Sent, now: i64) -> AttemptOutcome {
         let window = self.config.webhooks.retry_window.as_millis() as i64;
         let attempt_no = c.delivery.attempts + 1;
         let is_ping = c.event.event_type == EventType::Ping;
@@ -447,27 +490,20 @@ impl Engine {
         if status == DeliveryStatus::Succeeded {
             metrics.latency.observe((now - c.event.created_at).max(0) as f64 / 1000.0);
         }
-        let outcome = AttemptOutcome {
+        AttemptOutcome {
             attempt: DeliveryAttemptRecord {
                 delivery_id: c.delivery.delivery_id.clone(),
                 attempt: attempt_no,
                 status_code: sent.status_code.map(i64::from),
                 duration_ms: sent.duration_ms,
-                response: sent.response,
-                error: sent.error,
+                response: sent.response.clone(),
+                error: sent.error.clone(),
                 attempted_at: now,
             },
             status,
             next_attempt_at,
             disable_endpoint,
-        };
-        if !self.store.record_attempt(lease, &outcome, now).await? {
-            tracing::info!(delivery_id = %c.delivery.delivery_id, "webhook delivery lease lapsed before its attempt was recorded");
         }
-        if outcome.disable_endpoint.is_some() {
-            tracing::warn!(webhook_id = %c.endpoint.endpoint_id, "webhook endpoint disabled after failing for the whole retry window");
-        }
-        Ok(())
     }
 
     fn endpoint_disabled_event(&self, c: &ClaimedDelivery, now: i64) -> EventRecord {
