@@ -138,6 +138,7 @@ conformance! {
     scenario_webhook_fan_out => sqlite_webhook_fan_out, postgres_webhook_fan_out;
     scenario_webhook_deliveries_in_order => sqlite_webhook_deliveries_in_order,
         postgres_webhook_deliveries_in_order;
+    scenario_webhook_batch_records => sqlite_webhook_batch_records, postgres_webhook_batch_records;
     scenario_webhook_claims_are_exclusive => sqlite_webhook_claims_are_exclusive,
         postgres_webhook_claims_are_exclusive [flavor = "multi_thread", worker_threads = 4];
 }
@@ -2936,4 +2937,65 @@ async fn scenario_webhook_claims_are_exclusive(store: Arc<dyn Store>) {
         assert!(before.2 < *at, "{endpoint_id}: {processing} before {event_id}");
     }
     assert_eq!(store.undelivered_count().await.unwrap(), 0);
+}
+
+async fn scenario_webhook_batch_records(store: Arc<dyn Store>) {
+    use baton_domain::EventType::*;
+    use baton_store::DeliveryStatus;
+    two_tenants(&*store).await;
+    store.insert_webhook_endpoint(&endpoint("ep-a", Some("t_1"), &["*"])).await.unwrap();
+    store.insert_webhook_endpoint(&endpoint("ep-b", Some("t_1"), &["instruction.settled"])).await.unwrap();
+    let changes = [
+        wh_event("x", Some("t_1"), InstructionSettled, Some("i-x")),
+        wh_event("y", Some("t_1"), InstructionSettled, Some("i-y")),
+    ];
+    assert!(store.apply(&changes, T0).await.unwrap());
+    store.dispatch_events(T0, 100, &counter_ids()).await.unwrap();
+    let claimed = store.claim_deliveries(T0, T0 + 1000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    // ep-a: one success, one failure; ep-b: two failures, one of them with a lapsed lease.
+    let mut batch = Vec::new();
+    let mut failures_b = 0;
+    let mut success_a = false;
+    for c in &claimed {
+        let mut o = succeeded(c, T0 + 5);
+        let mut lease = T0 + 1000;
+        if c.endpoint.endpoint_id == "ep-a" && !success_a {
+            success_a = true;
+        } else {
+            o.status = DeliveryStatus::Failed;
+            o.attempt.status_code = Some(500);
+            o.next_attempt_at = T0 + 60_000;
+            if c.endpoint.endpoint_id == "ep-b" {
+                failures_b += 1;
+                if failures_b == 2 {
+                    lease = T0 + 999;
+                }
+            }
+        }
+        batch.push((lease, o));
+    }
+    let written = store.record_attempts(&batch, T0 + 5).await.unwrap();
+    let expected: Vec<bool> = batch.iter().map(|(lease, _)| *lease == T0 + 1000).collect();
+    assert_eq!(written, expected);
+    assert_eq!(written.iter().filter(|w| !**w).count(), 1);
+    let a = store.webhook_endpoint(ACCOUNT, Some("t_1"), "ep-a").await.unwrap().unwrap();
+    assert_eq!(a.failing_since, None, "a success in the batch ends the run");
+    let b = store.webhook_endpoint(ACCOUNT, Some("t_1"), "ep-b").await.unwrap().unwrap();
+    assert_eq!(b.failing_since, Some(T0 + 5));
+    for ((_, o), w) in batch.iter().zip(&written) {
+        let d = store.webhook_delivery(&o.attempt.delivery_id).await.unwrap().unwrap();
+        if *w {
+            assert_eq!((d.status, d.attempts, d.locked_until), (o.status, 1, None));
+            assert_eq!(d.delivered_at.is_some(), o.status == DeliveryStatus::Succeeded);
+        } else {
+            assert_eq!((d.status, d.attempts), (DeliveryStatus::Pending, 0), "a lapsed lease leaves the state alone");
+        }
+        let listed = store
+            .webhook_deliveries(&d.endpoint_id, &baton_store::DeliveryFilter { limit: 10, ..Default::default() })
+            .await
+            .unwrap();
+        let attempts = &listed.iter().find(|(x, _)| x.delivery_id == d.delivery_id).unwrap().1;
+        assert_eq!(attempts.len(), 1, "every attempt is logged");
+    }
 }
