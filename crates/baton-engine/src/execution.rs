@@ -588,14 +588,7 @@ impl Engine {
                     now,
                 ));
                 if prepared.instrument.single_use {
-                    changes.push(Change::InstrumentState {
-                        tenant_id: tenant_id.clone(),
-                        customer_ref: prepared.instrument.customer_ref.clone(),
-                        instrument_id: prepared.instrument.financial_instrument_id.clone(),
-                        from: InstrumentState::Active,
-                        to: InstrumentState::Locked,
-                        reason: None,
-                    });
+                    changes.extend(instrument_moves(&prepared.instrument, InstrumentState::Locked, None, now));
                 }
                 // Scripted PSP behaviour (sandbox chargebacks) arrives later as a notification.
                 if let Ok(connector) = self.connector(&attempt.app_id) {
@@ -652,21 +645,18 @@ impl Engine {
                     now,
                 ));
                 if decline.code == "MANDATE_CANCELLED" {
-                    changes.push(Change::InstrumentState {
-                        tenant_id: tenant_id.clone(),
-                        customer_ref: prepared.instrument.customer_ref.clone(),
-                        instrument_id: prepared.instrument.financial_instrument_id.clone(),
-                        from: InstrumentState::Active,
-                        to: InstrumentState::Inactive,
-                        reason: Some(StateReason::MandateCancelled),
-                    });
+                    let reason = Some(StateReason::MandateCancelled);
+                    changes.extend(instrument_moves(&prepared.instrument, InstrumentState::Inactive, reason, now));
                 }
             }
         }
         let mut applied = self.store.apply(&changes, now).await?;
         if !applied && changes.iter().any(|c| matches!(c, Change::InstrumentState { .. })) {
             // The instrument moved meanwhile (deactivated, say): the outcome still counts.
-            changes.retain(|c| !matches!(c, Change::InstrumentState { .. }));
+            changes.retain(|c| {
+                !matches!(c, Change::InstrumentState { .. })
+                    && !matches!(c, Change::Event(e) if e.event_type == EventType::FinancialInstrumentStateChanged)
+            });
             applied = self.store.apply(&changes, now).await?;
         }
         if applied {
@@ -733,6 +723,26 @@ impl Engine {
         let rows = self.store.instruction_transactions(tenant_id, &instruction.instruction_id).await?;
         Ok(rows.iter().map(TransactionView::from).collect())
     }
+}
+
+/// An ACTIVE instrument's move to `to`, with the event announcing it.
+pub(crate) fn instrument_moves(
+    instrument: &InstrumentRecord,
+    to: InstrumentState,
+    reason: Option<StateReason>,
+    now: i64,
+) -> [Change; 2] {
+    [
+        Change::InstrumentState {
+            tenant_id: instrument.tenant_id.clone(),
+            customer_ref: instrument.customer_ref.clone(),
+            instrument_id: instrument.financial_instrument_id.clone(),
+            from: InstrumentState::Active,
+            to,
+            reason,
+        },
+        crate::instruments::instrument_event(instrument, to, reason, EventType::FinancialInstrumentStateChanged, now),
+    ]
 }
 
 fn elapsed_ms(started: Instant) -> i64 {

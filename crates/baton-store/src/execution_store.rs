@@ -148,6 +148,8 @@ pub enum Change {
         to: InstrumentState,
         reason: Option<StateReason>,
     },
+    /// Inserts a financial instrument with the first entry of its history.
+    InsertInstrument(Box<crate::InstrumentRecord>),
     /// Replaces the PSP tokens of an instrument (sealed with the customer's data key).
     InstrumentTokens {
         tenant_id: String,

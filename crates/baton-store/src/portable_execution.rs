@@ -251,6 +251,10 @@ impl crate::ExecutionStore for ThisStore {
                     instruments_sql::change_state(&mut tx, tenant_id, customer_ref, instrument_id, *from, *to, *reason, now)
                         .await?
                 }
+                Change::InsertInstrument(r) => {
+                    instruments_sql::insert(&mut tx, r).await?;
+                    true
+                }
                 Change::InstrumentTokens { tenant_id, customer_ref, instrument_id, provider_tokens_sealed } => {
                     sqlx::query(
                         "UPDATE financial_instruments SET provider_tokens_sealed = $1, updated_at = $2 \

@@ -117,8 +117,13 @@ impl Fx {
         self.app.get(&path, &self.token).await.assert_status(200)["state"].as_str().unwrap().to_string()
     }
 
-    /// The event types in the outbox for the tenant, oldest first.
+    /// The `instruction.*` event types in the outbox for the tenant, oldest first.
     async fn events(&self) -> Vec<String> {
+        self.all_events().await.into_iter().filter(|e| e.starts_with("instruction.")).collect()
+    }
+
+    /// Every event type in the outbox for the tenant, oldest first.
+    async fn all_events(&self) -> Vec<String> {
         let events = self.app.engine().outbox_events(&self.tenant).await.unwrap();
         events.iter().map(|e| e.event.event_type.as_str().to_string()).collect()
     }
@@ -225,6 +230,8 @@ async fn what_cannot_be_executed_is_refused_and_changes_nothing() {
     assert_eq!(reply.status.as_u16(), 400, "{}", reply.text);
     assert!(fx.transactions("o-inactive").await.is_empty());
     assert!(fx.events().await.is_empty(), "refusals announce nothing");
+    // The deactivation was announced.
+    assert!(fx.all_events().await.contains(&"financial_instrument.state_changed".to_string()));
 }
 
 #[tokio::test]
@@ -289,6 +296,39 @@ async fn bank_collections_settle_or_fail_after_the_delay() {
     // Jobs are done: another round does nothing.
     fx.app.clock.advance(Duration::from_secs(60));
     assert_eq!(fx.app.tick().await.jobs_run, 0);
+    // Each mandate was announced as registered; the cancelled one's deactivation too.
+    let events = fx.all_events().await;
+    assert_eq!(events.iter().filter(|e| *e == "mandate.registered").count(), 3);
+    assert_eq!(events.iter().filter(|e| *e == "financial_instrument.state_changed").count(), 1);
+}
+
+#[tokio::test]
+async fn a_single_use_instrument_is_locked_by_its_payment() {
+    let fx = Fx::new().await;
+    let fi = fx
+        .instrument(json!({ "type": "CARD", "singleUse": true, "details": {
+            "cardNumber": "5555555555554444", "expiryMonth": 12, "expiryYear": 2030 } }))
+        .await;
+    fx.order("o-once", Some(&fi), None).await;
+    fx.execute("o-once").await.assert_status(200);
+    assert_eq!(fx.transactions("o-once").await[0]["paymentMethod"], "MASTERCARD");
+    assert_eq!(fx.instrument_state(&fi).await, "LOCKED");
+    assert_eq!(
+        fx.all_events().await,
+        [
+            "financial_instrument.created",
+            "instruction.processing",
+            "instruction.settled",
+            "financial_instrument.state_changed"
+        ]
+    );
+    // Events carry display data only.
+    for e in fx.app.engine().outbox_events(&fx.tenant).await.unwrap() {
+        assert!(!e.event.data.contains("5555555555554444"), "{}", e.event.data);
+    }
+    let created = &fx.app.engine().outbox_events(&fx.tenant).await.unwrap()[0];
+    let data: Value = serde_json::from_str(&created.event.data).unwrap();
+    assert_eq!(data["financialInstrument"]["display"]["last4"], "4444");
 }
 
 #[tokio::test]
