@@ -78,6 +78,10 @@ pub struct ServeArgs {
     /// collections, PSP status syncs); 0 runs no worker on this node [default: 1000]
     #[arg(long, env = "BATON_WORKER_INTERVAL_MS", value_name = "MS")]
     pub worker_interval_ms: Option<u64>,
+    /// Milliseconds a PSP call may take before its outcome counts as unknown (the
+    /// attempt is then synced, never charged again) [default: 30000]
+    #[arg(long, env = "BATON_CONNECTOR_TIMEOUT_MS", value_name = "MS")]
+    pub connector_timeout_ms: Option<u64>,
 }
 
 /// `baton.toml`: every setting optional, grouped by topic.
@@ -103,12 +107,20 @@ struct FileConfig {
     vault: FileVault,
     #[serde(default)]
     worker: FileWorker,
+    #[serde(default)]
+    execution: FileExecution,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileWorker {
     interval_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileExecution {
+    connector_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -212,6 +224,8 @@ pub struct ServeConfig {
     pub accept_raw_card_data: bool,
     /// Time between worker rounds; `None`: this node runs no worker (API only).
     pub worker_interval: Option<Duration>,
+    /// How long a PSP call may take.
+    pub connector_timeout: Duration,
 }
 
 fn load_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -299,6 +313,9 @@ impl ServeArgs {
                 0 => None,
                 ms => Some(Duration::from_millis(ms)),
             },
+            connector_timeout: Duration::from_millis(
+                self.connector_timeout_ms.or(file.execution.connector_timeout_ms).unwrap_or(30_000).clamp(100, 300_000),
+            ),
         })
     }
 }

@@ -492,3 +492,29 @@ async fn an_attempt_that_never_reached_the_psp_fails_on_sync() {
     assert!(empty.charges.lock().unwrap().is_empty(), "nothing was charged");
     peer.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_psp_that_does_not_answer_in_time_is_synced_not_charged_again() {
+    let psp = LedgerPsp { hang: true, ..LedgerPsp::default() };
+    let mut slow = Connectors::standard();
+    slow.insert(Arc::new(psp.clone()));
+    let options = Options { connectors: slow, connector_timeout: Duration::from_millis(200), ..Options::default() };
+    let fx = Fx::with(options).await;
+    let fi = fx.card("4242424242424242").await;
+    fx.order("o-slow", Some(&fi), None).await;
+
+    // The PSP charged but did not answer in time: the outcome is unknown, not a failure.
+    let reply = fx.execute("o-slow").await;
+    assert_eq!(reply.assert_status(202)["status"], "PROCESSING");
+    assert_eq!(fx.transactions("o-slow").await[0]["status"], "PENDING");
+
+    // The queued sync asks the PSP (same idempotency key) and settles it.
+    fx.app.clock.advance(Duration::from_secs(11));
+    let report = fx.app.tick().await;
+    assert_eq!(report.jobs_run, 1);
+    assert_eq!(fx.instruction("o-slow").await["status"], "SETTLED");
+    assert_eq!(psp.charges.lock().unwrap().len(), 1, "one charge");
+    let attempts = fx.transactions("o-slow").await;
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0]["status"], "SETTLED");
+}

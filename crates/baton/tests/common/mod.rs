@@ -100,6 +100,8 @@ pub struct Options {
     pub worker_interval: Option<Duration>,
     /// The PSPs the node calls (the standard connectors unless a test scripts one).
     pub connectors: baton_connectors::Connectors,
+    /// How long a PSP call may take.
+    pub connector_timeout: Duration,
 }
 
 impl Default for Options {
@@ -113,6 +115,7 @@ impl Default for Options {
             accept_raw_card_data: false,
             worker_interval: None,
             connectors: baton_connectors::Connectors::standard(),
+            connector_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -166,6 +169,7 @@ impl TestApp {
             shutdown_grace: Duration::from_secs(5),
             accept_raw_card_data: options.accept_raw_card_data,
             worker_interval: options.worker_interval,
+            connector_timeout: options.connector_timeout,
         };
         let clock = Arc::new(ManualClock::default());
         let node =
