@@ -355,6 +355,15 @@ impl Engine {
             }
             .into());
         }
+        // An erasure that ran between reading the instrument and taking the instruction
+        // must win: nothing is charged for a forgotten customer.
+        let key = self.store.customer_key(&tenant_id, &prepared.instruction.customer_ref).await?;
+        if key.is_none_or(|k| k.wrapped_key.is_none()) {
+            let decline = Decline::new(DeclineCategory::HardDecline).code("CUSTOMER_ERASED");
+            let outcome = Outcome::Failed { decline, provider_reference: None };
+            self.record_outcome(&prepared, &attempt, outcome, None, &request).await?;
+            return self.execution_result(&prepared).await;
+        }
         let mut index = 0;
         loop {
             let candidate = &candidates[index];
