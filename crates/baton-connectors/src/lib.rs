@@ -15,11 +15,13 @@
 pub mod config;
 pub mod connector;
 pub mod descriptor;
+pub mod http_client;
 mod icons;
 pub mod rewards;
 pub mod sandbox_bank;
 pub mod sandbox_card;
 pub mod sandbox_rewards;
+pub mod stripe;
 
 use baton_domain::AppId;
 
@@ -39,7 +41,7 @@ pub const BATON_DEVELOPER_NAME: &str = "Baton";
 
 /// Every app Baton knows, in marketplace order.
 pub static REGISTRY: &[AppDescriptor] =
-    &[sandbox_card::DESCRIPTOR, sandbox_bank::DESCRIPTOR, sandbox_rewards::DESCRIPTOR];
+    &[sandbox_card::DESCRIPTOR, sandbox_bank::DESCRIPTOR, sandbox_rewards::DESCRIPTOR, stripe::DESCRIPTOR];
 
 /// Every app Baton knows, in marketplace order.
 pub fn registry() -> &'static [AppDescriptor] {
@@ -71,6 +73,7 @@ impl Connectors {
         c.insert(std::sync::Arc::new(sandbox_card::SandboxCard));
         c.insert(std::sync::Arc::new(sandbox_bank::SandboxBank));
         c.insert(std::sync::Arc::new(sandbox_rewards::SandboxRewards));
+        c.insert(std::sync::Arc::new(stripe::Stripe::new()));
         c
     }
 
