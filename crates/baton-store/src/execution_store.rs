@@ -119,6 +119,8 @@ pub struct JobRecord {
 }
 
 /// One write of [`ExecutionStore::apply`].
+// Changes live in short lists for one call; boxing the attempt would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     InsertTransaction(TransactionRecord),
@@ -162,6 +164,29 @@ pub enum Change {
     /// Removes a job (done).
     DeleteJob {
         job_id: String,
+    },
+    /// Inserts a financial instrument with the first entry of its history.
+    InsertInstrument(crate::InstrumentRecord),
+    /// Sets the instruction's own financial instrument (guarded: the instruction exists).
+    AttachInstrument {
+        tenant_id: String,
+        order_id: String,
+        instruction_id: String,
+        instrument_id: String,
+        source: baton_domain::Source,
+    },
+    /// Draws `amount_minor` from a REWARD app's funding account. Guarded: the account
+    /// exists and holds at least that much, so concurrent draws never overdraw it.
+    DebitRewardAccount {
+        tenant_id: String,
+        app_id: String,
+        amount_minor: i64,
+    },
+    /// Gives `amount_minor` back to a REWARD app's funding account (a failed claim).
+    CreditRewardAccount {
+        tenant_id: String,
+        app_id: String,
+        amount_minor: i64,
     },
 }
 
