@@ -311,7 +311,7 @@ impl Engine {
         Ok(AppCredentials { public: config.public, secrets: config.secrets })
     }
 
-    fn connector(&self, app_id: &str) -> EngineResult<Arc<dyn Connector>> {
+    pub(crate) fn connector(&self, app_id: &str) -> EngineResult<Arc<dyn Connector>> {
         self.connectors.get(app_id).cloned().ok_or_else(|| internal(format!("no connector for app {app_id}")))
     }
 
@@ -527,7 +527,7 @@ impl Engine {
         result.map(|o| (o, ms))
     }
 
-    async fn with_timeout<T>(
+    pub(crate) async fn with_timeout<T>(
         &self,
         call: impl std::future::Future<Output = Result<T, ConnectorError>>,
     ) -> Result<T, ConnectorError> {
@@ -578,10 +578,11 @@ impl Engine {
             to,
         };
         match &outcome {
-            Outcome::Succeeded { provider_reference, .. } => {
+            Outcome::Succeeded { provider_reference, result } => {
                 let o = TransactionOutcome {
                     provider_reference: Some(provider_reference.clone()),
                     connector_ms,
+                    result_sealed: self.seal_result(attempt, result.as_ref()).await?,
                     ..Default::default()
                 };
                 changes.push(finish(attempt, TransactionStatus::Settled, o));
@@ -596,6 +597,9 @@ impl Engine {
                     Some(&settled),
                     now,
                 ));
+                if attempt.operation == Operation::RewardClaim {
+                    changes.push(self.claim_event(prepared, &settled, EventType::RewardClaimSettled, now));
+                }
                 if prepared.instrument.single_use {
                     changes.extend(instrument_moves(&prepared.instrument, InstrumentState::Locked, None, now));
                 }
@@ -653,6 +657,15 @@ impl Engine {
                     Some(&failed),
                     now,
                 ));
+                if attempt.operation == Operation::RewardClaim {
+                    // The reward was not issued: the account gets its money back.
+                    changes.push(Change::CreditRewardAccount {
+                        tenant_id: tenant_id.clone(),
+                        app_id: attempt.app_id.clone(),
+                        amount_minor: attempt.amount_minor,
+                    });
+                    changes.push(self.claim_event(prepared, &failed, EventType::RewardClaimFailed, now));
+                }
                 if decline.code == "MANDATE_CANCELLED" {
                     let reason = Some(StateReason::MandateCancelled);
                     changes.extend(instrument_moves(&prepared.instrument, InstrumentState::Inactive, reason, now));
@@ -673,6 +686,43 @@ impl Engine {
                 outcome = outcome_word(&outcome), "attempt recorded");
         }
         Ok(applied)
+    }
+
+    /// What the PSP returned for the customer (a claim's credentials), sealed with the
+    /// customer's data key; never stored in clear.
+    async fn seal_result(&self, attempt: &TransactionRecord, result: Option<&Value>) -> EngineResult<Option<Vec<u8>>> {
+        let Some(result) = result else { return Ok(None) };
+        let key = self.customer_data_key(&attempt.tenant_id, &attempt.customer_ref).await?;
+        let fi = attempt.financial_instrument_id.as_deref().unwrap_or_default();
+        let aad = crate::claims::result_aad(&attempt.tenant_id, &attempt.customer_ref, fi, &attempt.transaction_id);
+        let plain = serde_json::to_vec(result).map_err(|e| internal(e.to_string()))?;
+        Ok(Some(key.seal(&plain, &aad)))
+    }
+
+    /// A `reward.claim.*` event: the instruction's data with the claim.
+    fn claim_event(&self, prepared: &Prepared, attempt: &TransactionRecord, event_type: EventType, now: i64) -> Change {
+        let status = if attempt.status == TransactionStatus::Settled {
+            InstructionStatus::Settled
+        } else {
+            InstructionStatus::Failed
+        };
+        let scheme = (prepared.scheme_id.as_str(), prepared.draft_id.as_str(), prepared.draft_code.as_deref());
+        let mut data = events::instruction_data(&prepared.order, &prepared.view, status, scheme, Some(attempt));
+        data["claim"] = json!({
+            "rewardId": attempt.reward_id,
+            "customerRef": attempt.customer_ref,
+            "financialInstrumentId": attempt.financial_instrument_id,
+            "transactionId": attempt.transaction_id,
+        });
+        Change::Event(baton_store::EventRecord {
+            event_id: new_id(),
+            account_id: None,
+            tenant_id: Some(prepared.order.tenant_id.clone()),
+            event_type,
+            ordering_key: Some(prepared.instruction.instruction_id.clone()),
+            data: data.to_string(),
+            created_at: now,
+        })
     }
 
     pub(crate) fn sync_job(&self, attempt: &TransactionRecord, run_at: i64, now: i64) -> JobRecord {

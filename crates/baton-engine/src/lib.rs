@@ -7,7 +7,9 @@
 mod accounts;
 mod api_keys;
 mod bootstrap;
+pub mod claims;
 mod clock;
+pub mod demo;
 mod error;
 pub mod execution;
 mod idempotency;

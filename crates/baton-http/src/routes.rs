@@ -550,6 +550,19 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             Tenant(crate::handlers::orders::ORDERS_READ),
             get(crate::handlers::execution::list_transactions),
         ),
+        // Reward claims (SPEC §4.10)
+        route(
+            &M::POST,
+            "/v1/order-management/{orderRef}/instruction/{instructionRef}/claim-reward",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            post(crate::handlers::claims::claim_reward),
+        ),
+        route(
+            &M::GET,
+            "/v1/customer-vault/{customerRef}/reward/{financialInstrumentId}/transaction/{transactionId}",
+            Tenant(crate::handlers::orders::ORDERS_READ),
+            get(crate::handlers::claims::claim_status),
+        ),
     ]
 }
 

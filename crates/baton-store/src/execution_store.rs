@@ -119,6 +119,7 @@ pub struct JobRecord {
 }
 
 /// One write of [`ExecutionStore::apply`].
+// Changes live in short lists for one call; boxing the attempt would buy nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     InsertTransaction(Box<TransactionRecord>),
@@ -164,6 +165,27 @@ pub enum Change {
     /// Removes a job (done).
     DeleteJob {
         job_id: String,
+    },
+    /// Sets the instruction's own financial instrument (guarded: the instruction exists).
+    AttachInstrument {
+        tenant_id: String,
+        order_id: String,
+        instruction_id: String,
+        instrument_id: String,
+        source: baton_domain::Source,
+    },
+    /// Draws `amount_minor` from a REWARD app's funding account. Guarded: the account
+    /// exists and holds at least that much, so concurrent draws never overdraw it.
+    DebitRewardAccount {
+        tenant_id: String,
+        app_id: String,
+        amount_minor: i64,
+    },
+    /// Gives `amount_minor` back to a REWARD app's funding account (a failed claim).
+    CreditRewardAccount {
+        tenant_id: String,
+        app_id: String,
+        amount_minor: i64,
     },
 }
 

@@ -111,6 +111,8 @@ conformance! {
     scenario_reward_accounts => sqlite_reward_accounts, postgres_reward_accounts;
     scenario_reward_balance_concurrent => sqlite_reward_balance_concurrent, postgres_reward_balance_concurrent
         [flavor = "multi_thread", worker_threads = 2];
+    scenario_reward_claim_drawdown_concurrent => sqlite_reward_claim_drawdown_concurrent,
+        postgres_reward_claim_drawdown_concurrent [flavor = "multi_thread", worker_threads = 2];
     scenario_customer_key_created_once => sqlite_customer_key_created_once, postgres_customer_key_created_once
         [flavor = "multi_thread", worker_threads = 2];
     scenario_customer_key_shred => sqlite_customer_key_shred, postgres_customer_key_shred;
@@ -1484,6 +1486,55 @@ async fn scenario_reward_balance_concurrent(store: Arc<dyn Store>) {
     .await;
     assert_eq!(results.iter().filter(|r| r.is_some()).count(), 3, "{results:?}");
     assert_eq!(store.reward_account("t_1", "SANDBOX_REWARDS").await.unwrap().unwrap().balance_minor, 100);
+}
+
+/// A claim draws the balance and creates its instrument in one `apply`: claims racing
+/// for a balance that covers one never overdraw it, and the losers leave no instrument.
+async fn scenario_reward_claim_drawdown_concurrent(store: Arc<dyn Store>) {
+    use baton_store::Change;
+    two_tenants(&*store).await;
+    let account = RewardAccountRecord {
+        tenant_id: "t_1".into(),
+        app_id: "SANDBOX_REWARDS".into(),
+        customer_identifier: "c".into(),
+        account_identifier: "a".into(),
+        currency: "USD".into(),
+        balance_minor: 1_000,
+        created_at: T0,
+        updated_at: T0,
+    };
+    store.create_reward_account(&account).await.unwrap();
+    let results = race(6, |i| {
+        let store = store.clone();
+        async move {
+            let changes = [
+                Change::DebitRewardAccount {
+                    tenant_id: "t_1".into(),
+                    app_id: "SANDBOX_REWARDS".into(),
+                    amount_minor: 600,
+                },
+                Change::InsertInstrument(Box::new(instrument(
+                    &format!("fi_claim_{i}"),
+                    "t_1",
+                    "cust",
+                    InstrumentType::Reward,
+                    T0,
+                ))),
+            ];
+            store.apply(&changes, T0 + 1).await.unwrap()
+        }
+    })
+    .await;
+    assert_eq!(results.iter().filter(|applied| **applied).count(), 1, "{results:?}");
+    assert_eq!(store.reward_account("t_1", "SANDBOX_REWARDS").await.unwrap().unwrap().balance_minor, 400);
+    assert_eq!(store.instruments("t_1", "cust", None).await.unwrap().len(), 1, "the losers rolled back");
+    let give_back =
+        Change::CreditRewardAccount { tenant_id: "t_1".into(), app_id: "SANDBOX_REWARDS".into(), amount_minor: 600 };
+    assert!(store.apply(&[give_back], T0 + 2).await.unwrap());
+    assert_eq!(store.reward_account("t_1", "SANDBOX_REWARDS").await.unwrap().unwrap().balance_minor, 1_000);
+    let other =
+        Change::CreditRewardAccount { tenant_id: "t_2".into(), app_id: "SANDBOX_REWARDS".into(), amount_minor: 1 };
+    assert!(!store.apply(&[other], T0 + 3).await.unwrap(), "no account");
 }
 
 /// Two nodes on one SQLite file: transactions that read and then write (tenant

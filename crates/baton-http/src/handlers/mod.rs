@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod api_keys;
+pub mod claims;
 pub mod execution;
 pub mod health;
 pub mod identity;
