@@ -311,7 +311,7 @@ impl Engine {
         Ok(AppCredentials { public: config.public, secrets: config.secrets })
     }
 
-    fn connector(&self, app_id: &str) -> EngineResult<Arc<dyn Connector>> {
+    pub(crate) fn connector(&self, app_id: &str) -> EngineResult<Arc<dyn Connector>> {
         self.connectors.get(app_id).cloned().ok_or_else(|| internal(format!("no connector for app {app_id}")))
     }
 
@@ -518,7 +518,7 @@ impl Engine {
         result.map(|o| (o, ms))
     }
 
-    async fn with_timeout<T>(
+    pub(crate) async fn with_timeout<T>(
         &self,
         call: impl std::future::Future<Output = Result<T, ConnectorError>>,
     ) -> Result<T, ConnectorError> {

@@ -16,6 +16,7 @@ pub mod instruments;
 pub mod marketplace;
 pub mod metrics;
 pub mod orders;
+pub mod refunds;
 pub mod schemes;
 mod tenants;
 pub mod vault;

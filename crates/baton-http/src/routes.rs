@@ -550,6 +550,26 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             Tenant(crate::handlers::orders::ORDERS_READ),
             get(crate::handlers::execution::list_transactions),
         ),
+        // Refunds (SPEC §5.2)
+        route(
+            &M::POST,
+            "/v1/order-management/{orderRef}/instruction/{instructionRef}/refunds",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            post(crate::handlers::refunds::create_refund),
+        ),
+        route(
+            &M::GET,
+            "/v1/order-management/{orderRef}/instruction/{instructionRef}/refunds",
+            Tenant(crate::handlers::orders::ORDERS_READ),
+            get(crate::handlers::refunds::list_refunds),
+        ),
+        route(
+            &M::GET,
+            "/v1/order-management/{orderRef}/instruction/{instructionRef}/refunds/{refundRef}",
+            Tenant(crate::handlers::orders::ORDERS_READ),
+            get(crate::handlers::refunds::get_refund),
+        ),
+        // -- end of refund routes --
     ]
 }
 

@@ -83,6 +83,8 @@ fn concrete_path(spec: &RouteSpec, tenant: &str) -> String {
         path.replace("{customerRef}", "C-roles").replace("{financialInstrumentId}", &uuid::Uuid::new_v4().to_string());
     // Orders and instructions: unknown refs.
     let path = path.replace("{orderRef}", "O-roles").replace("{instructionRef}", "I-roles");
+    // Refunds and chargebacks: an unknown refund ref and chargeback id.
+    let path = path.replace("{refundRef}", "R-roles").replace("{chargebackId}", &uuid::Uuid::new_v4().to_string());
     assert!(!path.contains('{'), "{} {}: unknown path parameter; teach this test about it", spec.method, spec.path);
     path
 }

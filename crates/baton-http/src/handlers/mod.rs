@@ -7,6 +7,7 @@ pub mod health;
 pub mod identity;
 pub mod marketplace;
 pub mod orders;
+pub mod refunds;
 pub mod schemes;
 pub mod tenants;
 pub mod vault;

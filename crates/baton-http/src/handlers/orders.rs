@@ -248,7 +248,7 @@ fn metadata_body(body: Value) -> Value {
 // -- output --------------------------------------------------------------------------------
 
 /// A decimal as a JSON number: an integer when whole, else its (≤2 dp) value.
-fn decimal<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn decimal<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
     let n = d.normalize();
     match n.to_i64() {
         Some(i) if n.scale() == 0 => s.serialize_i64(i),
