@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{ConfigField, ConfigSchema, FieldKind, MerchantAccountSetting};
 use crate::connector::{
-    CallContext, Connector, ConnectorError, FollowUp, Notification, Outcome, PaymentRequest, RefundRequest,
-    SyncRequest, Tokenized,
+    CallContext, Connector, ConnectorError, DisputeRequest, FollowUp, Notification, Outcome, PaymentRequest,
+    RefundRequest, SyncRequest, Tokenized,
 };
 use crate::descriptor::{AppDescriptor, Network, PaymentMethod, Settlement};
 
@@ -242,6 +242,11 @@ impl Connector for SandboxCard {
 
     async fn sync(&self, _ctx: &CallContext<'_>, request: &SyncRequest<'_>) -> Result<Outcome, ConnectorError> {
         Ok(Self::outcome(&request.payment, false))
+    }
+
+    /// The sandbox takes every evidence submission and acceptance.
+    async fn dispute(&self, _ctx: &CallContext<'_>, _request: &DisputeRequest<'_>) -> Result<(), ConnectorError> {
+        Ok(())
     }
 
     fn follow_ups(&self, request: &PaymentRequest<'_>, outcome: &Outcome) -> Vec<FollowUp> {

@@ -7,6 +7,7 @@
 mod accounts;
 mod api_keys;
 mod bootstrap;
+pub mod chargebacks;
 mod clock;
 mod error;
 pub mod execution;

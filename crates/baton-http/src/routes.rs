@@ -570,6 +570,38 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             get(crate::handlers::refunds::get_refund),
         ),
         // -- end of refund routes --
+        // Chargebacks (SPEC §5.3)
+        route(
+            &M::GET,
+            "/v1/chargebacks",
+            Tenant(crate::handlers::orders::ORDERS_READ),
+            get(crate::handlers::chargebacks::list_chargebacks),
+        ),
+        route(
+            &M::GET,
+            "/v1/chargebacks/{chargebackId}",
+            Tenant(crate::handlers::orders::ORDERS_READ),
+            get(crate::handlers::chargebacks::get_chargeback),
+        ),
+        route(
+            &M::POST,
+            "/v1/chargebacks/{chargebackId}/evidence",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            post(crate::handlers::chargebacks::submit_evidence),
+        ),
+        route(
+            &M::POST,
+            "/v1/chargebacks/{chargebackId}/accept",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            post(crate::handlers::chargebacks::accept_chargeback),
+        ),
+        route(
+            &M::GET,
+            "/v1/order-management/{orderRef}/instruction/{instructionRef}/chargebacks",
+            Tenant(crate::handlers::orders::ORDERS_READ),
+            get(crate::handlers::chargebacks::instruction_chargebacks),
+        ),
+        // -- end of chargeback routes --
     ]
 }
 

@@ -6,7 +6,8 @@ use baton_connectors::{Notification, Outcome};
 use baton_domain::TransactionStatus;
 
 use super::ExecuteRequest;
-use crate::{Engine, EngineError, EngineResult};
+use crate::chargebacks::ChargebackNotice;
+use crate::{Engine, EngineResult};
 
 impl Engine {
     /// Applies one verified notification of `app_id` for the tenant.
@@ -34,9 +35,28 @@ impl Engine {
                 Ok(())
             }
             Notification::Ignored | Notification::Refund { .. } => Ok(()),
-            Notification::Chargeback { .. } => Err(EngineError::Internal(anyhow::anyhow!(
-                "chargeback notifications of {app_id} cannot be recorded yet"
-            ))),
+            Notification::Chargeback {
+                payment_reference,
+                dispute_reference,
+                amount_minor,
+                currency,
+                reason,
+                provider_reason_code,
+                status,
+                due_by,
+            } => {
+                let notice = ChargebackNotice {
+                    payment_reference,
+                    dispute_reference,
+                    amount_minor,
+                    currency,
+                    reason,
+                    provider_reason_code,
+                    status,
+                    due_by,
+                };
+                self.record_chargeback(tenant_id, app_id, notice).await
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod api_keys;
+pub mod chargebacks;
 pub mod execution;
 pub mod health;
 pub mod identity;

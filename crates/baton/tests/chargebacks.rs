@@ -1,0 +1,127 @@
+//! Chargebacks (SPEC §5.3): created from the PSP's notifications (the sandbox card's
+//! scripted FRAUD dispute), read, contested and accepted through the API; a FRAUD
+//! chargeback deactivates the instrument.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Payments;
+use serde_json::{json, Value};
+
+const FRAUD_CARD: &str = "4000000000000259";
+
+async fn chargeback_events(p: &Payments) -> Vec<String> {
+    let events = p.app.engine().outbox_events(&p.tenant).await.unwrap();
+    events.iter().map(|e| e.event.event_type.as_str().to_string()).filter(|t| t.starts_with("chargeback.")).collect()
+}
+
+/// Executes a fraud-card order and lets the sandbox's dispute arrive; returns the FI id.
+async fn disputed(p: &Payments, order_ref: &str) -> String {
+    let fi = p.settled(order_ref, FRAUD_CARD, "25.00").await;
+    p.app.clock.advance(Duration::from_secs(3));
+    p.app.tick().await;
+    fi
+}
+
+#[tokio::test]
+async fn a_fraud_chargeback_arrives_after_the_payment_and_deactivates_the_card() {
+    let p = Payments::new().await;
+    let fi = p.settled("O1", FRAUD_CARD, "25.00").await;
+    // Not before its time.
+    p.app.clock.advance(Duration::from_secs(2));
+    p.app.tick().await;
+    assert_eq!(p.app.get("/v1/chargebacks", &p.token).await.assert_status(200), &json!([]));
+    p.app.clock.advance(Duration::from_secs(1));
+    p.app.tick().await;
+
+    let read = p.token_with(&["tenant-transaction-read"]).await;
+    let list = p.app.get("/v1/chargebacks", &read).await;
+    let items = list.assert_status(200).as_array().unwrap().clone();
+    assert_eq!(items.len(), 1, "{}", list.text);
+    let c = &items[0];
+    assert_eq!(c["orderRef"], "O1");
+    assert_eq!(c["instructionRef"], "I1");
+    assert_eq!(c["amount"], json!(25));
+    assert_eq!(c["currency"], "EUR");
+    assert_eq!(c["reason"], "FRAUD");
+    assert_eq!(c["providerReasonCode"], "10.4");
+    assert_eq!(c["status"], "OPEN");
+    assert!(c["createdAt"].as_str().unwrap().ends_with('Z'));
+    let id = c["chargebackId"].as_str().unwrap();
+    assert_eq!(p.app.get(&format!("/v1/chargebacks/{id}"), &read).await.assert_status(200), c);
+    let by_instruction = p.app.get("/v1/order-management/O1/instruction/I1/chargebacks", &read).await;
+    assert_eq!(by_instruction.assert_status(200), &json!([c]));
+
+    // The card is INACTIVE for suspected fraud.
+    let fi_path = format!("/v1/customer-vault/C1/financial-instruments/{fi}");
+    let instrument = p.app.get(&fi_path, &p.token).await;
+    assert_eq!(instrument.assert_status(200)["state"], "INACTIVE");
+    assert_eq!(instrument.body["stateReason"], "FRAUD_SUSPECTED");
+
+    // Further rounds change nothing.
+    p.app.clock.advance(Duration::from_secs(60));
+    p.app.tick().await;
+    assert_eq!(p.app.get("/v1/chargebacks", &read).await.assert_status(200).as_array().unwrap().len(), 1);
+    assert_eq!(chargeback_events(&p).await, ["chargeback.opened"]);
+
+    // Filters.
+    for (query, n) in [("status=OPEN", 1), ("status=WON", 0), ("reason=FRAUD", 1), ("reason=QUALITY", 0)] {
+        let reply = p.app.get(&format!("/v1/chargebacks?{query}"), &read).await;
+        assert_eq!(reply.assert_status(200).as_array().unwrap().len(), n, "{query}");
+    }
+    let today = p.app.get("/v1/chargebacks?from=1970-01-01&to=2999-12-31", &read).await;
+    assert_eq!(today.assert_status(200).as_array().unwrap().len(), 1);
+    p.app.get("/v1/chargebacks?status=NOPE", &read).await.assert_error(400, "INVALID_CHARGEBACK_STATUS");
+    p.app.get("/v1/chargebacks?from=yesterday", &read).await.assert_error(400, "INVALID_DATE");
+    let unknown = format!("/v1/chargebacks/{}", uuid::Uuid::new_v4());
+    p.app.get(&unknown, &read).await.assert_error(404, "CHARGEBACK_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn evidence_contests_and_acceptance_closes_an_open_chargeback() {
+    let p = Payments::new().await;
+    disputed(&p, "O1").await;
+    disputed(&p, "O2").await;
+    let list = p.app.get("/v1/chargebacks", &p.token).await.assert_status(200).clone();
+    let id_of = |order: &str| -> String {
+        list.as_array().unwrap().iter().find(|c| c["orderRef"] == order).unwrap()["chargebackId"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (first, second) = (id_of("O1"), id_of("O2"));
+
+    // Evidence needs a text or a document; documents are base64.
+    let evidence = |body: Value| {
+        let path = format!("/v1/chargebacks/{first}/evidence");
+        let app = &p.app;
+        let token = p.token.clone();
+        async move { app.post(&path, &token, &body).await }
+    };
+    evidence(json!({})).await.assert_error(400, "EVIDENCE_REQUIRED");
+    evidence(json!({ "documents": [{ "fileName": "a.pdf", "contentBase64": "%%%" }] }))
+        .await
+        .assert_error(400, "INVALID_EVIDENCE_DOCUMENT");
+    let read = p.token_with(&["tenant-transaction-read"]).await;
+    let forbidden = p.app.post(&format!("/v1/chargebacks/{first}/evidence"), &read, &json!({ "text": "x" })).await;
+    assert_eq!(forbidden.status, 403);
+
+    let ok = evidence(json!({ "text": "Delivered, signed for.",
+        "documents": [{ "fileName": "receipt.pdf", "contentBase64": "JVBERi0xLjQK" }] }))
+    .await;
+    assert_eq!(ok.assert_status(202)["status"], "EVIDENCE_SUBMITTED");
+    evidence(json!({ "text": "again" })).await.assert_error(400, "CHARGEBACK_NOT_OPEN");
+    let accept_first = p.app.post(&format!("/v1/chargebacks/{first}/accept"), &p.token, &json!({})).await;
+    accept_first.assert_error(400, "CHARGEBACK_NOT_OPEN");
+
+    let accepted = p.app.post(&format!("/v1/chargebacks/{second}/accept"), &p.token, &json!({})).await;
+    assert_eq!(accepted.assert_status(200)["status"], "ACCEPTED");
+    let again = p.app.post(&format!("/v1/chargebacks/{second}/accept"), &p.token, &json!({})).await;
+    again.assert_error(400, "CHARGEBACK_NOT_OPEN");
+
+    assert_eq!(
+        chargeback_events(&p).await,
+        ["chargeback.opened", "chargeback.opened", "chargeback.updated", "chargeback.closed"]
+    );
+}
