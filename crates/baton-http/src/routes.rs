@@ -602,6 +602,8 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             get(crate::handlers::chargebacks::instruction_chargebacks),
         ),
         // -- end of chargeback routes --
+        // PSP notifications: no token, the app's connector verifies the PSP's signature
+        route(&M::POST, "/v1/psp-events/{tenantId}/{appId}", Public, post(crate::handlers::psp_events::receive)),
     ]
 }
 

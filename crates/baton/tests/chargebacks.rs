@@ -125,3 +125,103 @@ async fn evidence_contests_and_acceptance_closes_an_open_chargeback() {
         ["chargeback.opened", "chargeback.opened", "chargeback.updated", "chargeback.closed"]
     );
 }
+
+/// Signs `body` as the sandbox PSP does (`Baton-Sandbox-Signature`, see `sandbox_card`).
+fn sandbox_signature(secret: &str, t: i64, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={t},v1={hex}")
+}
+
+#[tokio::test]
+async fn psp_notifications_are_verified_and_applied_idempotently() {
+    let p = Payments::new().await;
+    p.settled("O1", "4242424242424242", "40.00").await;
+    let transactions = p.app.get("/v1/order-management/O1/instruction/I1/transactions", &p.token).await;
+    let payment_reference = transactions.assert_status(200)[0]["providerReference"].as_str().unwrap().to_string();
+    let path = format!("/v1/psp-events/{}/SANDBOX_CARD", p.tenant);
+    let now = p.app.now_ms() / 1000;
+    let notice = |status: &str| {
+        json!({ "type": "chargeback", "paymentReference": payment_reference, "disputeReference": "dp_1",
+            "amountMinor": 4000, "currency": "EUR", "reason": "QUALITY", "providerReasonCode": "13.3",
+            "status": status })
+        .to_string()
+    };
+    let post = |body: String, signature: Option<String>| {
+        let app = &p.app;
+        let path = path.clone();
+        async move {
+            let mut headers = vec![("content-type", "application/json".to_string())];
+            if let Some(s) = signature {
+                headers.push(("baton-sandbox-signature", s));
+            }
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.post_raw(&path, &headers, body).await
+        }
+    };
+    let secret = Payments::API_KEY;
+
+    // Forged: no signature, a wrong key, a tampered body, a stale timestamp.
+    let body = notice("OPEN");
+    post(body.clone(), None).await.assert_error(401, "PSP_SIGNATURE_INVALID");
+    post(body.clone(), Some(sandbox_signature("wrong", now, body.as_bytes())))
+        .await
+        .assert_error(401, "PSP_SIGNATURE_INVALID");
+    let signed_other = sandbox_signature(secret, now, notice("WON").as_bytes());
+    post(body.clone(), Some(signed_other)).await.assert_error(401, "PSP_SIGNATURE_INVALID");
+    post(body.clone(), Some(sandbox_signature(secret, now - 301, body.as_bytes())))
+        .await
+        .assert_error(401, "PSP_SIGNATURE_INVALID");
+    assert_eq!(p.app.get("/v1/chargebacks", &p.token).await.assert_status(200), &json!([]));
+    // Unknown tenants and apps not installed.
+    let unknown = format!("/v1/psp-events/{}/SANDBOX_CARD", uuid::Uuid::new_v4());
+    let headers = [("baton-sandbox-signature", "t=1,v1=00")];
+    p.app.post_raw(&unknown, &headers, body.clone()).await.assert_error(404, "APP_NOT_INSTALLED");
+    let bank = format!("/v1/psp-events/{}/SANDBOX_BANK", p.tenant);
+    p.app.post_raw(&bank, &headers, body.clone()).await.assert_error(404, "APP_NOT_INSTALLED");
+    // Verified but unreadable.
+    let junk = "{\"type\": \"chargeback\"}".to_string();
+    post(junk.clone(), Some(sandbox_signature(secret, now, junk.as_bytes())))
+        .await
+        .assert_error(400, "PSP_EVENT_MALFORMED");
+
+    // Valid: opened once, however often it is sent; then closed.
+    for _ in 0..2 {
+        let reply = post(body.clone(), Some(sandbox_signature(secret, now, body.as_bytes()))).await;
+        assert_eq!(reply.assert_status(200), &json!({ "received": 1 }));
+    }
+    let list = p.app.get("/v1/chargebacks", &p.token).await.assert_status(200).clone();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["reason"], "QUALITY");
+    assert_eq!(list[0]["status"], "OPEN");
+    let won = notice("WON");
+    post(won.clone(), Some(sandbox_signature(secret, now, won.as_bytes()))).await.assert_status(200);
+    // A closed dispute does not reopen.
+    post(body.clone(), Some(sandbox_signature(secret, now, body.as_bytes()))).await.assert_status(200);
+    let id = list[0]["chargebackId"].as_str().unwrap();
+    assert_eq!(p.app.get(&format!("/v1/chargebacks/{id}"), &p.token).await.assert_status(200)["status"], "WON");
+    assert_eq!(chargeback_events(&p).await, ["chargeback.opened", "chargeback.closed"]);
+    // A QUALITY dispute leaves the card ACTIVE.
+    let fis = p.app.get("/v1/customer-vault/C1/financial-instruments", &p.token).await;
+    assert_eq!(fis.assert_status(200)[0]["state"], "ACTIVE");
+}
+
+#[tokio::test]
+async fn without_an_api_key_no_sandbox_notification_is_verifiable() {
+    let p = Payments::new().await;
+    p.app
+        .post("/v1/apps/installed/SANDBOX_CARD/configuration", &p.token, &json!({ "merchantName": "Acme" }))
+        .await
+        .assert_status(200);
+    let path = format!("/v1/psp-events/{}/SANDBOX_CARD", p.tenant);
+    let body = json!({ "type": "other" }).to_string();
+    let now = p.app.now_ms() / 1000;
+    for secret in ["", Payments::API_KEY] {
+        let signature = sandbox_signature(secret, now, body.as_bytes());
+        let reply = p.app.post_raw(&path, &[("baton-sandbox-signature", signature.as_str())], body.clone()).await;
+        reply.assert_error(401, "PSP_SIGNATURE_INVALID");
+    }
+}

@@ -8,6 +8,7 @@ pub mod health;
 pub mod identity;
 pub mod marketplace;
 pub mod orders;
+pub mod psp_events;
 pub mod refunds;
 pub mod schemes;
 pub mod tenants;
