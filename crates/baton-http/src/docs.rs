@@ -89,6 +89,7 @@ pub fn openapi() -> OpenApiDoc {
     doc.merge(crate::handlers::refunds::RefundsApi::openapi());
     doc.merge(crate::handlers::chargebacks::ChargebacksApi::openapi());
     doc.merge(crate::handlers::psp_events::PspEventsApi::openapi());
+    doc.merge(crate::handlers::sandbox::SandboxApi::openapi());
     doc.merge(crate::handlers::vault::VaultApi::openapi());
     doc.merge(crate::handlers::schemes::SchemesApi::openapi());
     doc.merge(crate::handlers::marketplace::MarketplaceApi::openapi());

@@ -604,6 +604,26 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         // -- end of chargeback routes --
         // PSP notifications: no token, the app's connector verifies the PSP's signature
         route(&M::POST, "/v1/psp-events/{tenantId}/{appId}", Public, post(crate::handlers::psp_events::receive)),
+        // Sandbox simulators (404 outside sandbox deployments)
+        route(
+            &M::POST,
+            "/v1/sandbox/chargebacks",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            post(crate::handlers::sandbox::simulate_chargeback),
+        ),
+        route(
+            &M::POST,
+            "/v1/sandbox/bank-collections/settle",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            post(crate::handlers::sandbox::settle_bank_collection),
+        ),
+        route(
+            &M::POST,
+            "/v1/sandbox/bank-collections/fail",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            post(crate::handlers::sandbox::fail_bank_collection),
+        ),
+        // -- end of sandbox routes --
     ]
 }
 

@@ -225,3 +225,107 @@ async fn without_an_api_key_no_sandbox_notification_is_verifiable() {
         reply.assert_error(401, "PSP_SIGNATURE_INVALID");
     }
 }
+
+#[tokio::test]
+async fn the_sandbox_forces_a_chargeback_on_a_settled_instruction() {
+    let p = Payments::new().await;
+    p.order("O0", "4242424242424242", "10.00").await;
+    let force = |order: &str, reason: Option<&str>| {
+        let body = json!({ "orderRef": order, "instructionRef": "I1", "reason": reason });
+        let app = &p.app;
+        let token = p.token.clone();
+        async move { app.post("/v1/sandbox/chargebacks", &token, &body).await }
+    };
+    force("O0", Some("FRAUD")).await.assert_error(400, "INSTRUCTION_NOT_SETTLED");
+    let fi = p.settled("O1", "4242424242424242", "12.34").await;
+    force("O1", None).await.assert_error(400, "CHARGEBACK_REASON_REQUIRED");
+    force("O1", Some("BORED")).await.assert_error(400, "INVALID_CHARGEBACK_REASON");
+    force("NOPE", Some("FRAUD")).await.assert_error(404, "ORDER_NOT_FOUND");
+    let read = p.token_with(&["tenant-transaction-read"]).await;
+    let body = json!({ "orderRef": "O1", "instructionRef": "I1", "reason": "FRAUD" });
+    assert_eq!(p.app.post("/v1/sandbox/chargebacks", &read, &body).await.status, 403);
+
+    let reply = force("O1", Some("FRAUD")).await;
+    let c = reply.assert_status(201).clone();
+    assert_eq!(
+        (c["reason"].as_str(), c["status"].as_str(), &c["amount"]),
+        (Some("FRAUD"), Some("OPEN"), &json!(12.34))
+    );
+    let location = format!("/v1/chargebacks/{}", c["chargebackId"].as_str().unwrap());
+    assert_eq!(reply.header("location"), Some(location.as_str()));
+    assert_eq!(p.app.get(&location, &read).await.assert_status(200), &c);
+    let instrument = p.app.get(&format!("/v1/customer-vault/C1/financial-instruments/{fi}"), &read).await;
+    assert_eq!(instrument.assert_status(200)["state"], "INACTIVE");
+}
+
+/// Adds SANDBOX_BANK with its own collect scheme and a PROCESSING mandate collection
+/// `order_ref`/I1.
+async fn bank_collection(p: &Payments, scheme: &str, order_ref: &str) {
+    let mandate = json!({ "type": "DIRECT_DEBIT_MANDATE", "details": { "mandateReference": format!("MD-{order_ref}"),
+        "accountHolderName": "Jane Doe", "iban": "DE89370400440532013000", "signedDate": "2024-01-15",
+        "scheme": "SEPA" } });
+    let fi = p.app.post("/v1/customer-vault/C2/financial-instruments", &p.token, &mandate).await;
+    let fi = fi.assert_status(201)["financialInstrumentId"].as_str().unwrap().to_string();
+    let order = json!({ "orderRef": order_ref, "instructions": [{
+        "instructionRef": "I1", "customerRef": "C2", "direction": "DEBIT", "financialInstrumentId": fi,
+        "schemeId": scheme, "amount": "30.00", "currency": "EUR", "country": "DE" }] });
+    p.app.post("/v1/order-management", &p.token, &order).await.assert_status(202);
+    let reply = p.execute(order_ref).await;
+    assert_eq!(reply.assert_status(202)["status"], "PROCESSING", "{}", reply.text);
+}
+
+#[tokio::test]
+async fn the_sandbox_settles_or_fails_a_bank_collection_now() {
+    let p = Payments::new().await;
+    let bearer = format!("Bearer {}", p.token);
+    let install = p.app.post_raw("/v1/marketplace/apps/SANDBOX_BANK/install", &[("authorization", &bearer)], "").await;
+    install.assert_status(200);
+    let body = json!({ "name": "Bank", "rules": [{ "apps": [{ "appId": "SANDBOX_BANK" }] }] });
+    let scheme = p.app.post("/v1/schemes/collect", &p.token, &body).await.assert_status(201).clone();
+    let scheme_id = scheme["schemeId"].as_str().unwrap();
+    let publish =
+        format!("/v1/schemes/collect/{scheme_id}/drafts/{}/publish", scheme["drafts"][0]["draftId"].as_str().unwrap());
+    p.app.post(&publish, &p.token, &json!({})).await.assert_status(200);
+
+    bank_collection(&p, scheme_id, "B1").await;
+    bank_collection(&p, scheme_id, "B2").await;
+    let act = |what: &str, order: &str| {
+        let path = format!("/v1/sandbox/bank-collections/{what}");
+        let body = json!({ "orderRef": order, "instructionRef": "I1" });
+        let app = &p.app;
+        let token = p.token.clone();
+        async move { app.post(&path, &token, &body).await }
+    };
+    assert_eq!(act("settle", "B1").await.assert_status(200)["status"], "SETTLED");
+    assert_eq!(act("fail", "B2").await.assert_status(200)["status"], "FAILED");
+    // Nothing is pending any more; card payments are not bank collections.
+    act("settle", "B1").await.assert_error(400, "NO_PENDING_BANK_COLLECTION");
+    p.settled("O1", "4242424242424242", "5.00").await;
+    act("fail", "O1").await.assert_error(400, "NO_PENDING_BANK_COLLECTION");
+    let transactions = p.app.get("/v1/order-management/B2/instruction/I1/transactions", &p.token).await;
+    assert_eq!(transactions.assert_status(200)[0]["status"], "FAILED");
+    // The bank's own scheduled settlement later changes nothing.
+    p.app.clock.advance(Duration::from_secs(60));
+    p.app.tick().await;
+    let b2 = p.app.get("/v1/order-management/B2/instruction/I1", &p.token).await;
+    assert_eq!(b2.assert_status(200)["status"], "FAILED");
+}
+
+#[tokio::test]
+async fn simulators_do_not_exist_outside_sandbox_deployments() {
+    let options = common::Options {
+        environment: baton_domain::Environment::Production,
+        accept_raw_card_data: true,
+        ..common::Options::default()
+    };
+    let app = common::TestApp::spawn_with(options).await;
+    let admin = app.admin_token().await;
+    let tenant = app.create_tenant(&admin, "Production tenant").await;
+    let key = app.create_tenant_key(&admin, &tenant, &["tenant-admin"]).await;
+    let token = app.token(&key).await;
+    let body = json!({ "orderRef": "O1", "instructionRef": "I1", "reason": "FRAUD" });
+    for path in ["/v1/sandbox/chargebacks", "/v1/sandbox/bank-collections/settle", "/v1/sandbox/bank-collections/fail"]
+    {
+        app.post(path, &token, &body).await.assert_error(404, "ROUTE_NOT_FOUND");
+    }
+}

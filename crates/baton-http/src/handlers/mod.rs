@@ -10,6 +10,7 @@ pub mod marketplace;
 pub mod orders;
 pub mod psp_events;
 pub mod refunds;
+pub mod sandbox;
 pub mod schemes;
 pub mod tenants;
 pub mod vault;
