@@ -29,8 +29,9 @@ pub use config::{
     ConfigField, ConfigSchema, DefaultValue, FieldKind, MerchantAccountSetting, ValidConfig, MASK, MAX_STRING_CHARS,
 };
 pub use connector::{
-    AppCredentials, CallContext, Connector, ConnectorError, FollowUp, IncomingNotification, Notification,
-    NotificationError, Outcome, PaymentRequest, RefundRequest, SyncRequest, Tokenized,
+    AppCredentials, CallContext, Connector, ConnectorError, DisputeAction, DisputeRequest, EvidenceDocument, FollowUp,
+    IncomingNotification, Notification, NotificationError, Outcome, PaymentRequest, RefundRequest, SyncRequest,
+    Tokenized,
 };
 pub use descriptor::{AppDescriptor, MarketplaceFilter, Network, PaymentMethod, Settlement};
 pub use rewards::{Brand, BrandRequirements, CatalogReward, ImageUrl, RewardType, CREDENTIAL_TYPES, TEXT_LANGUAGE};

@@ -10,7 +10,7 @@
 //! status, so a late answer and a sync cannot both apply.
 
 pub mod events;
-mod notifications;
+pub mod notifications;
 pub mod worker;
 
 use std::collections::BTreeMap;

@@ -7,6 +7,7 @@
 mod accounts;
 mod api_keys;
 mod bootstrap;
+pub mod chargebacks;
 pub mod claims;
 mod clock;
 pub mod demo;
@@ -18,6 +19,7 @@ pub mod instruments;
 pub mod marketplace;
 pub mod metrics;
 pub mod orders;
+pub mod refunds;
 pub mod schemes;
 mod tenants;
 pub mod vault;

@@ -187,6 +187,33 @@ pub enum Change {
         app_id: String,
         amount_minor: i64,
     },
+    // Refunds and chargebacks (`refund_store.rs`) ---------------------------------
+    /// Guarded: inserts the refund only while the instruction's refunds that have not
+    /// failed, this one included, total at most `limit_minor` (the settled amount).
+    /// Locks the settled transaction's row first, so concurrent refunds are serialised.
+    InsertRefund {
+        refund: crate::RefundRecord,
+        limit_minor: i64,
+    },
+    /// Guarded: the refund must be in one of `from`.
+    FinishRefund {
+        tenant_id: String,
+        refund_id: String,
+        from: Vec<baton_domain::RefundStatus>,
+        to: baton_domain::RefundStatus,
+        outcome: TransactionOutcome,
+    },
+    /// Guarded: no chargeback of the same `(tenant, app, provider reference)` exists yet.
+    InsertChargeback(crate::ChargebackRecord),
+    /// Guarded: the chargeback must be in `from`.
+    ChargebackStatus {
+        tenant_id: String,
+        chargeback_id: String,
+        from: baton_domain::ChargebackStatus,
+        to: baton_domain::ChargebackStatus,
+        /// Replaces the stored evidence when given.
+        evidence: Option<String>,
+    },
 }
 
 #[async_trait]

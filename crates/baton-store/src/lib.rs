@@ -13,6 +13,7 @@ mod migrations;
 mod order_store;
 mod postgres;
 mod records;
+mod refund_store;
 mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -26,6 +27,7 @@ pub use instrument_store::*;
 pub use order_store::*;
 pub use postgres::PostgresStore;
 pub use records::*;
+pub use refund_store::*;
 pub use sqlite::SqliteStore;
 pub use vault_store::*;
 
@@ -51,7 +53,7 @@ impl Backend {
 /// owner (account and tenant), so a caller cannot reach another tenant's rows.
 #[async_trait]
 pub trait Store:
-    RoutingStore + VaultStore + InstrumentStore + OrderStore + ExecutionStore + Send + Sync + 'static
+    RoutingStore + VaultStore + InstrumentStore + OrderStore + ExecutionStore + RefundStore + Send + Sync + 'static
 {
     fn backend(&self) -> Backend;
     /// Applies pending migrations (safe to run from several nodes at once).

@@ -327,6 +327,17 @@ impl crate::ExecutionStore for ThisStore {
                     .rows_affected()
                         == 1
                 }
+                Change::InsertRefund { refund, limit_minor } => {
+                    refunds_sql::insert_refund(&mut tx, refund, *limit_minor).await?
+                }
+                Change::FinishRefund { tenant_id, refund_id, from, to, outcome } => {
+                    refunds_sql::finish_refund(&mut tx, tenant_id, refund_id, from, *to, outcome, now).await?
+                }
+                Change::InsertChargeback(c) => refunds_sql::insert_chargeback(&mut tx, c).await?,
+                Change::ChargebackStatus { tenant_id, chargeback_id, from, to, evidence } => {
+                    refunds_sql::chargeback_status(&mut tx, tenant_id, chargeback_id, *from, *to, evidence.as_deref(), now)
+                        .await?
+                }
             };
             if !applied {
                 tx.rollback().await?;

@@ -103,3 +103,4 @@ include!("portable_vault.rs");
 include!("portable_instruments.rs");
 include!("portable_orders.rs");
 include!("portable_execution.rs");
+include!("portable_refunds.rs");

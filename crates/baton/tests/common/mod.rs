@@ -356,3 +356,84 @@ pub fn instruction(instruction_ref: &str, customer: &str, direction: &str) -> Va
     json!({ "instructionRef": instruction_ref, "customerRef": customer, "direction": direction,
             "amount": "10.00", "currency": "EUR", "country": "DE" })
 }
+
+/// A tenant ready to move money: `SANDBOX_CARD` installed and configured (with the
+/// `apiKey` [`Payments::API_KEY`], which also signs its notifications) and a collect
+/// scheme whose published draft routes everything to it. Raw card data is accepted.
+pub struct Payments {
+    pub app: TestApp,
+    pub tenant: String,
+    /// `tenant-admin`.
+    pub token: String,
+    pub scheme: String,
+}
+
+impl Payments {
+    pub const API_KEY: &'static str = "sk_sandbox_test_secret";
+
+    pub async fn new() -> Self {
+        Self::with_options(Options { accept_raw_card_data: true, ..Options::default() }).await
+    }
+
+    pub async fn with_options(options: Options) -> Self {
+        let app = TestApp::spawn_with(options).await;
+        let admin = app.admin_token().await;
+        let tenant = app.create_tenant(&admin, "Payments tenant").await;
+        let key = app.create_tenant_key(&admin, &tenant, &["tenant-admin"]).await;
+        let token = app.token(&key).await;
+        let reply =
+            app.send(reqwest::Method::POST, "/v1/marketplace/apps/SANDBOX_CARD/install", Some(&token), &[], None).await;
+        reply.assert_status(200);
+        let config = json!({ "merchantName": "Acme", "apiKey": Self::API_KEY });
+        app.post("/v1/apps/installed/SANDBOX_CARD/configuration", &token, &config).await.assert_status(200);
+        let body = json!({ "name": "Cards", "rules": [{ "apps": [{ "appId": "SANDBOX_CARD", "priority": 1 }] }] });
+        let scheme = app.post("/v1/schemes/collect", &token, &body).await;
+        let scheme = scheme.assert_status(201).clone();
+        let scheme_id = scheme["schemeId"].as_str().unwrap().to_string();
+        let draft = scheme["drafts"][0]["draftId"].as_str().unwrap();
+        let path = format!("/v1/schemes/collect/{scheme_id}/drafts/{draft}/publish");
+        app.post(&path, &token, &json!({})).await.assert_status(200);
+        Self { app, tenant, token, scheme: scheme_id }
+    }
+
+    /// A token for a new key of the tenant holding `roles`.
+    pub async fn token_with(&self, roles: &[&str]) -> String {
+        let admin = self.app.admin_token().await;
+        let key = self.app.create_tenant_key(&admin, &self.tenant, roles).await;
+        self.app.token(&key).await
+    }
+
+    /// Stores a card for `customer` and returns its id.
+    pub async fn card(&self, customer: &str, number: &str) -> String {
+        let body = json!({ "type": "CARD", "details": {
+            "cardNumber": number, "expiryMonth": 12, "expiryYear": 2040, "cardholderName": "Jane Doe" } });
+        let reply =
+            self.app.post(&format!("/v1/customer-vault/{customer}/financial-instruments"), &self.token, &body).await;
+        reply.assert_status(201)["financialInstrumentId"].as_str().unwrap().to_string()
+    }
+
+    /// Creates order `order_ref` with one READY DEBIT instruction `I1` of `amount` EUR
+    /// paid with a new card `number`; returns the instrument id.
+    pub async fn order(&self, order_ref: &str, number: &str, amount: &str) -> String {
+        let fi = self.card("C1", number).await;
+        let order = json!({ "orderRef": order_ref, "instructions": [{
+            "instructionRef": "I1", "customerRef": "C1", "direction": "DEBIT", "financialInstrumentId": fi,
+            "schemeId": self.scheme, "amount": amount, "currency": "EUR", "country": "DE" }] });
+        self.app.post("/v1/order-management", &self.token, &order).await.assert_status(202);
+        fi
+    }
+
+    /// `POST …/instruction/I1/execute`.
+    pub async fn execute(&self, order_ref: &str) -> Reply {
+        let path = format!("/v1/order-management/{order_ref}/instruction/I1/execute");
+        self.app.post(&path, &self.token, &json!({})).await
+    }
+
+    /// An order whose instruction `I1` has been executed and settled.
+    pub async fn settled(&self, order_ref: &str, number: &str, amount: &str) -> String {
+        let fi = self.order(order_ref, number, amount).await;
+        let reply = self.execute(order_ref).await;
+        assert_eq!(reply.assert_status(200)["status"], "SETTLED", "{}", reply.text);
+        fi
+    }
+}
