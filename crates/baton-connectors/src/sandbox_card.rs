@@ -13,6 +13,7 @@
 //!   "status": OPEN|EVIDENCE_SUBMITTED|WON|LOST|ACCEPTED, "dueBy"? (unix ms)}`
 //! - `{"type": "payment", "providerReference", "status": SETTLED|FAILED, "code"? (a
 //!   decline category such as INSUFFICIENT_FUNDS, for FAILED)}`
+//! - `{"type": "refund", "paymentReference", "refundReference", "status": SETTLED|FAILED}`
 //! - anything else with a `type` is verified and ignored.
 
 use std::time::Duration;
@@ -404,6 +405,15 @@ pub mod signed {
                 };
                 Ok(Notification::Payment { provider_reference, outcome })
             }
+            "refund" => Ok(Notification::Refund {
+                provider_reference: text("paymentReference")?,
+                refund_reference: text("refundReference")?,
+                succeeded: match text("status")?.as_str() {
+                    "SETTLED" => true,
+                    "FAILED" => false,
+                    _ => return Err(malformed("status")),
+                },
+            }),
             _ => Ok(Notification::Ignored),
         }
     }

@@ -13,7 +13,9 @@ use baton_domain::{
     Amount, Currency, Decline, DeclineCategory, Direction, EventType, InstructionStatus, Metadata, Operation, Problem,
     Ref, RefundReason, RefundStatus, TransactionStatus,
 };
-use baton_store::{Change, EventRecord, InstructionRecord, OrderRecord, RefundRecord, StoreError, TransactionOutcome};
+use baton_store::{
+    Change, EventRecord, InstructionRecord, JobRecord, OrderRecord, RefundRecord, StoreError, TransactionOutcome,
+};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -176,9 +178,13 @@ impl Engine {
             created_at: now,
             updated_at: now,
         };
+        // The sync job is written with the refund: if this node dies before the PSP's
+        // answer is recorded, a worker asks the PSP again (same idempotency key).
+        let stale_at = now + self.config.execution.stale_after.as_millis() as i64;
         let begin = [
             Change::InsertRefund { refund: record.clone(), limit_minor: settled.amount_minor },
             self.refund_event(order_ref, instruction_ref, &record, EventType::RefundCreated, now),
+            Change::ScheduleJob(refund_job(&record, order_ref, instruction_ref, &payment_reference, stale_at, now)),
         ];
         match self.store.apply(&begin, now).await {
             Ok(true) => {}
@@ -193,20 +199,56 @@ impl Engine {
             Err(e) => return Err(e.into()),
         }
 
-        let connector = self.connector(&settled.app_id)?;
-        let credentials = self.app_credentials(tenant_id, &settled.app_id).await?;
+        let (view, decline) = self.call_refund(&record, order_ref, instruction_ref, &payment_reference).await?;
+        if let Some(decline) = decline {
+            let mut p = Problem::payment_required("PROVIDER_DECLINED")
+                .message("The provider refused the refund.")
+                .detail("refundRef", refund_ref.as_str());
+            if let Some(code) = &decline.psp_code {
+                p = p.detail("pspCode", code.clone());
+            }
+            return Err(p.into());
+        }
+        Ok(view)
+    }
+
+    /// Asks the refund's app to return the money (again, with the same idempotency key,
+    /// when the first answer was lost) and records what it says. A lost or provisional
+    /// answer leaves the refund's sync job to ask again later.
+    async fn call_refund(
+        &self,
+        record: &RefundRecord,
+        order_ref: &str,
+        instruction_ref: &str,
+        payment_reference: &str,
+    ) -> EngineResult<(RefundView, Option<Decline>)> {
+        let tenant_id = record.tenant_id.as_str();
+        let currency: Currency =
+            record.currency.parse().map_err(|_| internal(format!("stored currency {}", record.currency)))?;
+        let connector = self.connector(&record.app_id)?;
+        let credentials = self.app_credentials(tenant_id, &record.app_id).await?;
         let ctx = CallContext { environment: self.environment(), tenant_id, credentials: &credentials };
-        let idempotency_key = format!("refund-{refund_id}");
+        let idempotency_key = format!("refund-{}", record.refund_id);
         let request = PspRefund {
-            refund_id: &refund_id,
+            refund_id: &record.refund_id,
             idempotency_key: &idempotency_key,
-            payment_reference: &payment_reference,
-            amount_minor,
+            payment_reference,
+            amount_minor: record.amount_minor,
             currency,
         };
         let started = std::time::Instant::now();
         let result = self.with_timeout(connector.refund(&ctx, &request)).await;
-        self.metrics.record_connector_call(&settled.app_id, started.elapsed().as_millis() as i64);
+        self.metrics.record_connector_call(&record.app_id, started.elapsed().as_millis() as i64);
+        let job = |run_at: i64| {
+            Change::ScheduleJob(refund_job(
+                record,
+                order_ref,
+                instruction_ref,
+                payment_reference,
+                run_at,
+                self.now_ms(),
+            ))
+        };
         let (to, outcome, event, decline) = match result {
             Ok(Outcome::Succeeded { provider_reference, .. }) => (
                 RefundStatus::Settled,
@@ -214,12 +256,27 @@ impl Engine {
                 Some(EventType::RefundSettled),
                 None,
             ),
-            Ok(Outcome::Pending { provider_reference, .. }) => (
-                RefundStatus::Processing,
-                TransactionOutcome { provider_reference: Some(provider_reference), ..Default::default() },
-                None,
-                None,
-            ),
+            Ok(Outcome::Pending { provider_reference, check_after }) => {
+                let now = self.now_ms();
+                let changes = [
+                    Change::FinishRefund {
+                        tenant_id: tenant_id.to_string(),
+                        refund_id: record.refund_id.clone(),
+                        from: vec![RefundStatus::Pending],
+                        to: RefundStatus::Processing,
+                        outcome: TransactionOutcome {
+                            provider_reference: Some(provider_reference.clone()),
+                            ..Default::default()
+                        },
+                    },
+                    job(now + check_after.as_millis() as i64),
+                ];
+                self.store.apply(&changes, now).await?;
+                let mut processing = record.clone();
+                processing.status = RefundStatus::Processing;
+                processing.provider_reference = Some(provider_reference);
+                return Ok((RefundView::from(&processing), None));
+            }
             Ok(Outcome::Failed { decline, provider_reference }) => (
                 RefundStatus::Failed,
                 failed(&decline, provider_reference),
@@ -231,38 +288,105 @@ impl Engine {
                     Decline::new(DeclineCategory::HardDecline).code("PROVIDER_DECLINED").psp(None, Some(message));
                 (RefundStatus::Failed, failed(&decline, None), Some(EventType::RefundFailed), Some(decline))
             }
-            // The answer was lost: the refund stays PENDING with its idempotency key.
+            // The answer was lost: the refund keeps its status and its job asks again soon.
             Err(ConnectorError::Unknown(message)) => {
-                tracing::warn!(tenant_id, refund_id, error = %message, "refund outcome unknown");
-                return Ok(RefundView::from(&record));
+                tracing::warn!(tenant_id, refund_id = %record.refund_id, error = %message, "refund outcome unknown");
+                let now = self.now_ms();
+                self.store.apply(&[job(now + self.config.execution.sync_retry.as_millis() as i64)], now).await?;
+                return Ok((RefundView::from(record), None));
             }
         };
         let mut finished = record.clone();
         finished.status = to;
         finished.provider_reference = outcome.provider_reference.clone();
         finished.error_code = outcome.error_code.clone();
-        let mut changes = vec![Change::FinishRefund {
-            tenant_id: tenant_id.to_string(),
-            refund_id: refund_id.clone(),
-            from: vec![RefundStatus::Pending],
-            to,
-            outcome,
-        }];
+        let now = self.now_ms();
+        let mut changes = vec![
+            Change::FinishRefund {
+                tenant_id: tenant_id.to_string(),
+                refund_id: record.refund_id.clone(),
+                from: vec![RefundStatus::Pending, RefundStatus::Processing],
+                to,
+                outcome,
+            },
+            Change::DeleteJobFor { kind: SYNC_REFUND_JOB.into(), subject_id: record.refund_id.clone() },
+        ];
         if let Some(event) = event {
-            changes.push(self.refund_event(order_ref, instruction_ref, &finished, event, self.now_ms()));
+            changes.push(self.refund_event(order_ref, instruction_ref, &finished, event, now));
         }
-        self.store.apply(&changes, self.now_ms()).await?;
-        tracing::info!(tenant_id, refund_id, status = to.as_str(), "refund recorded");
-        if let Some(decline) = decline {
-            let mut p = Problem::payment_required("PROVIDER_DECLINED")
-                .message("The provider refused the refund.")
-                .detail("refundRef", refund_ref.as_str());
-            if let Some(code) = &decline.psp_code {
-                p = p.detail("pspCode", code.clone());
-            }
-            return Err(p.into());
+        if self.store.apply(&changes, now).await? {
+            tracing::info!(tenant_id, refund_id = %record.refund_id, status = to.as_str(), "refund recorded");
         }
-        Ok(RefundView::from(&finished))
+        Ok((RefundView::from(&finished), decline))
+    }
+
+    /// A PSP's word on a refund it knows by `refund_reference`: final outcomes are
+    /// recorded once; anything else (unknown refund, already final) changes nothing.
+    pub(crate) async fn refund_notified(
+        &self,
+        tenant_id: &str,
+        app_id: &str,
+        refund_reference: &str,
+        succeeded: bool,
+    ) -> EngineResult<()> {
+        let Some(record) = self.store.refund_by_provider_reference(tenant_id, app_id, refund_reference).await? else {
+            tracing::info!(tenant_id, app_id, refund_reference, "notification for an unknown refund ignored");
+            return Ok(());
+        };
+        if matches!(record.status, RefundStatus::Settled | RefundStatus::Failed) {
+            return Ok(());
+        }
+        let instruction = self
+            .store
+            .instruction_by_id(tenant_id, &record.instruction_id)
+            .await?
+            .ok_or_else(|| internal(format!("instruction of refund {}", record.refund_id)))?;
+        let order = self
+            .store
+            .order_by_id(tenant_id, &instruction.order_id)
+            .await?
+            .ok_or_else(|| internal(format!("order of refund {}", record.refund_id)))?;
+        let (to, event, outcome) = if succeeded {
+            (RefundStatus::Settled, EventType::RefundSettled, TransactionOutcome::default())
+        } else {
+            let decline = Decline::new(DeclineCategory::HardDecline).code("PROVIDER_DECLINED");
+            (RefundStatus::Failed, EventType::RefundFailed, failed(&decline, None))
+        };
+        let mut finished = record.clone();
+        finished.status = to;
+        finished.error_code = outcome.error_code.clone();
+        let now = self.now_ms();
+        let changes = [
+            Change::FinishRefund {
+                tenant_id: tenant_id.to_string(),
+                refund_id: record.refund_id.clone(),
+                from: vec![RefundStatus::Pending, RefundStatus::Processing],
+                to,
+                outcome,
+            },
+            Change::DeleteJobFor { kind: SYNC_REFUND_JOB.into(), subject_id: record.refund_id.clone() },
+            self.refund_event(&order.order_ref, &instruction.instruction_ref, &finished, event, now),
+        ];
+        self.store.apply(&changes, now).await?;
+        Ok(())
+    }
+
+    /// The refund sync job: asks the app again about a refund still `PENDING` or
+    /// `PROCESSING`. `Ok(None)` when it is final, `Ok(Some(at))` to ask again at `at`.
+    pub(crate) async fn sync_refund(&self, job: &JobRecord) -> EngineResult<Option<i64>> {
+        let tenant_id = job.tenant_id.as_deref().unwrap_or_default();
+        let Some(record) = self.store.refund_by_id(tenant_id, &job.subject_id).await? else { return Ok(None) };
+        if matches!(record.status, RefundStatus::Settled | RefundStatus::Failed) {
+            return Ok(None);
+        }
+        let payload: serde_json::Value = serde_json::from_str(&job.payload).map_err(|e| internal(e.to_string()))?;
+        let text = |name: &str| payload.get(name).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+        let (view, _) =
+            self.call_refund(&record, &text("orderRef"), &text("instructionRef"), &text("paymentReference")).await?;
+        Ok(match view.status {
+            RefundStatus::Settled | RefundStatus::Failed => None,
+            _ => Some(self.now_ms() + self.config.execution.sync_retry.as_millis() as i64),
+        })
     }
 
     /// `GET …/instruction/{instructionRef}/refunds`, oldest first.
@@ -326,6 +450,32 @@ impl Engine {
             data: data.to_string(),
             created_at: now,
         })
+    }
+}
+
+/// The job that asks a refund's app about it again.
+pub(crate) const SYNC_REFUND_JOB: &str = "sync-refund";
+
+fn refund_job(
+    record: &RefundRecord,
+    order_ref: &str,
+    instruction_ref: &str,
+    payment_reference: &str,
+    run_at: i64,
+    now: i64,
+) -> JobRecord {
+    JobRecord {
+        job_id: new_id(),
+        kind: SYNC_REFUND_JOB.into(),
+        subject_id: record.refund_id.clone(),
+        tenant_id: Some(record.tenant_id.clone()),
+        payload:
+            json!({"orderRef": order_ref, "instructionRef": instruction_ref, "paymentReference": payment_reference})
+                .to_string(),
+        run_at,
+        attempts: 0,
+        last_error: None,
+        created_at: now,
     }
 }
 

@@ -162,6 +162,11 @@ pub enum Change {
     /// Inserts a job, or moves the existing one of the same `(kind, subject_id)` to
     /// this `run_at` and payload.
     ScheduleJob(JobRecord),
+    /// Removes the job of `(kind, subject_id)`, if any (its work was done another way).
+    DeleteJobFor {
+        kind: String,
+        subject_id: String,
+    },
     /// Removes a job (done).
     DeleteJob {
         job_id: String,

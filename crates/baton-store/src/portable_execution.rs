@@ -274,6 +274,14 @@ impl crate::ExecutionStore for ThisStore {
                     execution_sql::schedule_job(&mut tx, j).await?;
                     true
                 }
+                Change::DeleteJobFor { kind, subject_id } => {
+                    sqlx::query("DELETE FROM jobs WHERE kind = $1 AND subject_id = $2")
+                        .bind(kind)
+                        .bind(subject_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    true
+                }
                 Change::DeleteJob { job_id } => {
                     sqlx::query("DELETE FROM jobs WHERE job_id = $1").bind(job_id).execute(&mut *tx).await?;
                     true

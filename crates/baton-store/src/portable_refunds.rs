@@ -232,6 +232,36 @@ impl crate::RefundStore for ThisStore {
         row.as_ref().map(refunds_sql::refund_from_row).transpose()
     }
 
+    async fn refund_by_id(&self, tenant_id: &str, refund_id: &str) -> StoreResult<Option<crate::RefundRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM refunds WHERE tenant_id = $1 AND refund_id = $2",
+            refunds_sql::REFUND_COLUMNS
+        ))
+        .bind(tenant_id)
+        .bind(refund_id)
+        .fetch_optional(self.reader())
+        .await?;
+        row.as_ref().map(refunds_sql::refund_from_row).transpose()
+    }
+
+    async fn refund_by_provider_reference(
+        &self,
+        tenant_id: &str,
+        app_id: &str,
+        provider_reference: &str,
+    ) -> StoreResult<Option<crate::RefundRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM refunds WHERE tenant_id = $1 AND app_id = $2 AND provider_reference = $3",
+            refunds_sql::REFUND_COLUMNS
+        ))
+        .bind(tenant_id)
+        .bind(app_id)
+        .bind(provider_reference)
+        .fetch_optional(self.reader())
+        .await?;
+        row.as_ref().map(refunds_sql::refund_from_row).transpose()
+    }
+
     async fn chargeback(&self, tenant_id: &str, chargeback_id: &str) -> StoreResult<Option<crate::ChargebackRecord>> {
         let row = sqlx::query(&format!(
             "SELECT {} FROM chargebacks WHERE tenant_id = $1 AND chargeback_id = $2",

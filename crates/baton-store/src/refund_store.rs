@@ -77,6 +77,14 @@ pub trait RefundStore: Send + Sync + 'static {
         instruction_id: &str,
         refund_ref: &str,
     ) -> StoreResult<Option<RefundRecord>>;
+    async fn refund_by_id(&self, tenant_id: &str, refund_id: &str) -> StoreResult<Option<RefundRecord>>;
+    /// The refund an app knows by `provider_reference`.
+    async fn refund_by_provider_reference(
+        &self,
+        tenant_id: &str,
+        app_id: &str,
+        provider_reference: &str,
+    ) -> StoreResult<Option<RefundRecord>>;
     async fn chargeback(&self, tenant_id: &str, chargeback_id: &str) -> StoreResult<Option<ChargebackRecord>>;
     async fn chargeback_by_provider_reference(
         &self,

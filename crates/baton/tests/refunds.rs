@@ -119,3 +119,129 @@ async fn concurrent_refunds_cannot_exceed_the_settled_amount() {
     let total: f64 = list.assert_status(200).as_array().unwrap().iter().map(|r| r["amount"].as_f64().unwrap()).sum();
     assert_eq!(total, 8.0);
 }
+
+// -- answers that are lost or come later ---------------------------------------------------
+
+/// The sandbox card PSP, except that refunds are scripted: the first answer can be lost
+/// (the PSP refunds but the call times out), or refunds can settle later. Every call is
+/// recorded with its idempotency key, as a PSP deduplicates by it.
+#[derive(Clone, Default)]
+struct ScriptedRefunds {
+    calls: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    lose_first: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    settle_later: bool,
+}
+
+#[async_trait::async_trait]
+impl baton_connectors::Connector for ScriptedRefunds {
+    fn descriptor(&self) -> &'static baton_connectors::AppDescriptor {
+        &baton_connectors::sandbox_card::DESCRIPTOR
+    }
+
+    async fn debit(
+        &self,
+        ctx: &baton_connectors::CallContext<'_>,
+        request: &baton_connectors::PaymentRequest<'_>,
+    ) -> Result<baton_connectors::Outcome, baton_connectors::ConnectorError> {
+        baton_connectors::sandbox_card::SandboxCard.debit(ctx, request).await
+    }
+
+    async fn sync(
+        &self,
+        ctx: &baton_connectors::CallContext<'_>,
+        request: &baton_connectors::SyncRequest<'_>,
+    ) -> Result<baton_connectors::Outcome, baton_connectors::ConnectorError> {
+        baton_connectors::sandbox_card::SandboxCard.sync(ctx, request).await
+    }
+
+    fn parse_notification(
+        &self,
+        ctx: &baton_connectors::CallContext<'_>,
+        incoming: &baton_connectors::IncomingNotification<'_>,
+    ) -> Result<Vec<baton_connectors::Notification>, baton_connectors::NotificationError> {
+        baton_connectors::sandbox_card::SandboxCard.parse_notification(ctx, incoming)
+    }
+
+    async fn refund(
+        &self,
+        _ctx: &baton_connectors::CallContext<'_>,
+        request: &baton_connectors::RefundRequest<'_>,
+    ) -> Result<baton_connectors::Outcome, baton_connectors::ConnectorError> {
+        use std::sync::atomic::Ordering;
+        self.calls.lock().unwrap().push(request.idempotency_key.to_string());
+        if self.lose_first.swap(false, Ordering::SeqCst) {
+            return Err(baton_connectors::ConnectorError::Unknown("connection reset after sending".into()));
+        }
+        let provider_reference = format!("re_{}", request.refund_id);
+        Ok(if self.settle_later {
+            baton_connectors::Outcome::Pending { provider_reference, check_after: std::time::Duration::from_secs(3600) }
+        } else {
+            baton_connectors::Outcome::Succeeded { provider_reference, result: None }
+        })
+    }
+}
+
+async fn payments_with(psp: &ScriptedRefunds) -> Payments {
+    let mut connectors = baton_connectors::Connectors::standard();
+    connectors.insert(std::sync::Arc::new(psp.clone()));
+    Payments::with_options(common::Options { accept_raw_card_data: true, connectors, ..Default::default() }).await
+}
+
+#[tokio::test]
+async fn a_refund_whose_answer_was_lost_is_asked_again_never_refunded_twice() {
+    let psp = ScriptedRefunds::default();
+    psp.lose_first.store(true, std::sync::atomic::Ordering::SeqCst);
+    let p = payments_with(&psp).await;
+    p.settled("O1", VISA, "20.00").await;
+    let reply = p.app.post(&refunds("O1"), &p.token, &json!({ "refundRef": "R1", "reason": "DUPLICATE" })).await;
+    assert_eq!(reply.assert_status(202)["status"], "PENDING");
+
+    // Not yet due: nothing happens.
+    assert_eq!(p.app.tick().await.jobs_run, 0);
+    p.app.clock.advance(std::time::Duration::from_secs(11));
+    assert_eq!(p.app.tick().await.jobs_run, 1);
+    let refund = p.app.get(&format!("{}/R1", refunds("O1")), &p.token).await;
+    assert_eq!(refund.assert_status(200)["status"], "SETTLED");
+    let calls = psp.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0], calls[1], "asked again with the same idempotency key");
+    let events = event_types(&p).await;
+    assert_eq!(
+        events.iter().filter(|e| e.starts_with("refund.")).collect::<Vec<_>>(),
+        ["refund.created", "refund.settled"]
+    );
+    // Done: no job is left.
+    p.app.clock.advance(std::time::Duration::from_secs(3600));
+    assert_eq!(p.app.tick().await.jobs_run, 0);
+}
+
+#[tokio::test]
+async fn a_refund_settled_later_is_recorded_from_the_psp_notification() {
+    let psp = ScriptedRefunds { settle_later: true, ..ScriptedRefunds::default() };
+    let p = payments_with(&psp).await;
+    p.settled("O1", VISA, "20.00").await;
+    let reply = p.app.post(&refunds("O1"), &p.token, &json!({ "refundRef": "R1", "reason": "OTHER" })).await;
+    let body = reply.assert_status(202).clone();
+    assert_eq!(body["status"], "PROCESSING");
+    let refund_reference = body["providerReference"].as_str().unwrap().to_string();
+
+    let transactions = p.app.get("/v1/order-management/O1/instruction/I1/transactions", &p.token).await;
+    let payment_reference = transactions.assert_status(200)[0]["providerReference"].as_str().unwrap().to_string();
+    let notice = json!({ "type": "refund", "paymentReference": payment_reference,
+        "refundReference": refund_reference, "status": "SETTLED" })
+    .to_string();
+    let signature =
+        baton_connectors::sandbox_card::signed::sign(Payments::API_KEY, p.app.now_ms() / 1000, notice.as_bytes());
+    let path = format!("/v1/psp-events/{}/SANDBOX_CARD", p.tenant);
+    let headers = [("content-type", "application/json"), ("baton-sandbox-signature", signature.as_str())];
+    let reply = p.app.post_raw(&path, &headers, notice.clone()).await;
+    assert!(reply.status.is_success(), "{}", reply.text);
+    let refund = p.app.get(&format!("{}/R1", refunds("O1")), &p.token).await;
+    assert_eq!(refund.assert_status(200)["status"], "SETTLED");
+    // A repeat of the notification changes nothing; the refund's follow-up job is gone.
+    p.app.post_raw(&path, &headers, notice).await;
+    let events = event_types(&p).await;
+    assert_eq!(events.iter().filter(|e| *e == "refund.settled").count(), 1);
+    p.app.clock.advance(std::time::Duration::from_secs(7200));
+    assert_eq!(p.app.tick().await.jobs_run, 0);
+}

@@ -87,7 +87,10 @@ impl Engine {
                 self.record_outcome(&prepared, &attempt, outcome, None, &request).await?;
                 Ok(())
             }
-            Notification::Ignored | Notification::Refund { .. } => Ok(()),
+            Notification::Ignored => Ok(()),
+            Notification::Refund { refund_reference, succeeded, .. } => {
+                self.refund_notified(tenant_id, app_id, &refund_reference, succeeded).await
+            }
             Notification::Chargeback {
                 payment_reference,
                 dispute_reference,

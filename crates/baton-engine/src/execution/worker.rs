@@ -148,6 +148,7 @@ impl Engine {
     async fn run_job(&self, job: &JobRecord) -> EngineResult<Option<i64>> {
         match job.kind.as_str() {
             SYNC_JOB => self.sync_attempt(job).await,
+            crate::refunds::SYNC_REFUND_JOB => self.sync_refund(job).await,
             FOLLOW_UP_JOB => {
                 let payload: Value = serde_json::from_str(&job.payload).map_err(|e| internal(e.to_string()))?;
                 let app_id = payload.get("appId").and_then(Value::as_str).unwrap_or_default().to_string();
