@@ -636,6 +636,12 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             Tenant(crate::handlers::orders::ORDERS_WRITE),
             post(crate::handlers::sandbox::fail_bank_collection),
         ),
+        route(
+            &M::POST,
+            "/v1/sandbox/reward-claims/advance",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            post(crate::handlers::sandbox::advance_reward_claim),
+        ),
         // -- end of sandbox routes --
     ]
 }

@@ -244,3 +244,22 @@ async fn a_failed_claim_gives_the_balance_back() {
     assert_eq!(fx.events("reward.claim.failed").await, 1);
     assert_eq!(fx.events("reward.claim.settled").await, 0);
 }
+
+#[tokio::test]
+async fn the_sandbox_simulator_issues_a_pending_claim_now() {
+    let fx = Fx::new().await;
+    fx.order("O1", "CREDIT", "25.00").await;
+    let location = fx.claim("O1", USD_REWARD).await.header("location").expect("a Location").to_string();
+    assert_eq!(fx.instruction("O1").await["status"], "PROCESSING");
+    let advance = json!({ "orderRef": "O1", "instructionRef": "I1" });
+    let reply = fx.app.post("/v1/sandbox/reward-claims/advance", &fx.token, &advance).await;
+    assert_eq!(reply.assert_status(200)["status"], "SETTLED", "no waiting for the provider's delay");
+    let claim = fx.app.get(&location, &fx.token).await;
+    assert_eq!(claim.assert_status(200)["status"], "SETTLED");
+    assert_eq!(fx.events("reward.claim.settled").await, 1);
+    // Nothing is pending any more; the claim's own job is gone too.
+    let again = fx.app.post("/v1/sandbox/reward-claims/advance", &fx.token, &advance).await;
+    again.assert_error(400, "NO_PENDING_REWARD_CLAIM");
+    fx.app.clock.advance(std::time::Duration::from_secs(5));
+    assert_eq!(fx.app.tick().await.jobs_run, 0);
+}

@@ -247,4 +247,36 @@ impl Engine {
             .await?;
         self.instruction_view_of(&order, &instruction.instruction_ref).await
     }
+
+    /// `POST /v1/sandbox/reward-claims/advance`: the sandbox reward provider issues (or
+    /// refuses) a pending claim now instead of after its delay. Returns the instruction.
+    pub async fn simulate_reward_claim(
+        &self,
+        tenant_id: &str,
+        order_ref: Option<&str>,
+        instruction_ref: Option<&str>,
+    ) -> EngineResult<crate::orders::InstructionView> {
+        self.sandbox_only()?;
+        let (order, instruction) = self.sandbox_target(tenant_id, order_ref, instruction_ref).await?;
+        let attempts = self.store.instruction_transactions(tenant_id, &instruction.instruction_id).await?;
+        let pending = attempts.iter().rev().find(|t| {
+            t.operation == baton_domain::Operation::RewardClaim
+                && t.app_id == baton_connectors::sandbox_rewards::APP_ID
+                && !t.status.is_final()
+        });
+        let Some(pending) = pending else {
+            return Err(Problem::bad_request("NO_PENDING_REWARD_CLAIM")
+                .message("The instruction has no SANDBOX_REWARDS claim in progress.")
+                .into());
+        };
+        let now = self.now_ms();
+        let job = match self.store.job(super::SYNC_JOB, &pending.transaction_id).await? {
+            Some(job) => job,
+            None => self.sync_job(pending, now, now),
+        };
+        if self.sync_attempt(&job).await?.is_none() {
+            self.store.apply(&[baton_store::Change::DeleteJob { job_id: job.job_id.clone() }], now).await?;
+        }
+        self.instruction_view_of(&order, &instruction.instruction_ref).await
+    }
 }

@@ -165,7 +165,7 @@ impl Engine {
     }
 
     /// Asks the connector what became of an attempt and records it.
-    async fn sync_attempt(&self, job: &JobRecord) -> EngineResult<Option<i64>> {
+    pub(crate) async fn sync_attempt(&self, job: &JobRecord) -> EngineResult<Option<i64>> {
         let tenant_id = job.tenant_id.as_deref().unwrap_or_default();
         let Some(attempt) = self.store.transaction(tenant_id, &job.subject_id).await? else { return Ok(None) };
         if attempt.status.is_final() {

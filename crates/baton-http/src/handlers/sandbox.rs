@@ -19,7 +19,7 @@ use crate::AppState;
 /// The OpenAPI document of this area, merged into the whole API's (`docs.rs`).
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(simulate_chargeback, settle_bank_collection, fail_bank_collection),
+    paths(simulate_chargeback, settle_bank_collection, fail_bank_collection, advance_reward_claim),
     components(schemas(SimulatedChargebackRequest, BankCollectionRequest))
 )]
 pub struct SandboxApi;
@@ -120,4 +120,25 @@ pub async fn fail_bank_collection(
     ApiJson(body): ApiJson<BankCollectionRequest>,
 ) -> ApiResult<Json<InstructionDto>> {
     bank_collection(state, &caller, body, false).await
+}
+
+/// Makes the sandbox reward provider issue a pending claim now (instead of after about a
+/// second): the claim and its instruction end `SETTLED` (or `FAILED`).
+#[utoipa::path(post, path = "/v1/sandbox/reward-claims/advance", tag = "Sandbox", security(("bearer" = [])),
+    request_body = BankCollectionRequest, responses(
+    (status = 200, description = "The instruction, SETTLED or FAILED", body = InstructionDto),
+    (status = 400, description = "ORDER_REF_REQUIRED, INSTRUCTION_REF_REQUIRED, NO_PENDING_REWARD_CLAIM",
+        body = ErrorEnvelope),
+    (status = 404, description = "ROUTE_NOT_FOUND outside sandbox deployments, ORDER_NOT_FOUND, \
+        INSTRUCTION_NOT_FOUND", body = ErrorEnvelope)))]
+pub async fn advance_reward_claim(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiJson(body): ApiJson<BankCollectionRequest>,
+) -> ApiResult<Json<InstructionDto>> {
+    let view = state
+        .engine
+        .simulate_reward_claim(tenant(&caller)?, body.order_ref.as_deref(), body.instruction_ref.as_deref())
+        .await?;
+    Ok(Json(InstructionDto::from(&view)))
 }
