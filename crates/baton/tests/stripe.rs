@@ -195,7 +195,7 @@ impl LocalStripe {
     async fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = tempfile::tempdir().unwrap();
-        let child = Command::new("localstripe")
+        let child = Command::new(python_program("localstripe", "localstripe"))
             .args(["--port", &port.to_string(), "--from-scratch"])
             .current_dir(dir.path())
             .stdin(Stdio::null())
@@ -205,7 +205,7 @@ impl LocalStripe {
             .unwrap_or_else(|e| {
                 panic!(
                     "localstripe could not be started ({e}). The Stripe integration tests need it: \
-                     `pip install localstripe` (.ci/run installs it)."
+                     on PATH, or installed by the tests with pip (python3 and the package index must be reachable)."
                 )
             });
         let mut server = Self { child, port, _dir: dir };

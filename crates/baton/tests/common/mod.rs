@@ -437,3 +437,51 @@ impl Payments {
         fi
     }
 }
+
+/// A Python program the tests run (a fake PSP, an independent verifier): the one on
+/// `PATH` if there is one, else installed once with pip into a virtual environment
+/// under the target directory, so `cargo test` needs no set-up beyond `python3`.
+#[allow(dead_code)]
+pub fn python_program(package: &str, program: &str) -> std::path::PathBuf {
+    if let Ok(path) = which(program) {
+        return path;
+    }
+    let venv = python_venv(&[package]);
+    venv.join("bin").join(program)
+}
+
+/// The Python interpreter of the tests' virtual environment, with `packages` installed.
+#[allow(dead_code)]
+pub fn python_venv(packages: &[&str]) -> std::path::PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let venv = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-test-tools");
+    let python = venv.join("bin").join("python");
+    if !python.exists() {
+        let status = std::process::Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
+        assert!(status.is_ok_and(|s| s.success()), "python3 -m venv {} failed; the tests need python3", venv.display());
+    }
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| {
+            !std::process::Command::new(&python)
+                .args(["-m", "pip", "show", "-q", p])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .collect();
+    if !missing.is_empty() {
+        let status =
+            std::process::Command::new(&python).args(["-m", "pip", "install", "--quiet"]).args(&missing).status();
+        assert!(status.is_ok_and(|s| s.success()), "pip install {missing:?} failed");
+    }
+    venv
+}
+
+fn which(program: &str) -> Result<std::path::PathBuf, ()> {
+    let path = std::env::var_os("PATH").ok_or(())?;
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file()).ok_or(())
+}
