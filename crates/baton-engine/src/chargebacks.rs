@@ -203,14 +203,14 @@ impl Engine {
         if let Some(change) = deactivate {
             let mut with = changes.clone();
             with.push(change);
-            if self.store.apply(&with, now).await? {
+            if self.apply(&with, now).await? {
                 tracing::info!(tenant_id = %payment.tenant_id, chargeback_id = %record.chargeback_id,
                     "fraud chargeback recorded; instrument deactivated");
                 return Ok(true);
             }
             // The instrument is no longer ACTIVE (or the dispute was recorded meanwhile).
         }
-        let applied = self.store.apply(&changes, now).await?;
+        let applied = self.apply(&changes, now).await?;
         if applied {
             tracing::info!(tenant_id = %payment.tenant_id, chargeback_id = %record.chargeback_id, "chargeback recorded");
         }
@@ -238,7 +238,7 @@ impl Engine {
             },
             self.chargeback_event(&moved, event, now).await?,
         ];
-        Ok(self.store.apply(&changes, now).await?)
+        Ok(self.apply(&changes, now).await?)
     }
 
     async fn chargeback_event(&self, c: &ChargebackRecord, event_type: EventType, now: i64) -> EngineResult<Change> {

@@ -226,7 +226,7 @@ impl Engine {
                 now,
             ),
         ];
-        if !self.store.apply(&changes, now).await? {
+        if !self.apply(&changes, now).await? {
             // Tell the caller which guard stopped it.
             let current = self.store.instruction(tenant_id, &order.order_id, instruction_ref).await?;
             if let Some(c) = current.filter(|c| !CLAIMABLE.contains(&c.status)) {
@@ -253,7 +253,7 @@ impl Engine {
                     "the reward provider's answer was lost; the claim will be synced");
                 let now = self.now_ms();
                 let job = self.sync_job(&attempt, now + self.config.execution.sync_retry.as_millis() as i64, now);
-                self.store.apply(&[Change::ScheduleJob(job)], now).await?;
+                self.apply(&[Change::ScheduleJob(job)], now).await?;
             }
             Err(ConnectorError::Unsupported(reason)) => {
                 let decline = Decline::new(DeclineCategory::Technical).code("PSP_UNAVAILABLE").psp(None, Some(reason));

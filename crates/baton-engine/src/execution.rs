@@ -343,7 +343,7 @@ impl Engine {
                 now,
             ),
         ];
-        if !self.store.apply(&begin, now).await? {
+        if !self.apply(&begin, now).await? {
             let current =
                 self.store.instruction(&tenant_id, &prepared.order.order_id, &prepared.view.instruction_ref).await?;
             return Err(match current {
@@ -380,7 +380,7 @@ impl Engine {
                         finish(&attempt, TransactionStatus::Failed, failed_outcome(&decline, provider_reference, ms)),
                         Change::InsertTransaction(Box::new(next_attempt.clone())),
                     ];
-                    if !self.store.apply(&changes, now).await? {
+                    if !self.apply(&changes, now).await? {
                         break;
                     }
                     tracing::info!(tenant_id, transaction_id = %attempt.transaction_id, next_app = %next_attempt.app_id,
@@ -398,7 +398,7 @@ impl Engine {
                         "the PSP's answer was lost; the attempt will be synced");
                     let now = self.now_ms();
                     let job = self.sync_job(&attempt, now + self.config.execution.sync_retry.as_millis() as i64, now);
-                    self.store.apply(&[Change::ScheduleJob(job)], now).await?;
+                    self.apply(&[Change::ScheduleJob(job)], now).await?;
                     break;
                 }
                 Err(ConnectorError::Unsupported(reason)) => {
@@ -552,7 +552,7 @@ impl Engine {
             instrument_id: i.financial_instrument_id.clone(),
             provider_tokens_sealed: sealed,
         };
-        self.store.apply(&[change], self.now_ms()).await?;
+        self.apply(&[change], self.now_ms()).await?;
         Ok(())
     }
 
@@ -672,14 +672,14 @@ impl Engine {
                 }
             }
         }
-        let mut applied = self.store.apply(&changes, now).await?;
+        let mut applied = self.apply(&changes, now).await?;
         if !applied && changes.iter().any(|c| matches!(c, Change::InstrumentState { .. })) {
             // The instrument moved meanwhile (deactivated, say): the outcome still counts.
             changes.retain(|c| {
                 !matches!(c, Change::InstrumentState { .. })
                     && !matches!(c, Change::Event(e) if e.event_type == EventType::FinancialInstrumentStateChanged)
             });
-            applied = self.store.apply(&changes, now).await?;
+            applied = self.apply(&changes, now).await?;
         }
         if applied {
             tracing::info!(tenant_id, transaction_id = %attempt.transaction_id, app_id = %attempt.app_id,

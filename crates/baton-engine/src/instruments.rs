@@ -336,7 +336,7 @@ impl Engine {
             changes.push(instrument_event(&record, record.state, None, EventType::MandateRegistered, now_ms));
         }
         changes.insert(0, Change::InsertInstrument(Box::new(record.clone())));
-        self.store.apply(&changes, now_ms).await?;
+        self.apply(&changes, now_ms).await?;
         tracing::info!(tenant_id, financial_instrument_id = %record.financial_instrument_id, kind = kind.as_str(),
             "financial instrument stored");
         view(
@@ -439,7 +439,7 @@ impl Engine {
                     now,
                 ),
             ];
-            if self.store.apply(&changes, now).await? {
+            if self.apply(&changes, now).await? {
                 return self.instrument(tenant_id, customer.as_str(), instrument_id).await;
             }
             // Changed by someone else meanwhile: check the move again from its new state.

@@ -186,7 +186,7 @@ impl Engine {
             self.refund_event(order_ref, instruction_ref, &record, EventType::RefundCreated, now),
             Change::ScheduleJob(refund_job(&record, order_ref, instruction_ref, &payment_reference, stale_at, now)),
         ];
-        match self.store.apply(&begin, now).await {
+        match self.apply(&begin, now).await {
             Ok(true) => {}
             // Another refund took the remaining amount meanwhile.
             Ok(false) => {
@@ -271,7 +271,7 @@ impl Engine {
                     },
                     job(now + check_after.as_millis() as i64),
                 ];
-                self.store.apply(&changes, now).await?;
+                self.apply(&changes, now).await?;
                 let mut processing = record.clone();
                 processing.status = RefundStatus::Processing;
                 processing.provider_reference = Some(provider_reference);
@@ -292,7 +292,7 @@ impl Engine {
             Err(ConnectorError::Unknown(message)) => {
                 tracing::warn!(tenant_id, refund_id = %record.refund_id, error = %message, "refund outcome unknown");
                 let now = self.now_ms();
-                self.store.apply(&[job(now + self.config.execution.sync_retry.as_millis() as i64)], now).await?;
+                self.apply(&[job(now + self.config.execution.sync_retry.as_millis() as i64)], now).await?;
                 return Ok((RefundView::from(record), None));
             }
         };
@@ -314,7 +314,7 @@ impl Engine {
         if let Some(event) = event {
             changes.push(self.refund_event(order_ref, instruction_ref, &finished, event, now));
         }
-        if self.store.apply(&changes, now).await? {
+        if self.apply(&changes, now).await? {
             tracing::info!(tenant_id, refund_id = %record.refund_id, status = to.as_str(), "refund recorded");
         }
         Ok((RefundView::from(&finished), decline))
@@ -367,7 +367,7 @@ impl Engine {
             Change::DeleteJobFor { kind: SYNC_REFUND_JOB.into(), subject_id: record.refund_id.clone() },
             self.refund_event(&order.order_ref, &instruction.instruction_ref, &finished, event, now),
         ];
-        self.store.apply(&changes, now).await?;
+        self.apply(&changes, now).await?;
         Ok(())
     }
 

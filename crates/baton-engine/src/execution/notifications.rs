@@ -275,7 +275,7 @@ impl Engine {
             None => self.sync_job(pending, now, now),
         };
         if self.sync_attempt(&job).await?.is_none() {
-            self.store.apply(&[baton_store::Change::DeleteJob { job_id: job.job_id.clone() }], now).await?;
+            self.apply(&[baton_store::Change::DeleteJob { job_id: job.job_id.clone() }], now).await?;
         }
         self.instruction_view_of(&order, &instruction.instruction_ref).await
     }

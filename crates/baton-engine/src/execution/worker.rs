@@ -69,7 +69,7 @@ impl Engine {
                 }),
             ];
             // Applied once: a second node finds the status moved and changes nothing.
-            if self.store.apply(&changes, now).await? {
+            if self.apply(&changes, now).await? {
                 count += 1;
             }
         }
@@ -110,7 +110,7 @@ impl Engine {
             if self.store.job(SYNC_JOB, &attempt.transaction_id).await?.is_some() {
                 continue;
             }
-            self.store.apply(&[Change::ScheduleJob(self.sync_job(&attempt, now, now))], now).await?;
+            self.apply(&[Change::ScheduleJob(self.sync_job(&attempt, now, now))], now).await?;
             count += 1;
         }
         Ok(count)
@@ -128,7 +128,7 @@ impl Engine {
                     ok += 1;
                 }
                 Ok(None) => {
-                    self.store.apply(&[Change::DeleteJob { job_id: job.job_id.clone() }], self.now_ms()).await?;
+                    self.apply(&[Change::DeleteJob { job_id: job.job_id.clone() }], self.now_ms()).await?;
                     ok += 1;
                 }
                 Err(e) => {
@@ -194,7 +194,7 @@ impl Engine {
                             ..Default::default()
                         },
                     };
-                    self.store.apply(&[change], now).await?;
+                    self.apply(&[change], now).await?;
                 }
                 Ok(Some(self.now_ms() + check_after.as_millis() as i64))
             }
