@@ -2,7 +2,9 @@
 # Baton load benchmark: builds `baton` and `baton-bench` in release mode, starts a
 # fresh server per backend on a free loopback port, and measures GET /healthz,
 # authenticated GET /v1/account, collect scheme options, order creation (12 instructions
-# each), instrument store and read in the customer vault, and token issuance against it.
+# each), instrument store and read in the customer vault, and token issuance against it;
+# SCENARIO=collect measures collections end to end (order + execute through SANDBOX_CARD;
+# the bench server accepts raw card data for its set-up).
 #
 # Usage: bench/run.sh [sqlite|postgres|all]          (default: all)
 #
@@ -82,7 +84,7 @@ start_server() {
   for attempt in $(seq 1 20); do
     port=$((20000 + RANDOM % 40000))
     port_in_use "$port" && continue
-    BATON_RATE_LIMIT_PER_SECOND=0 BATON_LOG=warn \
+    BATON_RATE_LIMIT_PER_SECOND=0 BATON_LOG=warn BATON_VAULT_ACCEPT_RAW_CARD_DATA=true \
       "$baton" serve --listen "127.0.0.1:$port" --data-dir "$data_dir" >>"$log" 2>&1 &
     server_pid=$!
     base_url="http://127.0.0.1:$port"

@@ -57,6 +57,11 @@ enum Scenario {
     InstrumentStore,
     /// GET /v1/customer-vault/{customerRef}/financial-instruments/{id} of an instrument stored in setup
     InstrumentRead,
+    /// A collection end to end: POST /v1/order-management (one DEBIT instruction paid with a
+    /// stored card) then POST …/execute through SANDBOX_CARD (needs a server accepting raw
+    /// card data for the set-up). The rate counts collections; latencies are the execute
+    /// request alone (Baton's overhead per execution, the sandbox PSP answering at once)
+    Collect,
     /// healthz, account, options, orders, instrument-store, instrument-read and token, in that order
     All,
 }
@@ -189,6 +194,9 @@ struct Load {
     urls: Vec<Url>,
     kind: LoadKind,
     body: Option<BodyTemplate>,
+    /// A second request made after the first succeeds, to this path with the same
+    /// per-request reference in place of the placeholder; its latency is recorded.
+    then: Option<BodyTemplate>,
 }
 
 impl Load {
@@ -290,6 +298,7 @@ async fn prepare(scenario: Scenario, args: &Args) -> anyhow::Result<Load> {
     let client = new_client()?;
     let base = &args.base_url;
     let mut body = None;
+    let mut then = None;
     let mut urls = Vec::new();
     let (name, method, path, kind) = match scenario {
         Scenario::Healthz => ("healthz", Method::GET, "/healthz".to_string(), LoadKind::Plain),
@@ -338,14 +347,28 @@ async fn prepare(scenario: Scenario, args: &Args) -> anyhow::Result<Load> {
         Scenario::Token => {
             ("token", Method::POST, TOKEN_PATH.to_string(), LoadKind::Hmac(Arc::new(Credentials::from_args(args)?)))
         }
+        Scenario::Collect => {
+            let tenant = set_up_collect_scheme(&client, base, &Credentials::from_args(args)?).await?;
+            let card = json!({ "type": "CARD", "details": {
+                "cardNumber": "4242424242424242", "expiryMonth": 12, "expiryYear": 2040, "cardholderName": "Bench" } });
+            let url = base.join("/v1/customer-vault/bench-customer/financial-instruments")?;
+            let stored = post_json(&client, url, &tenant.token, &card)
+                .await
+                .context("storing the card (start the server with BATON_VAULT_ACCEPT_RAW_CARD_DATA=true)")?;
+            let fi = stored["financialInstrumentId"].as_str().context("financial instrument id")?;
+            body = Some(BodyTemplate::new(&collection_body(&tenant.collect_scheme_id, fi))?);
+            let execute = format!("/v1/order-management/{}/instruction/i1/execute", BodyTemplate::PLACEHOLDER);
+            then = Some(BodyTemplate::new(&Value::String(execute))?);
+            ("collect", Method::POST, "/v1/order-management".to_string(), LoadKind::Bearer(bearer(&tenant.token)?))
+        }
         Scenario::All => unreachable!("expanded by the caller"),
     };
     if urls.is_empty() {
         urls.push(base.join(&path)?);
     }
-    let load = Load { name, method, path, urls, kind, body };
+    let load = Load { name, method, path, urls, kind, body, then };
     match send(&client, &load, u32::MAX, 0).await {
-        Outcome::Ok => Ok(load),
+        Outcome::Ok(_) => Ok(load),
         Outcome::Failed(why) => bail!("{name}: the first request failed: {why}"),
     }
 }
@@ -440,6 +463,19 @@ fn order_body(collect_scheme_id: &str) -> Value {
     })
 }
 
+/// An order with one DEBIT instruction `i1` of 49.90 EUR paid with the stored card `fi`
+/// under the collect scheme; `orderRef` is the per-request reference.
+fn collection_body(collect_scheme_id: &str, fi: &str) -> Value {
+    json!({
+        "orderRef": BodyTemplate::PLACEHOLDER,
+        "instructions": [{
+            "instructionRef": "i1", "customerRef": "bench-customer", "direction": "DEBIT",
+            "amount": "49.90", "currency": "EUR", "country": "DE",
+            "schemeId": collect_scheme_id, "financialInstrumentId": fi,
+        }],
+    })
+}
+
 /// A bank account (raw card data is refused by default).
 fn bank_account() -> Value {
     json!({
@@ -465,15 +501,41 @@ async fn issue_token(client: &Client, base: &Url, credentials: &Credentials) -> 
 }
 
 enum Outcome {
-    Ok,
+    /// With the latency of the follow-up request, when the load has one.
+    Ok(Option<Duration>),
     Failed(String),
 }
 
-/// Sends one request and reads the whole response (so the connection is reused).
+/// Sends one request (and its follow-up, if the load has one) and reads the whole
+/// response (so the connection is reused).
 async fn send(client: &Client, load: &Load, worker: u32, sequence: u64) -> Outcome {
-    let mut request = client.request(load.method.clone(), load.url(worker).clone());
-    if let Some(template) = &load.body {
-        request = request.header(CONTENT_TYPE, "application/json").body(template.render(worker, sequence));
+    let first = send_one(client, load, load.method.clone(), load.url(worker).clone(), worker, sequence, true).await;
+    let (Outcome::Ok(_), Some(then)) = (&first, &load.then) else { return first };
+    let path: String = serde_json::from_str(&then.render(worker, sequence)).unwrap_or_default();
+    let Ok(url) = load.url(worker).join(&path) else { return Outcome::Failed(format!("bad follow-up path {path}")) };
+    let started = Instant::now();
+    match send_one(client, load, Method::POST, url, worker, sequence, false).await {
+        Outcome::Ok(_) => Outcome::Ok(Some(started.elapsed())),
+        failed => failed,
+    }
+}
+
+async fn send_one(
+    client: &Client,
+    load: &Load,
+    method: Method,
+    url: Url,
+    worker: u32,
+    sequence: u64,
+    with_body: bool,
+) -> Outcome {
+    let mut request = client.request(method, url);
+    match &load.body {
+        Some(template) if with_body => {
+            request = request.header(CONTENT_TYPE, "application/json").body(template.render(worker, sequence));
+        }
+        _ if !with_body => request = request.header(CONTENT_TYPE, "application/json").body("{}"),
+        _ => {}
     }
     match &load.kind {
         LoadKind::Plain => {}
@@ -493,7 +555,7 @@ async fn send(client: &Client, load: &Load, worker: u32, sequence: u64) -> Outco
         Err(e) => return Outcome::Failed(format!("reading body: {}", error_chain(&e))),
     };
     if status.is_success() {
-        Outcome::Ok
+        Outcome::Ok(None)
     } else {
         // Name the error code of Baton's envelope when there is one.
         let code = serde_json::from_slice::<Value>(&body)
@@ -562,8 +624,8 @@ async fn worker(load: Arc<Load>, client: Client, id: u32, start: Instant, end: I
             continue;
         }
         match outcome {
-            Outcome::Ok => {
-                let us = (done - sent).as_micros();
+            Outcome::Ok(follow_up) => {
+                let us = follow_up.unwrap_or(done - sent).as_micros();
                 stats.latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
             }
             Outcome::Failed(why) => {

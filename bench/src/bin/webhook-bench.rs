@@ -177,6 +177,7 @@ async fn main() -> anyhow::Result<()> {
         shutdown_grace: Duration::from_secs(5),
         accept_raw_card_data: false,
         worker_interval: Some(Duration::from_secs(1)),
+        connector_timeout: Duration::from_secs(30),
         webhooks: WebhookSettings::default(),
     };
     let node = baton::node::start(config, Arc::new(SystemClock)).await?;

@@ -168,6 +168,41 @@ pub enum Notification {
     Ignored,
 }
 
+/// A file submitted to contest a dispute.
+#[derive(Clone)]
+pub struct EvidenceDocument {
+    pub file_name: String,
+    pub content: Vec<u8>,
+}
+
+impl fmt::Debug for EvidenceDocument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EvidenceDocument")
+            .field("file_name", &self.file_name)
+            .field("bytes", &self.content.len())
+            .finish()
+    }
+}
+
+/// What Baton tells the PSP about a dispute.
+#[derive(Debug, Clone)]
+pub enum DisputeAction<'a> {
+    /// Contest it with this evidence.
+    SubmitEvidence { text: &'a str, documents: &'a [EvidenceDocument] },
+    /// Accept the loss.
+    Accept,
+}
+
+/// A call about an open dispute.
+#[derive(Debug, Clone)]
+pub struct DisputeRequest<'a> {
+    /// The dispute's provider reference.
+    pub dispute_reference: &'a str,
+    /// The disputed payment's provider reference.
+    pub payment_reference: &'a str,
+    pub action: DisputeAction<'a>,
+}
+
 /// Why an incoming notification is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotificationError {
@@ -218,6 +253,12 @@ pub trait Connector: Send + Sync + 'static {
     async fn refund(&self, ctx: &CallContext<'_>, request: &RefundRequest<'_>) -> Result<Outcome, ConnectorError> {
         let _ = (ctx, request);
         Err(ConnectorError::Unsupported(format!("{} does not refund", self.descriptor().app_id)))
+    }
+
+    /// Contests or accepts a dispute at the PSP.
+    async fn dispute(&self, ctx: &CallContext<'_>, request: &DisputeRequest<'_>) -> Result<(), ConnectorError> {
+        let _ = (ctx, request);
+        Err(ConnectorError::Unsupported(format!("{} takes no dispute responses", self.descriptor().app_id)))
     }
 
     /// Finds out what became of an earlier debit or credit: with the same idempotency

@@ -15,11 +15,13 @@
 pub mod config;
 pub mod connector;
 pub mod descriptor;
+pub mod http_client;
 mod icons;
 pub mod rewards;
 pub mod sandbox_bank;
 pub mod sandbox_card;
 pub mod sandbox_rewards;
+pub mod stripe;
 
 use baton_domain::AppId;
 
@@ -27,8 +29,9 @@ pub use config::{
     ConfigField, ConfigSchema, DefaultValue, FieldKind, MerchantAccountSetting, ValidConfig, MASK, MAX_STRING_CHARS,
 };
 pub use connector::{
-    AppCredentials, CallContext, Connector, ConnectorError, FollowUp, IncomingNotification, Notification,
-    NotificationError, Outcome, PaymentRequest, RefundRequest, SyncRequest, Tokenized,
+    AppCredentials, CallContext, Connector, ConnectorError, DisputeAction, DisputeRequest, EvidenceDocument, FollowUp,
+    IncomingNotification, Notification, NotificationError, Outcome, PaymentRequest, RefundRequest, SyncRequest,
+    Tokenized,
 };
 pub use descriptor::{AppDescriptor, MarketplaceFilter, Network, PaymentMethod, Settlement};
 pub use rewards::{Brand, BrandRequirements, CatalogReward, ImageUrl, RewardType, CREDENTIAL_TYPES, TEXT_LANGUAGE};
@@ -39,7 +42,7 @@ pub const BATON_DEVELOPER_NAME: &str = "Baton";
 
 /// Every app Baton knows, in marketplace order.
 pub static REGISTRY: &[AppDescriptor] =
-    &[sandbox_card::DESCRIPTOR, sandbox_bank::DESCRIPTOR, sandbox_rewards::DESCRIPTOR];
+    &[sandbox_card::DESCRIPTOR, sandbox_bank::DESCRIPTOR, sandbox_rewards::DESCRIPTOR, stripe::DESCRIPTOR];
 
 /// Every app Baton knows, in marketplace order.
 pub fn registry() -> &'static [AppDescriptor] {
@@ -71,6 +74,7 @@ impl Connectors {
         c.insert(std::sync::Arc::new(sandbox_card::SandboxCard));
         c.insert(std::sync::Arc::new(sandbox_bank::SandboxBank));
         c.insert(std::sync::Arc::new(sandbox_rewards::SandboxRewards));
+        c.insert(std::sync::Arc::new(stripe::Stripe::new()));
         c
     }
 

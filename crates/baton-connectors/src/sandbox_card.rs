@@ -1,4 +1,20 @@
 //! `SANDBOX_CARD`: the built-in sandbox card and wallet PSP (collect and payout, CIT and MIT).
+//!
+//! # Notifications
+//!
+//! The sandbox PSP's notifications are posted to `POST /v1/psp-events/{tenantId}/SANDBOX_CARD`
+//! (no bearer token) as a JSON body signed with HMAC-SHA256 under the installed app's
+//! secret `apiKey`: header `Baton-Sandbox-Signature: t=<unix seconds>,v1=<hex>` where the
+//! signature is over `"<t>.<body>"`, and `t` must be within 300 s of Baton's clock. Without
+//! a configured `apiKey` every notification is refused as unverifiable. Bodies:
+//!
+//! - `{"type": "chargeback", "paymentReference", "disputeReference", "amountMinor",
+//!   "currency", "reason": FRAUD|QUALITY|CLERICAL|TECHNICAL, "providerReasonCode"?,
+//!   "status": OPEN|EVIDENCE_SUBMITTED|WON|LOST|ACCEPTED, "dueBy"? (unix ms)}`
+//! - `{"type": "payment", "providerReference", "status": SETTLED|FAILED, "code"? (a
+//!   decline category such as INSUFFICIENT_FUNDS, for FAILED)}`
+//! - `{"type": "refund", "paymentReference", "refundReference", "status": SETTLED|FAILED}`
+//! - anything else with a `type` is verified and ignored.
 
 use std::time::Duration;
 
@@ -12,8 +28,8 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{ConfigField, ConfigSchema, FieldKind, MerchantAccountSetting};
 use crate::connector::{
-    CallContext, Connector, ConnectorError, FollowUp, Notification, Outcome, PaymentRequest, RefundRequest,
-    SyncRequest, Tokenized,
+    CallContext, Connector, ConnectorError, DisputeRequest, FollowUp, IncomingNotification, Notification,
+    NotificationError, Outcome, PaymentRequest, RefundRequest, SyncRequest, Tokenized,
 };
 use crate::descriptor::{AppDescriptor, Network, PaymentMethod, Settlement};
 
@@ -244,6 +260,19 @@ impl Connector for SandboxCard {
         Ok(Self::outcome(&request.payment, false))
     }
 
+    /// The sandbox takes every evidence submission and acceptance.
+    async fn dispute(&self, _ctx: &CallContext<'_>, _request: &DisputeRequest<'_>) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+
+    fn parse_notification(
+        &self,
+        ctx: &CallContext<'_>,
+        incoming: &IncomingNotification<'_>,
+    ) -> Result<Vec<Notification>, NotificationError> {
+        signed::parse(ctx, incoming)
+    }
+
     fn follow_ups(&self, request: &PaymentRequest<'_>, outcome: &Outcome) -> Vec<FollowUp> {
         let (InstrumentDetails::Card(card), Outcome::Succeeded { provider_reference, .. }) =
             (request.instrument, outcome)
@@ -266,5 +295,126 @@ impl Connector for SandboxCard {
                 due_by: None,
             },
         }]
+    }
+}
+
+/// The sandbox PSPs' signed notifications (see the module documentation).
+pub mod signed {
+    use baton_domain::{ChargebackReason, ChargebackStatus, Currency, Decline, DeclineCategory};
+    use hmac::{Hmac, Mac};
+    use serde_json::Value;
+    use sha2::Sha256;
+
+    use crate::connector::{CallContext, IncomingNotification, Notification, NotificationError, Outcome};
+
+    /// The signature header (lower case, as the engine passes headers).
+    pub const HEADER: &str = "baton-sandbox-signature";
+    /// How far `t` may be from Baton's clock.
+    pub const TOLERANCE_SECONDS: i64 = 300;
+
+    fn mac(secret: &str, t: i64, body: &[u8]) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+        mac.update(t.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        mac
+    }
+
+    /// The header value for `body` signed at `t` (for clients and tests).
+    pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
+        let bytes = mac(secret, t, body).finalize().into_bytes();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        format!("t={t},v1={hex}")
+    }
+
+    fn unhex(s: &str) -> Option<Vec<u8>> {
+        if !s.len().is_multiple_of(2) {
+            return None;
+        }
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    }
+
+    /// Verifies the signature with the app's `apiKey`, then reads the body.
+    pub fn parse(
+        ctx: &CallContext<'_>,
+        incoming: &IncomingNotification<'_>,
+    ) -> Result<Vec<Notification>, NotificationError> {
+        let unverified = |why: &str| NotificationError::Unverified(why.to_string());
+        let secret = ctx.credentials.secrets.get("apiKey").and_then(Value::as_str).filter(|s| !s.is_empty());
+        let secret = secret.ok_or_else(|| unverified("no apiKey is configured to verify notifications"))?;
+        let header = incoming.headers.get(HEADER).ok_or_else(|| unverified("signature header missing"))?;
+        let mut t = None;
+        let mut signatures = Vec::new();
+        for part in header.split(',') {
+            match part.trim().split_once('=') {
+                Some(("t", v)) => t = v.trim().parse::<i64>().ok(),
+                Some(("v1", v)) => signatures.push(v.trim().to_string()),
+                _ => {}
+            }
+        }
+        let t = t.ok_or_else(|| unverified("timestamp missing"))?;
+        if (incoming.now - t).abs() > TOLERANCE_SECONDS {
+            return Err(unverified("timestamp outside the tolerance"));
+        }
+        let valid = signatures
+            .iter()
+            .filter_map(|s| unhex(s))
+            .any(|sig| mac(secret, t, incoming.body).verify_slice(&sig).is_ok());
+        if !valid {
+            return Err(unverified("signature mismatch"));
+        }
+        let body: Value = serde_json::from_slice(incoming.body)
+            .map_err(|_| NotificationError::Malformed("the body is not JSON".into()))?;
+        read(&body).map(|n| vec![n])
+    }
+
+    fn read(v: &Value) -> Result<Notification, NotificationError> {
+        let malformed = |what: &str| NotificationError::Malformed(format!("{what} is missing or invalid"));
+        let text = |name: &str| v.get(name).and_then(Value::as_str).map(str::to_string).ok_or_else(|| malformed(name));
+        let kind = text("type")?;
+        match kind.as_str() {
+            "chargeback" => Ok(Notification::Chargeback {
+                payment_reference: text("paymentReference")?,
+                dispute_reference: text("disputeReference")?,
+                amount_minor: v
+                    .get("amountMinor")
+                    .and_then(Value::as_i64)
+                    .filter(|a| *a > 0)
+                    .ok_or_else(|| malformed("amountMinor"))?,
+                currency: text("currency")?.parse::<Currency>().map_err(|_| malformed("currency"))?,
+                reason: text("reason")?.parse::<ChargebackReason>().map_err(|_| malformed("reason"))?,
+                provider_reason_code: v.get("providerReasonCode").and_then(Value::as_str).map(str::to_string),
+                status: text("status")?.parse::<ChargebackStatus>().map_err(|_| malformed("status"))?,
+                due_by: v.get("dueBy").and_then(Value::as_i64),
+            }),
+            "payment" => {
+                let provider_reference = text("providerReference")?;
+                let outcome = match text("status")?.as_str() {
+                    "SETTLED" => Outcome::Succeeded { provider_reference: provider_reference.clone(), result: None },
+                    "FAILED" => {
+                        let category = match v.get("code").and_then(Value::as_str) {
+                            None => DeclineCategory::HardDecline,
+                            Some(c) => c.parse::<DeclineCategory>().map_err(|_| malformed("code"))?,
+                        };
+                        Outcome::Failed {
+                            decline: Decline::new(category).psp(Some("sandbox_notification".into()), None),
+                            provider_reference: Some(provider_reference.clone()),
+                        }
+                    }
+                    _ => return Err(malformed("status")),
+                };
+                Ok(Notification::Payment { provider_reference, outcome })
+            }
+            "refund" => Ok(Notification::Refund {
+                provider_reference: text("paymentReference")?,
+                refund_reference: text("refundReference")?,
+                succeeded: match text("status")?.as_str() {
+                    "SETTLED" => true,
+                    "FAILED" => false,
+                    _ => return Err(malformed("status")),
+                },
+            }),
+            _ => Ok(Notification::Ignored),
+        }
     }
 }

@@ -43,7 +43,7 @@ fn registry_ids_are_unique_and_canonical() {
         assert_eq!(app.developer_id.len(), 36);
     }
     let ids: Vec<&str> = registry().iter().map(|a| a.app_id).collect();
-    assert_eq!(ids, ["SANDBOX_CARD", "SANDBOX_BANK", "SANDBOX_REWARDS"]);
+    assert_eq!(ids, ["SANDBOX_CARD", "SANDBOX_BANK", "SANDBOX_REWARDS", "STRIPE"]);
 }
 
 #[test]
@@ -81,7 +81,7 @@ fn descriptors_are_consistent() {
             assert!(!app.methods_for(*d).is_empty(), "{}: no method for {d}", app.app_id);
         }
         assert!(!app.transaction_types.is_empty() && !app.countries.is_empty() && !app.currencies.is_empty());
-        assert!(app.tags.contains(&"sandbox"));
+        assert_eq!(app.tags.contains(&"sandbox"), app.app_id.starts_with("SANDBOX_"), "{}", app.app_id);
         let svg = app.icon_svg.trim();
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"), "{}: icon is not an SVG document", app.app_id);
         assert!(!svg.contains("href") && svg.matches("http").count() == 1, "{}: icon refers outside", app.app_id);
@@ -142,13 +142,16 @@ fn sandbox_rewards_capabilities() {
 #[test]
 fn marketplace_filters() {
     let ids = |f: &MarketplaceFilter| registry().iter().filter(|a| a.matches(f)).map(|a| a.app_id).collect::<Vec<_>>();
-    assert_eq!(ids(&MarketplaceFilter::default()).len(), 3);
+    assert_eq!(ids(&MarketplaceFilter::default()).len(), 4);
     assert_eq!(ids(&MarketplaceFilter { app_types: vec![AppType::Reward], ..Default::default() }), ["SANDBOX_REWARDS"]);
     assert_eq!(
         ids(&MarketplaceFilter { directions: vec![Direction::Debit], ..Default::default() }),
-        ["SANDBOX_CARD", "SANDBOX_BANK"]
+        ["SANDBOX_CARD", "SANDBOX_BANK", "STRIPE"]
     );
-    assert_eq!(ids(&MarketplaceFilter { networks: vec![Network::Visa], ..Default::default() }), ["SANDBOX_CARD"]);
+    assert_eq!(
+        ids(&MarketplaceFilter { networks: vec![Network::Visa], ..Default::default() }),
+        ["SANDBOX_CARD", "STRIPE"]
+    );
     assert_eq!(
         ids(&MarketplaceFilter { payment_methods: vec!["paypal".into(), "direct-debit".into()], ..Default::default() }),
         ["SANDBOX_CARD", "SANDBOX_BANK"]
@@ -159,7 +162,7 @@ fn marketplace_filters() {
             directions: vec![Direction::Debit],
             ..Default::default()
         }),
-        ["SANDBOX_CARD"]
+        ["SANDBOX_CARD", "STRIPE"]
     );
     assert!(ids(&MarketplaceFilter { payment_methods: vec!["IDEAL".into()], ..Default::default() }).is_empty());
 }

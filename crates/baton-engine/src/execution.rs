@@ -10,7 +10,7 @@
 //! status, so a late answer and a sync cannot both apply.
 
 pub mod events;
-mod notifications;
+pub mod notifications;
 pub mod worker;
 
 use std::collections::BTreeMap;
@@ -311,7 +311,7 @@ impl Engine {
         Ok(AppCredentials { public: config.public, secrets: config.secrets })
     }
 
-    fn connector(&self, app_id: &str) -> EngineResult<Arc<dyn Connector>> {
+    pub(crate) fn connector(&self, app_id: &str) -> EngineResult<Arc<dyn Connector>> {
         self.connectors.get(app_id).cloned().ok_or_else(|| internal(format!("no connector for app {app_id}")))
     }
 
@@ -343,7 +343,7 @@ impl Engine {
                 now,
             ),
         ];
-        if !self.store.apply(&begin, now).await? {
+        if !self.apply(&begin, now).await? {
             let current =
                 self.store.instruction(&tenant_id, &prepared.order.order_id, &prepared.view.instruction_ref).await?;
             return Err(match current {
@@ -354,6 +354,15 @@ impl Engine {
                     .message("The instruction changed while it was being executed; read it and try again."),
             }
             .into());
+        }
+        // An erasure that ran between reading the instrument and taking the instruction
+        // must win: nothing is charged for a forgotten customer.
+        let key = self.store.customer_key(&tenant_id, &prepared.instruction.customer_ref).await?;
+        if key.is_none_or(|k| k.wrapped_key.is_none()) {
+            let decline = Decline::new(DeclineCategory::HardDecline).code("CUSTOMER_ERASED");
+            let outcome = Outcome::Failed { decline, provider_reference: None };
+            self.record_outcome(&prepared, &attempt, outcome, None, &request).await?;
+            return self.execution_result(&prepared).await;
         }
         let mut index = 0;
         loop {
@@ -371,7 +380,7 @@ impl Engine {
                         finish(&attempt, TransactionStatus::Failed, failed_outcome(&decline, provider_reference, ms)),
                         Change::InsertTransaction(Box::new(next_attempt.clone())),
                     ];
-                    if !self.store.apply(&changes, now).await? {
+                    if !self.apply(&changes, now).await? {
                         break;
                     }
                     tracing::info!(tenant_id, transaction_id = %attempt.transaction_id, next_app = %next_attempt.app_id,
@@ -389,7 +398,7 @@ impl Engine {
                         "the PSP's answer was lost; the attempt will be synced");
                     let now = self.now_ms();
                     let job = self.sync_job(&attempt, now + self.config.execution.sync_retry.as_millis() as i64, now);
-                    self.store.apply(&[Change::ScheduleJob(job)], now).await?;
+                    self.apply(&[Change::ScheduleJob(job)], now).await?;
                     break;
                 }
                 Err(ConnectorError::Unsupported(reason)) => {
@@ -518,7 +527,7 @@ impl Engine {
         result.map(|o| (o, ms))
     }
 
-    async fn with_timeout<T>(
+    pub(crate) async fn with_timeout<T>(
         &self,
         call: impl std::future::Future<Output = Result<T, ConnectorError>>,
     ) -> Result<T, ConnectorError> {
@@ -543,7 +552,7 @@ impl Engine {
             instrument_id: i.financial_instrument_id.clone(),
             provider_tokens_sealed: sealed,
         };
-        self.store.apply(&[change], self.now_ms()).await?;
+        self.apply(&[change], self.now_ms()).await?;
         Ok(())
     }
 
@@ -569,10 +578,11 @@ impl Engine {
             to,
         };
         match &outcome {
-            Outcome::Succeeded { provider_reference, .. } => {
+            Outcome::Succeeded { provider_reference, result } => {
                 let o = TransactionOutcome {
                     provider_reference: Some(provider_reference.clone()),
                     connector_ms,
+                    result_sealed: self.seal_result(attempt, result.as_ref()).await?,
                     ..Default::default()
                 };
                 changes.push(finish(attempt, TransactionStatus::Settled, o));
@@ -587,15 +597,11 @@ impl Engine {
                     Some(&settled),
                     now,
                 ));
+                if attempt.operation == Operation::RewardClaim {
+                    changes.push(self.claim_event(prepared, &settled, EventType::RewardClaimSettled, now));
+                }
                 if prepared.instrument.single_use {
-                    changes.push(Change::InstrumentState {
-                        tenant_id: tenant_id.clone(),
-                        customer_ref: prepared.instrument.customer_ref.clone(),
-                        instrument_id: prepared.instrument.financial_instrument_id.clone(),
-                        from: InstrumentState::Active,
-                        to: InstrumentState::Locked,
-                        reason: None,
-                    });
+                    changes.extend(instrument_moves(&prepared.instrument, InstrumentState::Locked, None, now));
                 }
                 // Scripted PSP behaviour (sandbox chargebacks) arrives later as a notification.
                 if let Ok(connector) = self.connector(&attempt.app_id) {
@@ -651,29 +657,72 @@ impl Engine {
                     Some(&failed),
                     now,
                 ));
-                if decline.code == "MANDATE_CANCELLED" {
-                    changes.push(Change::InstrumentState {
+                if attempt.operation == Operation::RewardClaim {
+                    // The reward was not issued: the account gets its money back.
+                    changes.push(Change::CreditRewardAccount {
                         tenant_id: tenant_id.clone(),
-                        customer_ref: prepared.instrument.customer_ref.clone(),
-                        instrument_id: prepared.instrument.financial_instrument_id.clone(),
-                        from: InstrumentState::Active,
-                        to: InstrumentState::Inactive,
-                        reason: Some(StateReason::MandateCancelled),
+                        app_id: attempt.app_id.clone(),
+                        amount_minor: attempt.amount_minor,
                     });
+                    changes.push(self.claim_event(prepared, &failed, EventType::RewardClaimFailed, now));
+                }
+                if decline.code == "MANDATE_CANCELLED" {
+                    let reason = Some(StateReason::MandateCancelled);
+                    changes.extend(instrument_moves(&prepared.instrument, InstrumentState::Inactive, reason, now));
                 }
             }
         }
-        let mut applied = self.store.apply(&changes, now).await?;
+        let mut applied = self.apply(&changes, now).await?;
         if !applied && changes.iter().any(|c| matches!(c, Change::InstrumentState { .. })) {
             // The instrument moved meanwhile (deactivated, say): the outcome still counts.
-            changes.retain(|c| !matches!(c, Change::InstrumentState { .. }));
-            applied = self.store.apply(&changes, now).await?;
+            changes.retain(|c| {
+                !matches!(c, Change::InstrumentState { .. })
+                    && !matches!(c, Change::Event(e) if e.event_type == EventType::FinancialInstrumentStateChanged)
+            });
+            applied = self.apply(&changes, now).await?;
         }
         if applied {
             tracing::info!(tenant_id, transaction_id = %attempt.transaction_id, app_id = %attempt.app_id,
                 outcome = outcome_word(&outcome), "attempt recorded");
         }
         Ok(applied)
+    }
+
+    /// What the PSP returned for the customer (a claim's credentials), sealed with the
+    /// customer's data key; never stored in clear.
+    async fn seal_result(&self, attempt: &TransactionRecord, result: Option<&Value>) -> EngineResult<Option<Vec<u8>>> {
+        let Some(result) = result else { return Ok(None) };
+        let key = self.customer_data_key(&attempt.tenant_id, &attempt.customer_ref).await?;
+        let fi = attempt.financial_instrument_id.as_deref().unwrap_or_default();
+        let aad = crate::claims::result_aad(&attempt.tenant_id, &attempt.customer_ref, fi, &attempt.transaction_id);
+        let plain = serde_json::to_vec(result).map_err(|e| internal(e.to_string()))?;
+        Ok(Some(key.seal(&plain, &aad)))
+    }
+
+    /// A `reward.claim.*` event: the instruction's data with the claim.
+    fn claim_event(&self, prepared: &Prepared, attempt: &TransactionRecord, event_type: EventType, now: i64) -> Change {
+        let status = if attempt.status == TransactionStatus::Settled {
+            InstructionStatus::Settled
+        } else {
+            InstructionStatus::Failed
+        };
+        let scheme = (prepared.scheme_id.as_str(), prepared.draft_id.as_str(), prepared.draft_code.as_deref());
+        let mut data = events::instruction_data(&prepared.order, &prepared.view, status, scheme, Some(attempt));
+        data["claim"] = json!({
+            "rewardId": attempt.reward_id,
+            "customerRef": attempt.customer_ref,
+            "financialInstrumentId": attempt.financial_instrument_id,
+            "transactionId": attempt.transaction_id,
+        });
+        Change::Event(baton_store::EventRecord {
+            event_id: new_id(),
+            account_id: None,
+            tenant_id: Some(prepared.order.tenant_id.clone()),
+            event_type,
+            ordering_key: Some(prepared.instruction.instruction_id.clone()),
+            data: data.to_string(),
+            created_at: now,
+        })
     }
 
     pub(crate) fn sync_job(&self, attempt: &TransactionRecord, run_at: i64, now: i64) -> JobRecord {
@@ -733,6 +782,26 @@ impl Engine {
         let rows = self.store.instruction_transactions(tenant_id, &instruction.instruction_id).await?;
         Ok(rows.iter().map(TransactionView::from).collect())
     }
+}
+
+/// An ACTIVE instrument's move to `to`, with the event announcing it.
+pub(crate) fn instrument_moves(
+    instrument: &InstrumentRecord,
+    to: InstrumentState,
+    reason: Option<StateReason>,
+    now: i64,
+) -> [Change; 2] {
+    [
+        Change::InstrumentState {
+            tenant_id: instrument.tenant_id.clone(),
+            customer_ref: instrument.customer_ref.clone(),
+            instrument_id: instrument.financial_instrument_id.clone(),
+            from: InstrumentState::Active,
+            to,
+            reason,
+        },
+        crate::instruments::instrument_event(instrument, to, reason, EventType::FinancialInstrumentStateChanged, now),
+    ]
 }
 
 fn elapsed_ms(started: Instant) -> i64 {

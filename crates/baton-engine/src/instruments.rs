@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 
 use baton_domain::instrument::transition;
 use baton_domain::{
-    AppId, BankAccountId, CustomerRef, InstrumentDetails, InstrumentState, InstrumentType, Problem, StateReason,
+    AppId, BankAccountId, CustomerRef, EventType, InstrumentDetails, InstrumentState, InstrumentType, Problem,
+    StateReason,
 };
-use baton_store::{InstrumentRecord, InstrumentStateRecord};
+use baton_store::{Change, EventRecord, InstrumentRecord, InstrumentStateRecord};
 use baton_vault::instrument_aad;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -218,6 +219,34 @@ fn view(record: &InstrumentRecord, history: Option<Vec<InstrumentStateRecord>>) 
     })
 }
 
+/// A `financial_instrument.*` (or `mandate.registered`) event: display data only.
+pub(crate) fn instrument_event(
+    record: &InstrumentRecord,
+    state: InstrumentState,
+    reason: Option<StateReason>,
+    event_type: EventType,
+    now: i64,
+) -> Change {
+    let display: Value = serde_json::from_str(&record.display).unwrap_or(Value::Null);
+    let data = json!({ "financialInstrument": {
+        "financialInstrumentId": record.financial_instrument_id,
+        "customerRef": record.customer_ref,
+        "type": record.kind.as_str(),
+        "state": state.as_str(),
+        "stateReason": reason.map(StateReason::as_str),
+        "display": display,
+    } });
+    Change::Event(EventRecord {
+        event_id: new_id(),
+        account_id: None,
+        tenant_id: Some(record.tenant_id.clone()),
+        event_type,
+        ordering_key: Some(record.financial_instrument_id.clone()),
+        data: data.to_string(),
+        created_at: now,
+    })
+}
+
 impl Engine {
     /// Stores a customer's instrument: details validated and sealed with the
     /// customer's data key, display data in clear. CARD needs the deployment to accept
@@ -301,7 +330,13 @@ impl Engine {
             created_at: now_ms,
             updated_at: now_ms,
         };
-        self.store.insert_instrument(&record).await?;
+        let mut changes =
+            vec![instrument_event(&record, record.state, None, EventType::FinancialInstrumentCreated, now_ms)];
+        if kind == InstrumentType::DirectDebitMandate {
+            changes.push(instrument_event(&record, record.state, None, EventType::MandateRegistered, now_ms));
+        }
+        changes.insert(0, Change::InsertInstrument(Box::new(record.clone())));
+        self.apply(&changes, now_ms).await?;
         tracing::info!(tenant_id, financial_instrument_id = %record.financial_instrument_id, kind = kind.as_str(),
             "financial instrument stored");
         view(
@@ -386,19 +421,25 @@ impl Engine {
             let current =
                 self.store.instrument(tenant_id, customer.as_str(), instrument_id).await?.ok_or_else(not_found)?;
             let change = transition(current.state, to, reason)?;
-            if self
-                .store
-                .change_instrument_state(
-                    tenant_id,
-                    customer.as_str(),
-                    instrument_id,
-                    current.state,
+            let now = self.now_ms();
+            let changes = [
+                Change::InstrumentState {
+                    tenant_id: tenant_id.to_string(),
+                    customer_ref: customer.as_str().to_string(),
+                    instrument_id: instrument_id.to_string(),
+                    from: current.state,
+                    to: change.state,
+                    reason: change.reason,
+                },
+                instrument_event(
+                    &current,
                     change.state,
                     change.reason,
-                    self.now_ms(),
-                )
-                .await?
-            {
+                    EventType::FinancialInstrumentStateChanged,
+                    now,
+                ),
+            ];
+            if self.apply(&changes, now).await? {
                 return self.instrument(tenant_id, customer.as_str(), instrument_id).await;
             }
             // Changed by someone else meanwhile: check the move again from its new state.

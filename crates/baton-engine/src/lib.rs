@@ -7,7 +7,10 @@
 mod accounts;
 mod api_keys;
 mod bootstrap;
+pub mod chargebacks;
+pub mod claims;
 mod clock;
+pub mod demo;
 mod error;
 pub mod execution;
 mod idempotency;
@@ -16,6 +19,7 @@ pub mod instruments;
 pub mod marketplace;
 pub mod metrics;
 pub mod orders;
+pub mod refunds;
 pub mod schemes;
 mod tenants;
 pub mod vault;
@@ -144,6 +148,33 @@ impl Engine {
 
     fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// Writes `changes` in one transaction (see `ExecutionStore::apply`). Every
+    /// instruction status event is followed by an `instruction.updated` ("any status
+    /// change", SPEC §5.1) with the same data, so receivers can subscribe to either.
+    pub(crate) async fn apply(&self, changes: &[baton_store::Change], now: i64) -> baton_store::StoreResult<bool> {
+        use baton_domain::EventType::*;
+        let mut all = Vec::with_capacity(changes.len() + 1);
+        for change in changes {
+            all.push(change.clone());
+            if let baton_store::Change::Event(e) = change {
+                let status_change = matches!(
+                    e.event_type,
+                    InstructionProcessing
+                        | InstructionSettled
+                        | InstructionFailed
+                        | InstructionMissed
+                        | InstructionVoided
+                );
+                if status_change {
+                    let updated =
+                        baton_store::EventRecord { event_id: new_id(), event_type: InstructionUpdated, ..e.clone() };
+                    all.push(baton_store::Change::Event(updated));
+                }
+            }
+        }
+        self.store.apply(&all, now).await
     }
 
     /// The clock's time as a UTC date-time.

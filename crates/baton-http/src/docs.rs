@@ -86,6 +86,11 @@ pub fn openapi() -> OpenApiDoc {
     // -- area documents --
     doc.merge(crate::handlers::orders::OrdersApi::openapi());
     doc.merge(crate::handlers::execution::ExecutionApi::openapi());
+    doc.merge(crate::handlers::claims::ClaimsApi::openapi());
+    doc.merge(crate::handlers::refunds::RefundsApi::openapi());
+    doc.merge(crate::handlers::chargebacks::ChargebacksApi::openapi());
+    doc.merge(crate::handlers::psp_events::PspEventsApi::openapi());
+    doc.merge(crate::handlers::sandbox::SandboxApi::openapi());
     doc.merge(crate::handlers::vault::VaultApi::openapi());
     doc.merge(crate::handlers::schemes::SchemesApi::openapi());
     doc.merge(crate::handlers::marketplace::MarketplaceApi::openapi());

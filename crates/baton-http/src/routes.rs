@@ -653,6 +653,99 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             Tenant(crate::handlers::orders::ORDERS_READ),
             get(crate::handlers::execution::list_transactions),
         ),
+        // Reward claims (SPEC §4.10)
+        route(
+            &M::POST,
+            "/v1/order-management/{orderRef}/instruction/{instructionRef}/claim-reward",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            post(crate::handlers::claims::claim_reward),
+        ),
+        route(
+            &M::GET,
+            "/v1/customer-vault/{customerRef}/reward/{financialInstrumentId}/transaction/{transactionId}",
+            Tenant(crate::handlers::orders::ORDERS_READ),
+            get(crate::handlers::claims::claim_status),
+        ),
+        // Refunds (SPEC §5.2)
+        route(
+            &M::POST,
+            "/v1/order-management/{orderRef}/instruction/{instructionRef}/refunds",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            post(crate::handlers::refunds::create_refund),
+        ),
+        route(
+            &M::GET,
+            "/v1/order-management/{orderRef}/instruction/{instructionRef}/refunds",
+            Tenant(crate::handlers::orders::ORDERS_READ),
+            get(crate::handlers::refunds::list_refunds),
+        ),
+        route(
+            &M::GET,
+            "/v1/order-management/{orderRef}/instruction/{instructionRef}/refunds/{refundRef}",
+            Tenant(crate::handlers::orders::ORDERS_READ),
+            get(crate::handlers::refunds::get_refund),
+        ),
+        // -- end of refund routes --
+        // Chargebacks (SPEC §5.3)
+        route(
+            &M::GET,
+            "/v1/chargebacks",
+            Tenant(crate::handlers::orders::ORDERS_READ),
+            get(crate::handlers::chargebacks::list_chargebacks),
+        ),
+        route(
+            &M::GET,
+            "/v1/chargebacks/{chargebackId}",
+            Tenant(crate::handlers::orders::ORDERS_READ),
+            get(crate::handlers::chargebacks::get_chargeback),
+        ),
+        route(
+            &M::POST,
+            "/v1/chargebacks/{chargebackId}/evidence",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            post(crate::handlers::chargebacks::submit_evidence),
+        ),
+        route(
+            &M::POST,
+            "/v1/chargebacks/{chargebackId}/accept",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            post(crate::handlers::chargebacks::accept_chargeback),
+        ),
+        route(
+            &M::GET,
+            "/v1/order-management/{orderRef}/instruction/{instructionRef}/chargebacks",
+            Tenant(crate::handlers::orders::ORDERS_READ),
+            get(crate::handlers::chargebacks::instruction_chargebacks),
+        ),
+        // -- end of chargeback routes --
+        // PSP notifications: no token, the app's connector verifies the PSP's signature
+        route(&M::POST, "/v1/psp-events/{tenantId}/{appId}", Public, post(crate::handlers::psp_events::receive)),
+        // Sandbox simulators (404 outside sandbox deployments)
+        route(
+            &M::POST,
+            "/v1/sandbox/chargebacks",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            post(crate::handlers::sandbox::simulate_chargeback),
+        ),
+        route(
+            &M::POST,
+            "/v1/sandbox/bank-collections/settle",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            post(crate::handlers::sandbox::settle_bank_collection),
+        ),
+        route(
+            &M::POST,
+            "/v1/sandbox/bank-collections/fail",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            post(crate::handlers::sandbox::fail_bank_collection),
+        ),
+        route(
+            &M::POST,
+            "/v1/sandbox/reward-claims/advance",
+            Tenant(crate::handlers::orders::ORDERS_WRITE),
+            post(crate::handlers::sandbox::advance_reward_claim),
+        ),
+        // -- end of sandbox routes --
     ]
 }
 

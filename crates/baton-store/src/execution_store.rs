@@ -119,6 +119,7 @@ pub struct JobRecord {
 }
 
 /// One write of [`ExecutionStore::apply`].
+// Changes live in short lists for one call; boxing the attempt would buy nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     InsertTransaction(Box<TransactionRecord>),
@@ -148,6 +149,8 @@ pub enum Change {
         to: InstrumentState,
         reason: Option<StateReason>,
     },
+    /// Inserts a financial instrument with the first entry of its history.
+    InsertInstrument(Box<crate::InstrumentRecord>),
     /// Replaces the PSP tokens of an instrument (sealed with the customer's data key).
     InstrumentTokens {
         tenant_id: String,
@@ -159,9 +162,62 @@ pub enum Change {
     /// Inserts a job, or moves the existing one of the same `(kind, subject_id)` to
     /// this `run_at` and payload.
     ScheduleJob(JobRecord),
+    /// Removes the job of `(kind, subject_id)`, if any (its work was done another way).
+    DeleteJobFor {
+        kind: String,
+        subject_id: String,
+    },
     /// Removes a job (done).
     DeleteJob {
         job_id: String,
+    },
+    /// Sets the instruction's own financial instrument (guarded: the instruction exists).
+    AttachInstrument {
+        tenant_id: String,
+        order_id: String,
+        instruction_id: String,
+        instrument_id: String,
+        source: baton_domain::Source,
+    },
+    /// Draws `amount_minor` from a REWARD app's funding account. Guarded: the account
+    /// exists and holds at least that much, so concurrent draws never overdraw it.
+    DebitRewardAccount {
+        tenant_id: String,
+        app_id: String,
+        amount_minor: i64,
+    },
+    /// Gives `amount_minor` back to a REWARD app's funding account (a failed claim).
+    CreditRewardAccount {
+        tenant_id: String,
+        app_id: String,
+        amount_minor: i64,
+    },
+    // Refunds and chargebacks (`refund_store.rs`) ---------------------------------
+    /// Guarded: inserts the refund only while the instruction's refunds that have not
+    /// failed, this one included, total at most `limit_minor` (the settled amount).
+    /// Locks the settled transaction's row first, so concurrent refunds are serialised.
+    InsertRefund {
+        refund: crate::RefundRecord,
+        limit_minor: i64,
+    },
+    /// Guarded: the refund must be in one of `from`.
+    FinishRefund {
+        tenant_id: String,
+        refund_id: String,
+        from: Vec<baton_domain::RefundStatus>,
+        to: baton_domain::RefundStatus,
+        outcome: TransactionOutcome,
+    },
+    /// Guarded: no chargeback of the same `(tenant, app, provider reference)` exists yet.
+    InsertChargeback(crate::ChargebackRecord),
+    /// Guarded: the chargeback must be in `from`.
+    ChargebackStatus {
+        tenant_id: String,
+        chargeback_id: String,
+        from: baton_domain::ChargebackStatus,
+        to: baton_domain::ChargebackStatus,
+        /// Replaces the stored evidence when given.
+        evidence: Option<String>,
     },
 }
 

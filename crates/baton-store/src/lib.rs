@@ -13,6 +13,7 @@ mod migrations;
 mod order_store;
 mod postgres;
 mod records;
+mod refund_store;
 mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -27,6 +28,7 @@ pub use instrument_store::*;
 pub use order_store::*;
 pub use postgres::PostgresStore;
 pub use records::*;
+pub use refund_store::*;
 pub use sqlite::SqliteStore;
 pub use vault_store::*;
 pub use webhook_store::*;
@@ -53,7 +55,16 @@ impl Backend {
 /// owner (account and tenant), so a caller cannot reach another tenant's rows.
 #[async_trait]
 pub trait Store:
-    RoutingStore + VaultStore + InstrumentStore + OrderStore + ExecutionStore + WebhookStore + Send + Sync + 'static
+    RoutingStore
+    + VaultStore
+    + InstrumentStore
+    + OrderStore
+    + ExecutionStore
+    + RefundStore
+    + WebhookStore
+    + Send
+    + Sync
+    + 'static
 {
     fn backend(&self) -> Backend;
     /// Applies pending migrations (safe to run from several nodes at once).

@@ -274,9 +274,77 @@ impl crate::ExecutionStore for ThisStore {
                     execution_sql::schedule_job(&mut tx, j).await?;
                     true
                 }
+                Change::DeleteJobFor { kind, subject_id } => {
+                    sqlx::query("DELETE FROM jobs WHERE kind = $1 AND subject_id = $2")
+                        .bind(kind)
+                        .bind(subject_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    true
+                }
                 Change::DeleteJob { job_id } => {
                     sqlx::query("DELETE FROM jobs WHERE job_id = $1").bind(job_id).execute(&mut *tx).await?;
                     true
+                }
+                Change::InsertInstrument(r) => {
+                    instruments_sql::insert_instrument(&mut tx, r).await?;
+                    true
+                }
+                Change::AttachInstrument { tenant_id, order_id, instruction_id, instrument_id, source } => {
+                    sqlx::query(
+                        "UPDATE instructions SET financial_instrument_id = $1, instrument_source = $2, updated_at = $3 \
+                         WHERE instruction_id = $4 AND tenant_id = $5 AND order_id = $6",
+                    )
+                    .bind(instrument_id)
+                    .bind(source.as_str())
+                    .bind(now)
+                    .bind(instruction_id)
+                    .bind(tenant_id)
+                    .bind(order_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1
+                }
+                Change::DebitRewardAccount { tenant_id, app_id, amount_minor } => {
+                    // One conditional statement: concurrent claims can never overdraw the account.
+                    sqlx::query(
+                        "UPDATE reward_accounts SET balance_minor = balance_minor - $1, updated_at = $2 \
+                         WHERE tenant_id = $3 AND app_id = $4 AND balance_minor >= $1",
+                    )
+                    .bind(amount_minor)
+                    .bind(now)
+                    .bind(tenant_id)
+                    .bind(app_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1
+                }
+                Change::CreditRewardAccount { tenant_id, app_id, amount_minor } => {
+                    sqlx::query(
+                        "UPDATE reward_accounts SET balance_minor = balance_minor + $1, updated_at = $2 \
+                         WHERE tenant_id = $3 AND app_id = $4",
+                    )
+                    .bind(amount_minor)
+                    .bind(now)
+                    .bind(tenant_id)
+                    .bind(app_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1
+                }
+                Change::InsertRefund { refund, limit_minor } => {
+                    refunds_sql::insert_refund(&mut tx, refund, *limit_minor).await?
+                }
+                Change::FinishRefund { tenant_id, refund_id, from, to, outcome } => {
+                    refunds_sql::finish_refund(&mut tx, tenant_id, refund_id, from, *to, outcome, now).await?
+                }
+                Change::InsertChargeback(c) => refunds_sql::insert_chargeback(&mut tx, c).await?,
+                Change::ChargebackStatus { tenant_id, chargeback_id, from, to, evidence } => {
+                    refunds_sql::chargeback_status(&mut tx, tenant_id, chargeback_id, *from, *to, evidence.as_deref(), now)
+                        .await?
                 }
             };
             if !applied {

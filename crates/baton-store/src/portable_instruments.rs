@@ -54,6 +54,31 @@ mod instruments_sql {
         })
     }
 
+    /// Inserts an instrument with the first entry of its history, inside the caller's transaction.
+    pub(super) async fn insert_instrument(tx: &mut sqlx::Transaction<'_, Db>, r: &InstrumentRecord) -> StoreResult<()> {
+        sqlx::query(&format!(
+            "INSERT INTO financial_instruments ({INSTRUMENT_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        ))
+        .bind(&r.financial_instrument_id)
+        .bind(&r.tenant_id)
+        .bind(&r.customer_ref)
+        .bind(r.kind.as_str())
+        .bind(r.state.as_str())
+        .bind(r.state_reason.map(StateReason::as_str))
+        .bind(&r.display)
+        .bind(&r.details_sealed)
+        .bind(&r.provider_tokens_sealed)
+        .bind(r.single_use)
+        .bind(r.supports_debit)
+        .bind(r.supports_credit)
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .execute(&mut **tx)
+        .await?;
+        append_state(tx, &r.financial_instrument_id, r.state, r.state_reason, r.created_at).await
+    }
+
     /// Appends the next history entry of an instrument (inside the caller's transaction,
     /// which already holds the instrument's row).
     pub(super) async fn append_state(
@@ -116,29 +141,7 @@ mod instruments_sql {
 impl crate::InstrumentStore for ThisStore {
     async fn insert_instrument(&self, r: &crate::InstrumentRecord) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(&format!(
-            "INSERT INTO financial_instruments ({}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            instruments_sql::INSTRUMENT_COLUMNS
-        ))
-        .bind(&r.financial_instrument_id)
-        .bind(&r.tenant_id)
-        .bind(&r.customer_ref)
-        .bind(r.kind.as_str())
-        .bind(r.state.as_str())
-        .bind(r.state_reason.map(baton_domain::StateReason::as_str))
-        .bind(&r.display)
-        .bind(&r.details_sealed)
-        .bind(&r.provider_tokens_sealed)
-        .bind(r.single_use)
-        .bind(r.supports_debit)
-        .bind(r.supports_credit)
-        .bind(r.created_at)
-        .bind(r.updated_at)
-        .execute(&mut *tx)
-        .await?;
-        instruments_sql::append_state(&mut tx, &r.financial_instrument_id, r.state, r.state_reason, r.created_at)
-            .await?;
+        instruments_sql::insert_instrument(&mut tx, r).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -124,4 +124,5 @@ include!("portable_vault.rs");
 include!("portable_instruments.rs");
 include!("portable_orders.rs");
 include!("portable_execution.rs");
+include!("portable_refunds.rs");
 include!("portable_webhooks.rs");

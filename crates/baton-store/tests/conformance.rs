@@ -16,6 +16,7 @@ use baton_store::{
     AppLimits, DraftRecord, DraftWrite, InstalledAppRecord, RewardAccountRecord, RewardGroupMember, RewardGroupRecord,
     SchemeRecord,
 };
+use baton_store::{Change, ChargebackFilter, ChargebackRecord, RefundRecord, TransactionOutcome, TransactionRecord};
 use baton_store::{CustomerDefaultRecord, DefaultChange, InstructionRecord, OrderRecord};
 use baton_store::{CustomerKeyRecord, SealedSecret, SealedSecretRef};
 use baton_store::{ErasureRecord, InstrumentRecord, InstrumentStateRecord};
@@ -111,6 +112,8 @@ conformance! {
     scenario_reward_accounts => sqlite_reward_accounts, postgres_reward_accounts;
     scenario_reward_balance_concurrent => sqlite_reward_balance_concurrent, postgres_reward_balance_concurrent
         [flavor = "multi_thread", worker_threads = 2];
+    scenario_reward_claim_drawdown_concurrent => sqlite_reward_claim_drawdown_concurrent,
+        postgres_reward_claim_drawdown_concurrent [flavor = "multi_thread", worker_threads = 2];
     scenario_customer_key_created_once => sqlite_customer_key_created_once, postgres_customer_key_created_once
         [flavor = "multi_thread", worker_threads = 2];
     scenario_customer_key_shred => sqlite_customer_key_shred, postgres_customer_key_shred;
@@ -135,6 +138,10 @@ conformance! {
     scenario_apply_is_all_or_nothing => sqlite_apply_is_all_or_nothing, postgres_apply_is_all_or_nothing;
     scenario_jobs_are_claimed_once => sqlite_jobs_are_claimed_once, postgres_jobs_are_claimed_once
         [flavor = "multi_thread", worker_threads = 4];
+    scenario_refunds_capped_concurrently => sqlite_refunds_capped_concurrently,
+        postgres_refunds_capped_concurrently [flavor = "multi_thread", worker_threads = 2];
+    scenario_chargebacks_unique_and_guarded => sqlite_chargebacks_unique_and_guarded,
+        postgres_chargebacks_unique_and_guarded;
     scenario_webhook_fan_out => sqlite_webhook_fan_out, postgres_webhook_fan_out;
     scenario_webhook_deliveries_in_order => sqlite_webhook_deliveries_in_order,
         postgres_webhook_deliveries_in_order;
@@ -1492,6 +1499,55 @@ async fn scenario_reward_balance_concurrent(store: Arc<dyn Store>) {
     assert_eq!(store.reward_account("t_1", "SANDBOX_REWARDS").await.unwrap().unwrap().balance_minor, 100);
 }
 
+/// A claim draws the balance and creates its instrument in one `apply`: claims racing
+/// for a balance that covers one never overdraw it, and the losers leave no instrument.
+async fn scenario_reward_claim_drawdown_concurrent(store: Arc<dyn Store>) {
+    use baton_store::Change;
+    two_tenants(&*store).await;
+    let account = RewardAccountRecord {
+        tenant_id: "t_1".into(),
+        app_id: "SANDBOX_REWARDS".into(),
+        customer_identifier: "c".into(),
+        account_identifier: "a".into(),
+        currency: "USD".into(),
+        balance_minor: 1_000,
+        created_at: T0,
+        updated_at: T0,
+    };
+    store.create_reward_account(&account).await.unwrap();
+    let results = race(6, |i| {
+        let store = store.clone();
+        async move {
+            let changes = [
+                Change::DebitRewardAccount {
+                    tenant_id: "t_1".into(),
+                    app_id: "SANDBOX_REWARDS".into(),
+                    amount_minor: 600,
+                },
+                Change::InsertInstrument(Box::new(instrument(
+                    &format!("fi_claim_{i}"),
+                    "t_1",
+                    "cust",
+                    InstrumentType::Reward,
+                    T0,
+                ))),
+            ];
+            store.apply(&changes, T0 + 1).await.unwrap()
+        }
+    })
+    .await;
+    assert_eq!(results.iter().filter(|applied| **applied).count(), 1, "{results:?}");
+    assert_eq!(store.reward_account("t_1", "SANDBOX_REWARDS").await.unwrap().unwrap().balance_minor, 400);
+    assert_eq!(store.instruments("t_1", "cust", None).await.unwrap().len(), 1, "the losers rolled back");
+    let give_back =
+        Change::CreditRewardAccount { tenant_id: "t_1".into(), app_id: "SANDBOX_REWARDS".into(), amount_minor: 600 };
+    assert!(store.apply(&[give_back], T0 + 2).await.unwrap());
+    assert_eq!(store.reward_account("t_1", "SANDBOX_REWARDS").await.unwrap().unwrap().balance_minor, 1_000);
+    let other =
+        Change::CreditRewardAccount { tenant_id: "t_2".into(), app_id: "SANDBOX_REWARDS".into(), amount_minor: 1 };
+    assert!(!store.apply(&[other], T0 + 3).await.unwrap(), "no account");
+}
+
 /// Two nodes on one SQLite file: transactions that read and then write (tenant
 /// creation under a licence limit) must wait for each other, never fail with
 /// "database is locked".
@@ -2683,6 +2739,171 @@ async fn scenario_jobs_are_claimed_once(store: Arc<dyn Store>) {
     assert_eq!(expired.len(), 18, "the others' leases ended");
     assert!(store.apply(&[Change::DeleteJob { job_id: "job-3".into() }], T0).await.unwrap());
     assert_eq!(store.job("test", "subject-3").await.unwrap(), None);
+}
+
+// Refunds and chargebacks ----------------------------------------------------------------
+
+/// A tenant with an order, its settled debit instruction `i-1` and its settled attempt
+/// `tx-1` of 10.00 EUR.
+async fn settled_debit(store: &dyn Store) -> TransactionRecord {
+    two_tenants(store).await;
+    let ins = InstructionRecord {
+        direction: baton_domain::Direction::Debit,
+        status: baton_domain::InstructionStatus::Settled,
+        amount_minor: 1000,
+        ..instruction_record("t_1", "o-1", "i-1", "C1")
+    };
+    store.create_order(&order_record("t_1", "o-1", "REF1"), &[], &[ins]).await.unwrap();
+    let tx = TransactionRecord {
+        transaction_id: "tx-1".into(),
+        tenant_id: "t_1".into(),
+        order_id: "o-1".into(),
+        instruction_id: "i-1".into(),
+        customer_ref: "C1".into(),
+        financial_instrument_id: None,
+        app_id: "SANDBOX_CARD".into(),
+        payment_method: Some("VISA".into()),
+        operation: baton_domain::Operation::Debit,
+        transaction_type: baton_domain::TransactionType::Mit,
+        attempt: 1,
+        amount_minor: 1000,
+        currency: "EUR".into(),
+        status: baton_domain::TransactionStatus::Settled,
+        idempotency_key: "key-1".into(),
+        provider_reference: Some("ch_1".into()),
+        decline_category: None,
+        error_code: None,
+        psp_code: None,
+        psp_message: None,
+        connector_ms: None,
+        reward_id: None,
+        result_sealed: None,
+        created_at: T0,
+        updated_at: T0,
+        finished_at: Some(T0),
+    };
+    assert!(store.apply(&[Change::InsertTransaction(Box::new(tx.clone()))], T0).await.unwrap());
+    tx
+}
+
+fn refund_record(id: &str, amount_minor: i64) -> RefundRecord {
+    RefundRecord {
+        refund_id: id.into(),
+        tenant_id: "t_1".into(),
+        instruction_id: "i-1".into(),
+        transaction_id: "tx-1".into(),
+        app_id: "SANDBOX_CARD".into(),
+        refund_ref: format!("ref-{id}"),
+        amount_minor,
+        currency: "EUR".into(),
+        reason: baton_domain::RefundReason::Other,
+        status: baton_domain::RefundStatus::Pending,
+        provider_reference: None,
+        error_code: None,
+        psp_code: None,
+        psp_message: None,
+        metadata: "{}".into(),
+        created_at: T0,
+        updated_at: T0,
+    }
+}
+
+async fn scenario_refunds_capped_concurrently(store: Arc<dyn Store>) {
+    settled_debit(&*store).await;
+    // Ten refunds of 3.00 against 10.00, all at once: exactly three fit.
+    let results = race(10, |i| {
+        let store = store.clone();
+        async move {
+            let change = Change::InsertRefund { refund: refund_record(&format!("r-{i}"), 300), limit_minor: 1000 };
+            store.apply(&[change], T0 + 1).await.unwrap()
+        }
+    })
+    .await;
+    assert_eq!(results.iter().filter(|ok| **ok).count(), 3, "{results:?}");
+    let refunds = store.refunds("t_1", "i-1").await.unwrap();
+    assert_eq!(refunds.iter().map(|r| r.amount_minor).sum::<i64>(), 900);
+
+    // A failed refund no longer counts; a finished one is guarded by its status.
+    use baton_domain::RefundStatus::*;
+    let first = refunds[0].refund_id.clone();
+    let fail = |from: Vec<baton_domain::RefundStatus>| Change::FinishRefund {
+        tenant_id: "t_1".into(),
+        refund_id: first.clone(),
+        from,
+        to: Failed,
+        outcome: TransactionOutcome { error_code: Some("PROVIDER_DECLINED".into()), ..Default::default() },
+    };
+    assert!(!store.apply(&[fail(vec![Processing])], T0 + 2).await.unwrap());
+    assert!(store.apply(&[fail(vec![Pending])], T0 + 2).await.unwrap());
+    let big = Change::InsertRefund { refund: refund_record("r-big", 400), limit_minor: 1000 };
+    assert!(store.apply(&[big], T0 + 3).await.unwrap());
+    let over = Change::InsertRefund { refund: refund_record("r-over", 1), limit_minor: 1000 };
+    assert!(!store.apply(&[over], T0 + 3).await.unwrap());
+    // The ref is unique per instruction.
+    let dup = RefundRecord { refund_id: "r-dup".into(), amount_minor: 1, ..refund_record("r-big", 1) };
+    assert!(matches!(
+        store.apply(&[Change::InsertRefund { refund: dup, limit_minor: 100_000 }], T0 + 4).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let stored = store.refund("t_1", "i-1", "ref-r-big").await.unwrap().unwrap();
+    assert_eq!((stored.amount_minor, stored.status), (400, Pending));
+    assert!(store.refunds("t_2", "i-1").await.unwrap().is_empty(), "another tenant sees nothing");
+}
+
+async fn scenario_chargebacks_unique_and_guarded(store: Arc<dyn Store>) {
+    settled_debit(&*store).await;
+    use baton_domain::ChargebackStatus::*;
+    let record = ChargebackRecord {
+        chargeback_id: "cb-1".into(),
+        tenant_id: "t_1".into(),
+        instruction_id: "i-1".into(),
+        transaction_id: "tx-1".into(),
+        app_id: "SANDBOX_CARD".into(),
+        provider_reference: "dp_1".into(),
+        amount_minor: 1000,
+        currency: "EUR".into(),
+        reason: baton_domain::ChargebackReason::Fraud,
+        provider_reason_code: Some("10.4".into()),
+        status: Open,
+        due_by: None,
+        evidence: None,
+        created_at: T0,
+        updated_at: T0,
+    };
+    assert!(store.apply(&[Change::InsertChargeback(record.clone())], T0).await.unwrap());
+    let again = ChargebackRecord { chargeback_id: "cb-2".into(), ..record.clone() };
+    assert!(!store.apply(&[Change::InsertChargeback(again)], T0).await.unwrap(), "one per provider reference");
+    assert_eq!(store.chargeback("t_1", "cb-1").await.unwrap(), Some(record.clone()));
+    assert_eq!(store.chargeback("t_2", "cb-1").await.unwrap(), None);
+    let by_ref = store.chargeback_by_provider_reference("t_1", "SANDBOX_CARD", "dp_1").await.unwrap();
+    assert_eq!(by_ref.map(|c| c.chargeback_id), Some("cb-1".into()));
+
+    let to = |from, to, evidence: Option<&str>| Change::ChargebackStatus {
+        tenant_id: "t_1".into(),
+        chargeback_id: "cb-1".into(),
+        from,
+        to,
+        evidence: evidence.map(Into::into),
+    };
+    assert!(!store.apply(&[to(EvidenceSubmitted, Won, None)], T0 + 1).await.unwrap());
+    assert!(store.apply(&[to(Open, EvidenceSubmitted, Some("{\"text\":\"x\"}"))], T0 + 1).await.unwrap());
+    let stored = store.chargeback("t_1", "cb-1").await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.evidence.as_deref()), (EvidenceSubmitted, Some("{\"text\":\"x\"}")));
+
+    let all = ChargebackFilter { limit: 10, ..Default::default() };
+    assert_eq!(store.chargebacks("t_1", &all).await.unwrap().len(), 1);
+    let open = ChargebackFilter { status: Some(Open), ..all.clone() };
+    assert!(store.chargebacks("t_1", &open).await.unwrap().is_empty());
+    let fraud = ChargebackFilter {
+        reason: Some(baton_domain::ChargebackReason::Fraud),
+        from: Some(T0),
+        to: Some(T0 + 1),
+        ..all.clone()
+    };
+    assert_eq!(store.chargebacks("t_1", &fraud).await.unwrap().len(), 1);
+    let later = ChargebackFilter { from: Some(T0 + 1), ..all.clone() };
+    assert!(store.chargebacks("t_1", &later).await.unwrap().is_empty());
+    assert!(store.chargebacks("t_2", &all).await.unwrap().is_empty());
 }
 
 // Webhooks ------------------------------------------------------------------------------

@@ -24,14 +24,26 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP API (and its background work). Initialises an empty database.
-    Serve(ServeArgs),
+    Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+        /// On an empty database, also create the demo tenant (see `init --demo`) and print its keys
+        #[arg(long)]
+        demo: bool,
+    },
     /// Initialise an empty database and print the first account key.
     Init {
         #[command(flatten)]
         store: StoreArgs,
         /// Print exactly one JSON object {accountId, publicKey, privateKey} on stdout
+        /// (with --demo: and `tenant: {tenantId, publicKey, privateKey, collectSchemeId,
+        /// payoutSchemeId, rewardGroupId}`)
         #[arg(long)]
         json: bool,
+        /// Also create a demo tenant: sandbox apps installed and configured, a published
+        /// collect and payout scheme, a reward group and a tenant key with every tenant role
+        #[arg(long)]
+        demo: bool,
     },
     /// Apply database migrations and exit.
     Migrate {
@@ -126,7 +138,7 @@ impl NewMasterKeyArgs {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => {
+        Command::Serve { args, demo } => {
             let config = args.resolve()?;
             let data_dir = config.store.data_dir.clone();
             let (environment, database) = (config.store.environment, format!("{:?}", config.store.database));
@@ -134,11 +146,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let running = node::start(config, Arc::new(SystemClock)).await?;
             if let Some(credentials) = &running.initial_credentials {
                 announce_initial_key(credentials, &data_dir);
+                if demo {
+                    let tenant = running
+                        .engine
+                        .create_demo_tenant(&credentials.account_id)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("creating the demo tenant: {e}"))?;
+                    save_demo_tenant(&tenant, &data_dir)?;
+                    announce_demo_tenant(&tenant, &data_dir);
+                }
+            } else if demo {
+                tracing::warn!("the database was already initialised; --demo creates demo data only on an empty one");
             }
             tracing::info!(addr = %running.addr, %environment, %database, tls = running.tls, "baton is listening");
             running.run_until(signals).await
         }
-        Command::Init { store, json } => {
+        Command::Init { store, json, demo } => {
             let config = store.resolve()?;
             let engine =
                 node::build_engine(&config, std::time::Duration::from_secs(3600), Arc::new(SystemClock)).await?;
@@ -146,11 +169,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("this database is already initialised; nothing was changed");
             }
             let credentials = node::initialize(&engine, &config.data_dir).await?;
-            engine.close().await;
-            if json {
-                println!("{}", serde_json::to_string(&credentials)?);
+            let tenant = if demo {
+                let tenant = engine.create_demo_tenant(&credentials.account_id).await;
+                let tenant = tenant.map_err(|e| anyhow::anyhow!("creating the demo tenant: {e}"))?;
+                save_demo_tenant(&tenant, &config.data_dir)?;
+                Some(tenant)
             } else {
-                announce_initial_key(&credentials, &config.data_dir);
+                None
+            };
+            engine.close().await;
+            match (json, tenant) {
+                (true, None) => println!("{}", serde_json::to_string(&credentials)?),
+                (true, Some(tenant)) => {
+                    let demo = baton_engine::demo::DemoCredentials { account: credentials, tenant };
+                    println!("{}", serde_json::to_string(&demo)?)
+                }
+                (false, tenant) => {
+                    announce_initial_key(&credentials, &config.data_dir);
+                    if let Some(tenant) = tenant {
+                        announce_demo_tenant(&tenant, &config.data_dir);
+                    }
+                }
             }
             Ok(())
         }
@@ -248,6 +287,34 @@ async fn rotate_master_key(store: &StoreArgs, new_key: &NewMasterKeyArgs, batch_
         report.rewrapped, report.resealed
     );
     Ok(())
+}
+
+/// Where `--demo` keeps a copy of the demo tenant's key and ids (mode 0600), for scripts.
+pub const DEMO_TENANT_FILE: &str = "demo-tenant.json";
+
+fn save_demo_tenant(t: &baton_engine::demo::DemoTenant, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    node::write_private_file(&data_dir.join(DEMO_TENANT_FILE), &serde_json::to_vec_pretty(t)?)
+}
+
+/// Shows the demo tenant's key and ids once, on the terminal (never through the log).
+fn announce_demo_tenant(t: &baton_engine::demo::DemoTenant, data_dir: &std::path::Path) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "================ Demo tenant ======================\n\
+         Tenant id:          {}\nPublic key:         {}\nPrivate key:        {}\n\
+         Collect scheme id:  {}\nPayout scheme id:   {}\nReward group id:    {}\n\n\
+         Sandbox apps SANDBOX_CARD, SANDBOX_BANK and SANDBOX_REWARDS are installed; the key\n\
+         holds every tenant role. A copy was written to {} (mode 0600).\n\
+         ===================================================\n",
+        t.tenant_id,
+        t.public_key,
+        t.private_key,
+        t.collect_scheme_id,
+        t.payout_scheme_id,
+        t.reward_group_id,
+        data_dir.join(DEMO_TENANT_FILE).display()
+    );
 }
 
 /// Shows the first admin key once, on the terminal (never through the log).

@@ -78,6 +78,10 @@ pub struct ServeArgs {
     /// collections, PSP status syncs); 0 runs no worker on this node [default: 1000]
     #[arg(long, env = "BATON_WORKER_INTERVAL_MS", value_name = "MS")]
     pub worker_interval_ms: Option<u64>,
+    /// Milliseconds a PSP call may take before its outcome counts as unknown (the
+    /// attempt is then synced, never charged again) [default: 30000]
+    #[arg(long, env = "BATON_CONNECTOR_TIMEOUT_MS", value_name = "MS")]
+    pub connector_timeout_ms: Option<u64>,
     /// Comma-separated host names, addresses or CIDRs that webhook endpoints may reach
     /// even where the environment forbids it (private networks in production) [default: none]
     #[arg(long, env = "BATON_WEBHOOKS_ALLOWED_HOSTS", value_name = "HOSTS", value_delimiter = ',')]
@@ -108,6 +112,8 @@ struct FileConfig {
     #[serde(default)]
     worker: FileWorker,
     #[serde(default)]
+    execution: FileExecution,
+    #[serde(default)]
     webhooks: FileWebhooks,
 }
 
@@ -123,6 +129,12 @@ struct FileWebhooks {
 #[serde(deny_unknown_fields)]
 struct FileWorker {
     interval_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileExecution {
+    connector_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -226,6 +238,8 @@ pub struct ServeConfig {
     pub accept_raw_card_data: bool,
     /// Time between worker rounds; `None`: this node runs no worker (API only).
     pub worker_interval: Option<Duration>,
+    /// How long a PSP call may take.
+    pub connector_timeout: Duration,
     /// Webhook settings (`[webhooks]`).
     pub webhooks: WebhookSettings,
 }
@@ -336,6 +350,9 @@ impl ServeArgs {
                 0 => None,
                 ms => Some(Duration::from_millis(ms)),
             },
+            connector_timeout: Duration::from_millis(
+                self.connector_timeout_ms.or(file.execution.connector_timeout_ms).unwrap_or(30_000).clamp(100, 300_000),
+            ),
             webhooks: WebhookSettings {
                 allowed_hosts: self
                     .webhooks_allowed_hosts

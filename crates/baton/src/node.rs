@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use baton_connectors::Connectors;
-use baton_engine::{Clock, Engine, EngineConfig, InitialCredentials, StartupCheck};
+use baton_engine::{Clock, Engine, EngineConfig, ExecutionConfig, InitialCredentials, StartupCheck};
 use baton_http::{AppState, HttpSettings};
 use baton_store::{PostgresStore, SqliteStore, Store};
 use baton_vault::MasterKey;
@@ -111,27 +111,45 @@ pub async fn build_engine_with(
     accept_raw_card_data: bool,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Arc<Engine>> {
-    let webhooks = baton_engine::webhooks::WebhookConfig::default();
-    build_engine_calling(config, token_ttl, accept_raw_card_data, clock, Connectors::standard(), webhooks).await
+    let settings = EngineSettings { token_ttl, accept_raw_card_data, ..EngineSettings::default() };
+    build_engine_calling(config, settings, clock, Connectors::standard()).await
+}
+
+/// What a node's engine is built with besides its store.
+struct EngineSettings {
+    token_ttl: Duration,
+    accept_raw_card_data: bool,
+    execution: ExecutionConfig,
+    webhooks: baton_engine::webhooks::WebhookConfig,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            token_ttl: Duration::from_secs(3600),
+            accept_raw_card_data: false,
+            execution: ExecutionConfig::default(),
+            webhooks: baton_engine::webhooks::WebhookConfig::default(),
+        }
+    }
 }
 
 /// As [`build_engine_with`], calling PSPs through `connectors`.
 async fn build_engine_calling(
     config: &StoreConfig,
-    token_ttl: Duration,
-    accept_raw_card_data: bool,
+    settings: EngineSettings,
     clock: Arc<dyn Clock>,
     connectors: Connectors,
-    webhooks: baton_engine::webhooks::WebhookConfig,
 ) -> anyhow::Result<Arc<Engine>> {
     let store = open_store(config).await?;
     let initialized = store.master_key_check().await.context("reading the database's key check")?.is_some();
     let master_key = Arc::new(load_master_key(config, initialized)?);
     let engine_config = EngineConfig {
         environment: config.environment,
-        token_ttl,
-        accept_raw_card_data,
-        webhooks,
+        token_ttl: settings.token_ttl,
+        accept_raw_card_data: settings.accept_raw_card_data,
+        execution: settings.execution,
+        webhooks: settings.webhooks,
         ..EngineConfig::default()
     };
     Ok(Arc::new(Engine::new(store, master_key, engine_config, clock).with_connectors(connectors)))
@@ -202,14 +220,18 @@ pub async fn start_with(
     connectors: Connectors,
 ) -> anyhow::Result<RunningNode> {
     validate(&config)?;
-    let webhooks = baton_engine::webhooks::WebhookConfig {
-        allow: baton_engine::webhooks::AllowList::parse(&config.webhooks.allowed_hosts).map_err(anyhow::Error::msg)?,
-        rotation_overlap: config.webhooks.rotation_overlap,
-        ..Default::default()
+    let settings = EngineSettings {
+        token_ttl: config.token_ttl,
+        accept_raw_card_data: config.accept_raw_card_data,
+        execution: ExecutionConfig { connector_timeout: config.connector_timeout, ..ExecutionConfig::default() },
+        webhooks: baton_engine::webhooks::WebhookConfig {
+            allow: baton_engine::webhooks::AllowList::parse(&config.webhooks.allowed_hosts)
+                .map_err(anyhow::Error::msg)?,
+            rotation_overlap: config.webhooks.rotation_overlap,
+            ..Default::default()
+        },
     };
-    let engine =
-        build_engine_calling(&config.store, config.token_ttl, config.accept_raw_card_data, clock, connectors, webhooks)
-            .await?;
+    let engine = build_engine_calling(&config.store, settings, clock, connectors).await?;
     let initial_credentials = match engine.check_startup().await.map_err(|e| anyhow::anyhow!("{e}"))? {
         StartupCheck::Initialized => None,
         StartupCheck::Empty => Some(initialize(&engine, &config.store.data_dir).await?),

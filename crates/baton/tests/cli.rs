@@ -116,8 +116,14 @@ fn serve_help_documents_every_setting() {
 /// Starts `baton serve` on a free port and waits until it reports that it listens;
 /// by then anything it prints on stdout has been written.
 fn serve(dir: &std::path::Path) -> (std::process::Child, String) {
+    serve_with(dir, &[])
+}
+
+/// [`serve`] with extra arguments.
+fn serve_with(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "data"])
+        .args(extra)
         .current_dir(dir)
         .env_remove("DATABASE_URL")
         .env("BATON_LOG_FORMAT", "json")
@@ -170,6 +176,31 @@ fn serve_prints_the_first_key_once_and_shuts_down_on_sigterm() {
     assert!(status.success());
     assert!(!printed.contains(private_key), "a later start must not print the private key");
     assert!(!printed.contains("STORE THIS"));
+}
+
+#[test]
+fn serve_demo_creates_the_demo_tenant_on_an_empty_database_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, _) = serve_with(dir.path(), &["--demo"]);
+    let (status, printed) = terminate(child);
+    assert!(status.success(), "{status:?}");
+    assert!(printed.contains("STORE THIS PRIVATE KEY NOW"), "{printed:?}");
+    assert!(printed.contains("Demo tenant"), "{printed:?}");
+    for label in ["Tenant id:", "Collect scheme id:", "Payout scheme id:", "Reward group id:"] {
+        assert!(printed.contains(label), "{label} in {printed:?}");
+    }
+    // A copy for scripts, readable only by the owner.
+    let file = dir.path().join("data/demo-tenant.json");
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert!(printed.contains(saved["privateKey"].as_str().unwrap()));
+    assert!(printed.contains(saved["collectSchemeId"].as_str().unwrap()));
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // Started again over the same data: no second demo tenant, nothing secret printed.
+    let (child, _) = serve_with(dir.path(), &["--demo"]);
+    let (status, printed) = terminate(child);
+    assert!(status.success());
+    assert!(!printed.contains("Demo tenant"), "{printed:?}");
 }
 
 mod reqwest {

@@ -117,8 +117,15 @@ impl Fx {
         self.app.get(&path, &self.token).await.assert_status(200)["state"].as_str().unwrap().to_string()
     }
 
-    /// The event types in the outbox for the tenant, oldest first.
+    /// The `instruction.*` event types in the outbox for the tenant, oldest first, without
+    /// the `instruction.updated` that follows each status change.
     async fn events(&self) -> Vec<String> {
+        let all = self.all_events().await;
+        all.into_iter().filter(|e| e.starts_with("instruction.") && e != "instruction.updated").collect()
+    }
+
+    /// Every event type in the outbox for the tenant, oldest first.
+    async fn all_events(&self) -> Vec<String> {
         let events = self.app.engine().outbox_events(&self.tenant).await.unwrap();
         events.iter().map(|e| e.event.event_type.as_str().to_string()).collect()
     }
@@ -155,8 +162,20 @@ async fn a_card_payment_settles_and_is_recorded_and_announced() {
     assert_eq!((t["transactionType"].as_str(), t["paymentMethod"].as_str()), (Some("MIT"), Some("VISA")));
     assert_eq!(t["amount"], json!(49.9));
     assert!(t["providerReference"].as_str().unwrap().starts_with("sbx_ch_"));
-    assert_eq!(fx.events().await, ["instruction.processing", "instruction.settled"]);
-    let settled = fx.app.engine().outbox_events(&fx.tenant).await.unwrap().pop().unwrap();
+    assert_eq!(
+        fx.all_events().await,
+        [
+            "financial_instrument.created",
+            "instruction.processing",
+            "instruction.updated",
+            "instruction.settled",
+            "instruction.updated"
+        ]
+    );
+    let mut events = fx.app.engine().outbox_events(&fx.tenant).await.unwrap();
+    let updated = events.pop().unwrap();
+    let settled = events.pop().unwrap();
+    assert_eq!(updated.event.data, settled.event.data, "the same data under both types");
     let data: Value = serde_json::from_str(&settled.event.data).unwrap();
     assert_eq!(data["order"]["orderRef"], "o-1");
     assert_eq!(data["instruction"]["status"], "SETTLED");
@@ -225,6 +244,8 @@ async fn what_cannot_be_executed_is_refused_and_changes_nothing() {
     assert_eq!(reply.status.as_u16(), 400, "{}", reply.text);
     assert!(fx.transactions("o-inactive").await.is_empty());
     assert!(fx.events().await.is_empty(), "refusals announce nothing");
+    // The deactivation was announced.
+    assert!(fx.all_events().await.contains(&"financial_instrument.state_changed".to_string()));
 }
 
 #[tokio::test]
@@ -289,6 +310,41 @@ async fn bank_collections_settle_or_fail_after_the_delay() {
     // Jobs are done: another round does nothing.
     fx.app.clock.advance(Duration::from_secs(60));
     assert_eq!(fx.app.tick().await.jobs_run, 0);
+    // Each mandate was announced as registered; the cancelled one's deactivation too.
+    let events = fx.all_events().await;
+    assert_eq!(events.iter().filter(|e| *e == "mandate.registered").count(), 3);
+    assert_eq!(events.iter().filter(|e| *e == "financial_instrument.state_changed").count(), 1);
+}
+
+#[tokio::test]
+async fn a_single_use_instrument_is_locked_by_its_payment() {
+    let fx = Fx::new().await;
+    let fi = fx
+        .instrument(json!({ "type": "CARD", "singleUse": true, "details": {
+            "cardNumber": "5555555555554444", "expiryMonth": 12, "expiryYear": 2030 } }))
+        .await;
+    fx.order("o-once", Some(&fi), None).await;
+    fx.execute("o-once").await.assert_status(200);
+    assert_eq!(fx.transactions("o-once").await[0]["paymentMethod"], "MASTERCARD");
+    assert_eq!(fx.instrument_state(&fi).await, "LOCKED");
+    assert_eq!(
+        fx.all_events().await,
+        [
+            "financial_instrument.created",
+            "instruction.processing",
+            "instruction.updated",
+            "instruction.settled",
+            "instruction.updated",
+            "financial_instrument.state_changed"
+        ]
+    );
+    // Events carry display data only.
+    for e in fx.app.engine().outbox_events(&fx.tenant).await.unwrap() {
+        assert!(!e.event.data.contains("5555555555554444"), "{}", e.event.data);
+    }
+    let created = &fx.app.engine().outbox_events(&fx.tenant).await.unwrap()[0];
+    let data: Value = serde_json::from_str(&created.event.data).unwrap();
+    assert_eq!(data["financialInstrument"]["display"]["last4"], "4444");
 }
 
 #[tokio::test]
@@ -451,4 +507,30 @@ async fn an_attempt_that_never_reached_the_psp_fails_on_sync() {
     assert_eq!(fx.instruction("o-lost").await["status"], "FAILED");
     assert!(empty.charges.lock().unwrap().is_empty(), "nothing was charged");
     peer.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_psp_that_does_not_answer_in_time_is_synced_not_charged_again() {
+    let psp = LedgerPsp { hang: true, ..LedgerPsp::default() };
+    let mut slow = Connectors::standard();
+    slow.insert(Arc::new(psp.clone()));
+    let options = Options { connectors: slow, connector_timeout: Duration::from_millis(200), ..Options::default() };
+    let fx = Fx::with(options).await;
+    let fi = fx.card("4242424242424242").await;
+    fx.order("o-slow", Some(&fi), None).await;
+
+    // The PSP charged but did not answer in time: the outcome is unknown, not a failure.
+    let reply = fx.execute("o-slow").await;
+    assert_eq!(reply.assert_status(202)["status"], "PROCESSING");
+    assert_eq!(fx.transactions("o-slow").await[0]["status"], "PENDING");
+
+    // The queued sync asks the PSP (same idempotency key) and settles it.
+    fx.app.clock.advance(Duration::from_secs(11));
+    let report = fx.app.tick().await;
+    assert_eq!(report.jobs_run, 1);
+    assert_eq!(fx.instruction("o-slow").await["status"], "SETTLED");
+    assert_eq!(psp.charges.lock().unwrap().len(), 1, "one charge");
+    let attempts = fx.transactions("o-slow").await;
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0]["status"], "SETTLED");
 }

@@ -81,6 +81,7 @@ fn reward_names(body: &Value) -> Vec<String> {
 const CARD: &str = "SANDBOX_CARD";
 const BANK: &str = "SANDBOX_BANK";
 const REWARDS: &str = "SANDBOX_REWARDS";
+const STRIPE: &str = "STRIPE";
 
 impl Ctx {
     async fn get(&self, path: &str) -> Reply {
@@ -163,7 +164,7 @@ async fn marketplace_lists_the_apps_with_their_capabilities() {
     let ctx = setup().await;
     let list = ctx.get("/v1/marketplace/apps").await;
     let list = list.assert_status(200);
-    assert_eq!(app_ids(list), [CARD, BANK, REWARDS]);
+    assert_eq!(app_ids(list), [CARD, BANK, REWARDS, STRIPE]);
 
     let card = &list[0];
     assert_eq!(card["developerName"], "Baton");
@@ -215,31 +216,31 @@ async fn marketplace_lists_the_apps_with_their_capabilities() {
 async fn marketplace_filters_or_within_and_across() {
     let ctx = setup().await;
     let cases: &[(&str, &[&str])] = &[
-        ("", &[CARD, BANK, REWARDS]),
+        ("", &[CARD, BANK, REWARDS, STRIPE]),
         ("?appType=REWARD", &[REWARDS]),
-        ("?appType=payment", &[CARD, BANK]),
-        ("?appType=PAYMENT,reward", &[CARD, BANK, REWARDS]),
-        ("?direction=DEBIT", &[CARD, BANK]),
+        ("?appType=payment", &[CARD, BANK, STRIPE]),
+        ("?appType=PAYMENT,reward", &[CARD, BANK, REWARDS, STRIPE]),
+        ("?direction=DEBIT", &[CARD, BANK, STRIPE]),
         ("?direction=credit", &[CARD, BANK, REWARDS]),
-        ("?transactionType=CIT", &[CARD, REWARDS]),
-        ("?transactionType=MIT", &[CARD, BANK, REWARDS]),
-        ("?networks=VISA", &[CARD]),
-        ("?networks=amex", &[CARD]),
-        ("?networks=american-express,DISCOVER", &[CARD]),
+        ("?transactionType=CIT", &[CARD, REWARDS, STRIPE]),
+        ("?transactionType=MIT", &[CARD, BANK, REWARDS, STRIPE]),
+        ("?networks=VISA", &[CARD, STRIPE]),
+        ("?networks=amex", &[CARD, STRIPE]),
+        ("?networks=american-express,DISCOVER", &[CARD, STRIPE]),
         ("?paymentMethods=direct-debit", &[BANK]),
         ("?paymentMethods=PAYPAL,gift_card", &[CARD, REWARDS]),
-        ("?paymentMethods=american_express", &[CARD]),
+        ("?paymentMethods=american_express", &[CARD, STRIPE]),
         ("?paymentMethods=BANK_TRANSFER,DONATION", &[BANK, REWARDS]),
         // AND across filters.
-        ("?appType=PAYMENT&transactionType=CIT", &[CARD]),
+        ("?appType=PAYMENT&transactionType=CIT", &[CARD, STRIPE]),
         ("?direction=DEBIT&paymentMethods=GIFT_CARD", &[]),
         ("?appType=PAYMENT&direction=CREDIT&networks=VISA", &[CARD]),
         ("?appType=REWARD&direction=DEBIT", &[]),
-        ("?direction=DEBIT&transactionType=MIT&paymentMethods=DIRECT_DEBIT,VISA", &[CARD, BANK]),
+        ("?direction=DEBIT&transactionType=MIT&paymentMethods=DIRECT_DEBIT,VISA", &[CARD, BANK, STRIPE]),
         // Repeated parameters add values; names match ignoring case; blanks are ignored.
-        ("?appType=REWARD&appType=PAYMENT&networks=VISA", &[CARD]),
+        ("?appType=REWARD&appType=PAYMENT&networks=VISA", &[CARD, STRIPE]),
         ("?APPTYPE=reward", &[REWARDS]),
-        ("?AppType=&networks=&direction=,", &[CARD, BANK, REWARDS]),
+        ("?AppType=&networks=&direction=,", &[CARD, BANK, REWARDS, STRIPE]),
     ];
     for (query, expected) in cases {
         assert_eq!(ctx.marketplace(query).await, *expected, "{query}");
@@ -266,11 +267,11 @@ async fn marketplace_filters_or_within_and_across() {
 
     // POST, as the tutorial's curl: no body, or the filters as JSON (csv strings or arrays).
     let list = |reply: Reply| app_ids(reply.assert_status(200)).into_iter().map(String::from).collect::<Vec<_>>();
-    assert_eq!(list(ctx.post_empty("/v1/marketplace/apps").await), [CARD, BANK, REWARDS]);
-    assert_eq!(list(ctx.post("/v1/marketplace/apps", &json!({})).await), [CARD, BANK, REWARDS]);
+    assert_eq!(list(ctx.post_empty("/v1/marketplace/apps").await), [CARD, BANK, REWARDS, STRIPE]);
+    assert_eq!(list(ctx.post("/v1/marketplace/apps", &json!({})).await), [CARD, BANK, REWARDS, STRIPE]);
     assert_eq!(list(ctx.post("/v1/marketplace/apps", &json!({ "AppType": "REWARD" })).await), [REWARDS]);
     let body = json!({ "networks": ["VISA"], "direction": "DEBIT,CREDIT", "transactionType": null });
-    assert_eq!(list(ctx.post("/v1/marketplace/apps", &body).await), [CARD]);
+    assert_eq!(list(ctx.post("/v1/marketplace/apps", &body).await), [CARD, STRIPE]);
     let body = json!({ "paymentMethods": ["DIRECT_DEBIT", "GIFT_CARD"] });
     assert_eq!(list(ctx.post("/v1/marketplace/apps?appType=PAYMENT", &body).await), [BANK]);
     let reply = ctx.post("/v1/marketplace/apps", &json!({ "networks": ["JCB"], "appType": 7 })).await;
@@ -295,7 +296,7 @@ async fn install_configure_and_uninstall() {
     let market = ctx.get("/v1/marketplace/apps").await;
     let flags: Vec<bool> =
         market.assert_status(200).as_array().unwrap().iter().map(|a| a["installed"].as_bool().unwrap()).collect();
-    assert_eq!(flags, [true, false, false]);
+    assert_eq!(flags, [true, false, false, false]);
     assert_eq!(ctx.get("/v1/marketplace/apps/sandbox-card").await.assert_status(200)["installed"], true);
 
     // Once per tenant, whatever the spelling.
@@ -447,7 +448,7 @@ async fn install_configure_and_uninstall() {
     ctx.post_empty("/v1/marketplace/installed/sandbox_rewards/uninstall").await.assert_status(200);
     ctx.post_empty("/marketplace/installed/sandbox-card/uninstall").await.assert_status(200);
     assert!(ctx.installed().await.is_empty());
-    assert_eq!(ctx.marketplace("").await, [CARD, BANK, REWARDS]);
+    assert_eq!(ctx.marketplace("").await, [CARD, BANK, REWARDS, STRIPE]);
 
     // Reinstalling starts unconfigured: the old configuration went with the app.
     let again = ctx.install("sandbox-card").await;
@@ -1047,7 +1048,7 @@ async fn tenants_see_only_their_own_apps_groups_and_accounts() {
         .iter()
         .map(|x| x["installed"].clone())
         .collect();
-    assert_eq!(flags, [false, false, false]);
+    assert_eq!(flags, [false, false, false, false]);
     b.get("/v1/apps/installed/sandbox-card").await.assert_error(404, "APP_NOT_INSTALLED");
     b.post("/v1/apps/installed/sandbox-card/configuration", &json!({})).await.assert_error(404, "APP_NOT_INSTALLED");
     b.post_empty("/v1/apps/installed/sandbox-card/uninstall").await.assert_error(404, "APP_NOT_INSTALLED");

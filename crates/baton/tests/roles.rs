@@ -83,6 +83,10 @@ fn concrete_path(spec: &RouteSpec, tenant: &str) -> String {
         path.replace("{customerRef}", "C-roles").replace("{financialInstrumentId}", &uuid::Uuid::new_v4().to_string());
     // Orders and instructions: unknown refs.
     let path = path.replace("{orderRef}", "O-roles").replace("{instructionRef}", "I-roles");
+    // Reward claims: an unknown transaction.
+    let path = path.replace("{transactionId}", &uuid::Uuid::new_v4().to_string());
+    // Refunds and chargebacks: an unknown refund ref and chargeback id.
+    let path = path.replace("{refundRef}", "R-roles").replace("{chargebackId}", &uuid::Uuid::new_v4().to_string());
     let path = path
         .replace("{webhookId}", &uuid::Uuid::new_v4().to_string())
         .replace("{deliveryId}", &uuid::Uuid::new_v4().to_string());
@@ -270,7 +274,10 @@ async fn unauthenticated_routes_are_exactly_the_expected_set() {
     .into_iter()
     .map(|p| ("GET".to_string(), p))
     .collect();
-    assert_eq!(public, expected_public);
+    // PSP notifications carry the PSP's own signature instead of a token (tests/chargebacks.rs).
+    let psp_events = ("POST".to_string(), "/v1/psp-events/{tenantId}/{appId}");
+    let public_posts: BTreeSet<(String, &str)> = [psp_events].into_iter().collect();
+    assert_eq!(public, expected_public.union(&public_posts).cloned().collect::<BTreeSet<_>>());
 
     let hmac: BTreeSet<(String, &str)> =
         specs().iter().filter(|s| s.access == Access::Hmac).map(|s| (s.method.to_string(), s.path)).collect();

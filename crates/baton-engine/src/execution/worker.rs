@@ -72,7 +72,7 @@ impl Engine {
                 }),
             ];
             // Applied once: a second node finds the status moved and changes nothing.
-            if self.store.apply(&changes, now).await? {
+            if self.apply(&changes, now).await? {
                 count += 1;
             }
         }
@@ -113,7 +113,7 @@ impl Engine {
             if self.store.job(SYNC_JOB, &attempt.transaction_id).await?.is_some() {
                 continue;
             }
-            self.store.apply(&[Change::ScheduleJob(self.sync_job(&attempt, now, now))], now).await?;
+            self.apply(&[Change::ScheduleJob(self.sync_job(&attempt, now, now))], now).await?;
             count += 1;
         }
         Ok(count)
@@ -131,7 +131,7 @@ impl Engine {
                     ok += 1;
                 }
                 Ok(None) => {
-                    self.store.apply(&[Change::DeleteJob { job_id: job.job_id.clone() }], self.now_ms()).await?;
+                    self.apply(&[Change::DeleteJob { job_id: job.job_id.clone() }], self.now_ms()).await?;
                     ok += 1;
                 }
                 Err(e) => {
@@ -151,6 +151,7 @@ impl Engine {
     async fn run_job(&self, job: &JobRecord) -> EngineResult<Option<i64>> {
         match job.kind.as_str() {
             SYNC_JOB => self.sync_attempt(job).await,
+            crate::refunds::SYNC_REFUND_JOB => self.sync_refund(job).await,
             FOLLOW_UP_JOB => {
                 let payload: Value = serde_json::from_str(&job.payload).map_err(|e| internal(e.to_string()))?;
                 let app_id = payload.get("appId").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -167,7 +168,7 @@ impl Engine {
     }
 
     /// Asks the connector what became of an attempt and records it.
-    async fn sync_attempt(&self, job: &JobRecord) -> EngineResult<Option<i64>> {
+    pub(crate) async fn sync_attempt(&self, job: &JobRecord) -> EngineResult<Option<i64>> {
         let tenant_id = job.tenant_id.as_deref().unwrap_or_default();
         let Some(attempt) = self.store.transaction(tenant_id, &job.subject_id).await? else { return Ok(None) };
         if attempt.status.is_final() {
@@ -196,7 +197,7 @@ impl Engine {
                             ..Default::default()
                         },
                     };
-                    self.store.apply(&[change], now).await?;
+                    self.apply(&[change], now).await?;
                 }
                 Ok(Some(self.now_ms() + check_after.as_millis() as i64))
             }

@@ -2,11 +2,16 @@
 
 pub mod account;
 pub mod api_keys;
+pub mod chargebacks;
+pub mod claims;
 pub mod execution;
 pub mod health;
 pub mod identity;
 pub mod marketplace;
 pub mod orders;
+pub mod psp_events;
+pub mod refunds;
+pub mod sandbox;
 pub mod schemes;
 pub mod tenants;
 pub mod vault;

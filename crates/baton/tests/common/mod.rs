@@ -100,6 +100,8 @@ pub struct Options {
     pub worker_interval: Option<Duration>,
     /// The PSPs the node calls (the standard connectors unless a test scripts one).
     pub connectors: baton_connectors::Connectors,
+    /// How long a PSP call may take.
+    pub connector_timeout: Duration,
     /// `webhooks.allowed_hosts`.
     pub webhook_allowed_hosts: Vec<String>,
 }
@@ -115,6 +117,7 @@ impl Default for Options {
             accept_raw_card_data: false,
             worker_interval: None,
             connectors: baton_connectors::Connectors::standard(),
+            connector_timeout: Duration::from_secs(30),
             webhook_allowed_hosts: Vec::new(),
         }
     }
@@ -169,6 +172,7 @@ impl TestApp {
             shutdown_grace: Duration::from_secs(5),
             accept_raw_card_data: options.accept_raw_card_data,
             worker_interval: options.worker_interval,
+            connector_timeout: options.connector_timeout,
             webhooks: baton::config::WebhookSettings {
                 allowed_hosts: options.webhook_allowed_hosts.clone(),
                 ..Default::default()
@@ -358,4 +362,133 @@ pub fn with(mut base: Value, extra: Value) -> Value {
 pub fn instruction(instruction_ref: &str, customer: &str, direction: &str) -> Value {
     json!({ "instructionRef": instruction_ref, "customerRef": customer, "direction": direction,
             "amount": "10.00", "currency": "EUR", "country": "DE" })
+}
+
+/// A tenant ready to move money: `SANDBOX_CARD` installed and configured (with the
+/// `apiKey` [`Payments::API_KEY`], which also signs its notifications) and a collect
+/// scheme whose published draft routes everything to it. Raw card data is accepted.
+pub struct Payments {
+    pub app: TestApp,
+    pub tenant: String,
+    /// `tenant-admin`.
+    pub token: String,
+    pub scheme: String,
+}
+
+impl Payments {
+    pub const API_KEY: &'static str = "sk_sandbox_test_secret";
+
+    pub async fn new() -> Self {
+        Self::with_options(Options { accept_raw_card_data: true, ..Options::default() }).await
+    }
+
+    pub async fn with_options(options: Options) -> Self {
+        let app = TestApp::spawn_with(options).await;
+        let admin = app.admin_token().await;
+        let tenant = app.create_tenant(&admin, "Payments tenant").await;
+        let key = app.create_tenant_key(&admin, &tenant, &["tenant-admin"]).await;
+        let token = app.token(&key).await;
+        let reply =
+            app.send(reqwest::Method::POST, "/v1/marketplace/apps/SANDBOX_CARD/install", Some(&token), &[], None).await;
+        reply.assert_status(200);
+        let config = json!({ "merchantName": "Acme", "apiKey": Self::API_KEY });
+        app.post("/v1/apps/installed/SANDBOX_CARD/configuration", &token, &config).await.assert_status(200);
+        let body = json!({ "name": "Cards", "rules": [{ "apps": [{ "appId": "SANDBOX_CARD", "priority": 1 }] }] });
+        let scheme = app.post("/v1/schemes/collect", &token, &body).await;
+        let scheme = scheme.assert_status(201).clone();
+        let scheme_id = scheme["schemeId"].as_str().unwrap().to_string();
+        let draft = scheme["drafts"][0]["draftId"].as_str().unwrap();
+        let path = format!("/v1/schemes/collect/{scheme_id}/drafts/{draft}/publish");
+        app.post(&path, &token, &json!({})).await.assert_status(200);
+        Self { app, tenant, token, scheme: scheme_id }
+    }
+
+    /// A token for a new key of the tenant holding `roles`.
+    pub async fn token_with(&self, roles: &[&str]) -> String {
+        let admin = self.app.admin_token().await;
+        let key = self.app.create_tenant_key(&admin, &self.tenant, roles).await;
+        self.app.token(&key).await
+    }
+
+    /// Stores a card for `customer` and returns its id.
+    pub async fn card(&self, customer: &str, number: &str) -> String {
+        let body = json!({ "type": "CARD", "details": {
+            "cardNumber": number, "expiryMonth": 12, "expiryYear": 2040, "cardholderName": "Jane Doe" } });
+        let reply =
+            self.app.post(&format!("/v1/customer-vault/{customer}/financial-instruments"), &self.token, &body).await;
+        reply.assert_status(201)["financialInstrumentId"].as_str().unwrap().to_string()
+    }
+
+    /// Creates order `order_ref` with one READY DEBIT instruction `I1` of `amount` EUR
+    /// paid with a new card `number`; returns the instrument id.
+    pub async fn order(&self, order_ref: &str, number: &str, amount: &str) -> String {
+        let fi = self.card("C1", number).await;
+        let order = json!({ "orderRef": order_ref, "instructions": [{
+            "instructionRef": "I1", "customerRef": "C1", "direction": "DEBIT", "financialInstrumentId": fi,
+            "schemeId": self.scheme, "amount": amount, "currency": "EUR", "country": "DE" }] });
+        self.app.post("/v1/order-management", &self.token, &order).await.assert_status(202);
+        fi
+    }
+
+    /// `POST …/instruction/I1/execute`.
+    pub async fn execute(&self, order_ref: &str) -> Reply {
+        let path = format!("/v1/order-management/{order_ref}/instruction/I1/execute");
+        self.app.post(&path, &self.token, &json!({})).await
+    }
+
+    /// An order whose instruction `I1` has been executed and settled.
+    pub async fn settled(&self, order_ref: &str, number: &str, amount: &str) -> String {
+        let fi = self.order(order_ref, number, amount).await;
+        let reply = self.execute(order_ref).await;
+        assert_eq!(reply.assert_status(200)["status"], "SETTLED", "{}", reply.text);
+        fi
+    }
+}
+
+/// A Python program the tests run (a fake PSP, an independent verifier): the one on
+/// `PATH` if there is one, else installed once with pip into a virtual environment
+/// under the target directory, so `cargo test` needs no set-up beyond `python3`.
+#[allow(dead_code)]
+pub fn python_program(package: &str, program: &str) -> std::path::PathBuf {
+    if let Ok(path) = which(program) {
+        return path;
+    }
+    let venv = python_venv(&[package]);
+    venv.join("bin").join(program)
+}
+
+/// The Python interpreter of the tests' virtual environment, with `packages` installed.
+#[allow(dead_code)]
+pub fn python_venv(packages: &[&str]) -> std::path::PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let venv = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-test-tools");
+    let python = venv.join("bin").join("python");
+    if !python.exists() {
+        let status = std::process::Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
+        assert!(status.is_ok_and(|s| s.success()), "python3 -m venv {} failed; the tests need python3", venv.display());
+    }
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| {
+            !std::process::Command::new(&python)
+                .args(["-m", "pip", "show", "-q", p])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .collect();
+    if !missing.is_empty() {
+        let status =
+            std::process::Command::new(&python).args(["-m", "pip", "install", "--quiet"]).args(&missing).status();
+        assert!(status.is_ok_and(|s| s.success()), "pip install {missing:?} failed");
+    }
+    venv
+}
+
+fn which(program: &str) -> Result<std::path::PathBuf, ()> {
+    let path = std::env::var_os("PATH").ok_or(())?;
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file()).ok_or(())
 }

@@ -1,0 +1,245 @@
+//! `STRIPE`: card collections through Stripe's PaymentIntents API.
+//!
+//! - tokenize: a PaymentMethod is created from the vault's card details; its id is the
+//!   instrument's token for this app (the engine caches it);
+//! - debit: a PaymentIntent created and confirmed at once (`off_session` for MIT), with
+//!   the attempt's `Idempotency-Key`;
+//! - refund: a Refund of the PaymentIntent;
+//! - sync: the PaymentIntent read back, or (when its id was never recorded) the create
+//!   call repeated with the same idempotency key, which Stripe answers with the original
+//!   result instead of charging again;
+//! - notifications: webhooks verified with `Stripe-Signature` (HMAC-SHA256, 300 s tolerance).
+
+mod client;
+pub mod transformers;
+
+use std::sync::OnceLock;
+
+use async_trait::async_trait;
+use baton_domain::{AppType, Country, Currency, DeclineCategory, Direction, InstrumentDetails, TransactionType};
+
+use crate::config::{ConfigField, ConfigSchema, DefaultValue, FieldKind};
+use crate::connector::{
+    CallContext, Connector, ConnectorError, IncomingNotification, Notification, NotificationError, Outcome,
+    PaymentRequest, RefundRequest, SyncRequest, Tokenized,
+};
+use crate::descriptor::{AppDescriptor, Network, PaymentMethod, Settlement};
+use crate::http_client::{HttpClient, HttpClientConfig};
+
+pub use client::{StripeClient, StripeReply};
+pub use transformers::{verify_signature, SIGNATURE_TOLERANCE_SECS};
+
+pub const APP_ID: &str = "STRIPE";
+
+/// Stripe's API.
+pub const DEFAULT_API_BASE_URL: &str = "https://api.stripe.com";
+
+const DEBIT: &[Direction] = &[Direction::Debit];
+
+const fn card(id: &'static str, name: &'static str, tags: &'static [&'static str]) -> PaymentMethod {
+    PaymentMethod {
+        id,
+        name,
+        is_credit_card: true,
+        supports_direct_sale: true,
+        supports_recurring: true,
+        provider_warning_required: false,
+        tags,
+        directions: DEBIT,
+    }
+}
+
+pub const METHODS: &[PaymentMethod] = &[
+    card("VISA", "Visa", &["card", "credit-card", "debit-card"]),
+    card("MASTERCARD", "Mastercard", &["card", "credit-card", "debit-card"]),
+    card("AMERICAN-EXPRESS", "American Express", &["card", "credit-card"]),
+    card("DISCOVER", "Discover", &["card", "credit-card"]),
+];
+
+pub const CONFIG: ConfigSchema = ConfigSchema {
+    fields: &[
+        ConfigField {
+            name: "secretKey",
+            kind: FieldKind::String,
+            required: true,
+            secret: true,
+            description: "Your Stripe secret API key (sk_live_… or sk_test_…, or a restricted key rk_…).",
+            default: None,
+        },
+        ConfigField {
+            name: "webhookSecret",
+            kind: FieldKind::String,
+            required: false,
+            secret: true,
+            description: "The signing secret (whsec_…) of the webhook endpoint that sends Stripe's events to \
+                          Baton. Without it, incoming events are refused.",
+            default: None,
+        },
+        ConfigField {
+            name: "apiBaseUrl",
+            kind: FieldKind::String,
+            required: false,
+            secret: false,
+            description: "Stripe's API address; change it only to test against a Stripe-compatible server.",
+            default: Some(DefaultValue::String(DEFAULT_API_BASE_URL)),
+        },
+        ConfigField {
+            name: "settings",
+            kind: FieldKind::Settings,
+            required: false,
+            secret: false,
+            description: "Merchant accounts by currency and countries (empty countries = all).",
+            default: None,
+        },
+    ],
+    check: Some(check_config),
+};
+
+/// The API address must be an http(s) URL.
+fn check_config(config: &serde_json::Value) -> Vec<baton_domain::Problem> {
+    let url = config.get("apiBaseUrl").and_then(serde_json::Value::as_str).unwrap_or(DEFAULT_API_BASE_URL);
+    let valid = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() > "https://".len()
+        && !url.contains(char::is_whitespace);
+    if valid {
+        Vec::new()
+    } else {
+        vec![baton_domain::Problem::invalid_field(
+            "INVALID_CONFIGURATION_FIELD",
+            "apiBaseUrl",
+            "{field} must be an http or https URL.",
+        )]
+    }
+}
+
+pub const DESCRIPTOR: AppDescriptor = AppDescriptor {
+    app_id: APP_ID,
+    name: "Stripe",
+    developer_id: crate::BATON_DEVELOPER_ID,
+    developer_name: crate::BATON_DEVELOPER_NAME,
+    description: "Collect card payments through your Stripe account: customer- or merchant-initiated, with \
+                  refunds and disputes reported by Stripe's webhooks.",
+    icon_svg: include_str!("../../assets/stripe.svg"),
+    tags: &["cards", "psp"],
+    app_type: AppType::Payment,
+    directions: DEBIT,
+    payment_methods: METHODS,
+    networks: Network::ALL,
+    transaction_types: &[TransactionType::Cit, TransactionType::Mit],
+    countries: Country::ALL,
+    currencies: Currency::ALL,
+    settlement: Settlement::Immediate,
+    config: &CONFIG,
+};
+
+/// The Stripe connector. The HTTP client is built on first use and shared.
+#[derive(Debug, Default)]
+pub struct Stripe {
+    config: Option<HttpClientConfig>,
+    http: OnceLock<HttpClient>,
+}
+
+impl Stripe {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// With other timeouts or retries than the defaults.
+    pub fn with_http_config(config: HttpClientConfig) -> Self {
+        Self { config: Some(config), http: OnceLock::new() }
+    }
+
+    fn client(&self, ctx: &CallContext<'_>) -> Result<StripeClient, ConnectorError> {
+        let http = self.http.get_or_init(|| HttpClient::new(self.config.unwrap_or_default())).clone();
+        let secret_key = ctx
+            .credentials
+            .get("secretKey")
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| ConnectorError::Unsupported("STRIPE is not configured: secretKey is missing".into()))?;
+        let base_url = ctx.credentials.get("apiBaseUrl").filter(|u| !u.is_empty()).unwrap_or(DEFAULT_API_BASE_URL);
+        Ok(StripeClient::new(http, base_url, secret_key))
+    }
+
+    async fn create_intent(
+        &self,
+        ctx: &CallContext<'_>,
+        request: &PaymentRequest<'_>,
+    ) -> Result<Outcome, ConnectorError> {
+        let Some(token) = request.token else {
+            return Ok(Outcome::Failed {
+                decline: baton_domain::Decline::new(DeclineCategory::Technical)
+                    .code("PAYMENT_METHOD_NOT_SUPPORTED")
+                    .psp(None, Some("Stripe needs a payment method; the card was not tokenized.".into())),
+                provider_reference: None,
+            });
+        };
+        let client = self.client(ctx)?;
+        let form = transformers::payment_intent_form(request, token);
+        let reply = client.post("/v1/payment_intents", &form, Some(request.idempotency_key)).await;
+        transformers::intent_reply(reply)
+    }
+}
+
+#[async_trait]
+impl Connector for Stripe {
+    fn descriptor(&self) -> &'static AppDescriptor {
+        &DESCRIPTOR
+    }
+
+    async fn tokenize(
+        &self,
+        ctx: &CallContext<'_>,
+        instrument: &InstrumentDetails,
+    ) -> Result<Tokenized, ConnectorError> {
+        let InstrumentDetails::Card(card) = instrument else { return Ok(Tokenized::NotNeeded) };
+        let client = self.client(ctx)?;
+        let form = transformers::payment_method_form(card);
+        // Creating a payment method moves no money: no idempotency key needed.
+        let reply = client.post("/v1/payment_methods", &form, None).await;
+        transformers::tokenize_reply(reply)
+    }
+
+    async fn debit(&self, ctx: &CallContext<'_>, request: &PaymentRequest<'_>) -> Result<Outcome, ConnectorError> {
+        self.create_intent(ctx, request).await
+    }
+
+    async fn refund(&self, ctx: &CallContext<'_>, request: &RefundRequest<'_>) -> Result<Outcome, ConnectorError> {
+        let client = self.client(ctx)?;
+        let form = transformers::refund_form(request);
+        let reply = client.post("/v1/refunds", &form, Some(request.idempotency_key)).await;
+        transformers::refund_reply(reply)
+    }
+
+    async fn sync(&self, ctx: &CallContext<'_>, request: &SyncRequest<'_>) -> Result<Outcome, ConnectorError> {
+        match request.provider_reference.filter(|r| r.starts_with("pi_")) {
+            Some(reference) => {
+                let client = self.client(ctx)?;
+                let reply = client.get(&format!("/v1/payment_intents/{reference}")).await;
+                transformers::intent_reply(reply)
+            }
+            // Never answered: the same create call with the same key returns what Stripe did.
+            None => self.create_intent(ctx, &request.payment).await,
+        }
+    }
+
+    fn parse_notification(
+        &self,
+        ctx: &CallContext<'_>,
+        incoming: &IncomingNotification<'_>,
+    ) -> Result<Vec<Notification>, NotificationError> {
+        let secret = ctx
+            .credentials
+            .get("webhookSecret")
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| NotificationError::Unverified("STRIPE has no webhookSecret configured".into()))?;
+        let header = incoming
+            .headers
+            .get("stripe-signature")
+            .ok_or_else(|| NotificationError::Unverified("the Stripe-Signature header is missing".into()))?;
+        verify_signature(secret, header, incoming.body, incoming.now, SIGNATURE_TOLERANCE_SECS)?;
+        transformers::parse_event(incoming.body)
+    }
+}
+
+#[cfg(test)]
+mod tests;

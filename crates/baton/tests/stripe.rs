@@ -1,0 +1,558 @@
+//! The STRIPE app end to end through Baton's API:
+//! - against `localstripe` (PyPI), a stateful fake Stripe started on a loopback port;
+//! - against a small local mock serving answers recorded from Stripe's published API
+//!   reference, for what localstripe does not reproduce (declines with `decline_code`,
+//!   `api_error` answers, an answer lost after Stripe charged).
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const SECRET_KEY: &str = "sk_test_baton_stripe";
+const VISA: &str = "4242424242424242";
+const MASTERCARD: &str = "5555555555554444";
+/// localstripe declines charges to this card (with `card_declined`, no `decline_code`).
+const LOCALSTRIPE_DECLINE: &str = "4000000000000341";
+/// localstripe (as Stripe) asks for 3-D Secure on this card.
+const LOCALSTRIPE_3DS: &str = "4000000000003220";
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/stripe/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// A tiny HTTP/1.1 server: enough for Stripe's form posts, with full control of the answer
+// (including none at all).
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct Request {
+    method: String,
+    path: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+
+    fn form(&self) -> Vec<(String, String)> {
+        url_decode_form(&String::from_utf8_lossy(&self.body))
+    }
+
+    fn field(&self, name: &str) -> Option<String> {
+        self.form().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+}
+
+fn url_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn url_decode_form(s: &str) -> Vec<(String, String)> {
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (url_decode(k), url_decode(v))
+        })
+        .collect()
+}
+
+/// What the mock does with one request.
+enum Answer {
+    Json(u16, Value),
+    /// Reads the request, then closes the connection without a word: the answer is lost.
+    Hangup,
+}
+
+type Handler = Arc<dyn Fn(&Request) -> Answer + Send + Sync>;
+
+async fn read_request(socket: &mut TcpStream) -> Option<Request> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = socket.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next()?.split(' ');
+    let method = first.next()?.to_string();
+    let path = first.next()?.to_string();
+    let headers: HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < length {
+        let n = socket.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Some(Request { method, path, headers, body })
+}
+
+async fn write_answer(socket: &mut TcpStream, status: u16, headers: &[(String, String)], body: &[u8]) {
+    let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = socket.write_all(head.as_bytes()).await;
+    let _ = socket.write_all(body).await;
+    let _ = socket.shutdown().await;
+}
+
+/// A mock Stripe: every request is recorded, then answered by `handler`.
+struct MockStripe {
+    base: String,
+    requests: Arc<Mutex<Vec<Request>>>,
+}
+
+impl MockStripe {
+    async fn start(handler: impl Fn(&Request) -> Answer + Send + Sync + 'static) -> Self {
+        let handler: Handler = Arc::new(handler);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let handler = handler.clone();
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let Some(request) = read_request(&mut socket).await else { return };
+                    seen.lock().unwrap().push(request.clone());
+                    match handler(&request) {
+                        Answer::Json(status, body) => {
+                            let headers = [("Content-Type".to_string(), "application/json".to_string())];
+                            write_answer(&mut socket, status, &headers, body.to_string().as_bytes()).await;
+                        }
+                        Answer::Hangup => drop(socket),
+                    }
+                });
+            }
+        });
+        Self { base, requests }
+    }
+
+    fn calls(&self, method: &str, path: &str) -> Vec<Request> {
+        self.requests.lock().unwrap().iter().filter(|r| r.method == method && r.path == path).cloned().collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// localstripe
+// ---------------------------------------------------------------------------------------------
+
+/// A `localstripe --from-scratch` process on a free loopback port, in its own temp dir;
+/// killed on drop.
+struct LocalStripe {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl LocalStripe {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new(python_program("localstripe", "localstripe"))
+            .args(["--port", &port.to_string(), "--from-scratch"])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "localstripe could not be started ({e}). The Stripe integration tests need it: \
+                     on PATH, or installed by the tests with pip (python3 and the package index must be reachable)."
+                )
+            });
+        let mut server = Self { child, port, _dir: dir };
+        // Ready when the port accepts connections; fails fast if the process exits.
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if TcpStream::connect(addr).await.is_ok() {
+                break;
+            }
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!("localstripe exited before listening: {status}");
+            }
+            assert!(std::time::Instant::now() < deadline, "localstripe did not listen on port {port}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        server
+    }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for LocalStripe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// In front of localstripe: records every call and adds the test CVC that localstripe
+/// insists on when a card payment method is created (real Stripe takes a card without
+/// one, and Baton's vault never stores CVCs).
+async fn localstripe_shim(upstream: String) -> MockStripe {
+    let upstream = Arc::new(upstream);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    let http = reqwest::Client::new();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (seen, upstream, http) = (seen.clone(), upstream.clone(), http.clone());
+            tokio::spawn(async move {
+                let Some(mut request) = read_request(&mut socket).await else { return };
+                seen.lock().unwrap().push(request.clone());
+                if request.path == "/v1/payment_methods" && request.field("card[cvc]").is_none() {
+                    request.body.extend_from_slice(b"&card%5Bcvc%5D=123");
+                }
+                let method = Method::from_bytes(request.method.as_bytes()).unwrap();
+                let mut call = http.request(method, format!("{upstream}{}", request.path));
+                for name in ["authorization", "content-type", "idempotency-key"] {
+                    if let Some(v) = request.header(name) {
+                        call = call.header(name, v);
+                    }
+                }
+                let response = call.body(request.body.clone()).send().await.unwrap();
+                let status = response.status().as_u16();
+                let body = response.bytes().await.unwrap();
+                let headers = [("Content-Type".to_string(), "application/json".to_string())];
+                write_answer(&mut socket, status, &headers, &body).await;
+            });
+        }
+    });
+    MockStripe { base, requests }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Baton
+// ---------------------------------------------------------------------------------------------
+
+struct Fx {
+    app: TestApp,
+    token: String,
+    scheme: String,
+}
+
+impl Fx {
+    /// A node with raw card data accepted, STRIPE installed and configured against
+    /// `api_base`, and a published collect scheme routing everything to STRIPE.
+    async fn new(api_base: &str) -> Self {
+        let app = TestApp::spawn_with(Options { accept_raw_card_data: true, ..Options::default() }).await;
+        let admin = app.admin_token().await;
+        let tenant = app.create_tenant(&admin, "Stripe tenant").await;
+        let key = app.create_tenant_key(&admin, &tenant, &["tenant-admin"]).await;
+        let token = app.token(&key).await;
+        let reply = app.send(Method::POST, "/v1/marketplace/apps/STRIPE/install", Some(&token), &[], None).await;
+        reply.assert_status(200);
+        let config = json!({ "secretKey": SECRET_KEY, "webhookSecret": "whsec_baton_test", "apiBaseUrl": api_base });
+        let reply = app.post("/v1/apps/installed/STRIPE/configuration", &token, &config).await;
+        let shown = reply.assert_status(200);
+        assert_eq!(shown["secretKey"], "********");
+        assert!(!reply.text.contains(SECRET_KEY));
+        let scheme = json!({ "name": "Stripe cards", "rules": [{ "apps": [{ "appId": "STRIPE" }] }] });
+        let reply = app.post("/v1/schemes/collect", &token, &scheme).await;
+        let body = reply.assert_status(201).clone();
+        let scheme = body["schemeId"].as_str().unwrap().to_string();
+        let draft = body["drafts"][0]["draftId"].as_str().unwrap();
+        let path = format!("/v1/schemes/collect/{scheme}/drafts/{draft}/publish");
+        app.post(&path, &token, &json!({})).await.assert_status(200);
+        Self { app, token, scheme }
+    }
+
+    /// A stored card for `customer` and an order `order_ref` with one DEBIT instruction `I1` of €10 on it.
+    async fn order(&self, order_ref: &str, customer: &str, number: &str) {
+        let card = json!({ "type": "CARD", "details": {
+            "cardNumber": number, "expiryMonth": 12, "expiryYear": 2034, "cardholderName": "Jane Doe" } });
+        let path = format!("/v1/customer-vault/{customer}/financial-instruments");
+        let reply = self.app.post(&path, &self.token, &card).await;
+        let fi = reply.assert_status(201)["financialInstrumentId"].as_str().unwrap().to_string();
+        let instruction =
+            with(instruction("I1", customer, "DEBIT"), json!({ "schemeId": self.scheme, "financialInstrumentId": fi }));
+        let order = json!({ "orderRef": order_ref, "instructions": [instruction] });
+        self.app.post("/v1/order-management", &self.token, &order).await.assert_status(202);
+    }
+
+    async fn execute(&self, order_ref: &str) -> Reply {
+        let path = format!("/v1/order-management/{order_ref}/instruction/I1/execute");
+        self.app.post(&path, &self.token, &json!({})).await
+    }
+
+    async fn instruction(&self, order_ref: &str) -> Value {
+        let path = format!("/v1/order-management/{order_ref}/instruction/I1");
+        self.app.get(&path, &self.token).await.assert_status(200).clone()
+    }
+
+    async fn transactions(&self, order_ref: &str) -> Vec<Value> {
+        let path = format!("/v1/order-management/{order_ref}/instruction/I1/transactions");
+        self.app.get(&path, &self.token).await.assert_status(200).as_array().unwrap().clone()
+    }
+}
+
+fn assert_no_card_number(reply: &Reply, number: &str) {
+    assert!(!reply.text.contains(number), "the card number leaked: {}", reply.text);
+}
+
+#[tokio::test]
+async fn localstripe_collects_a_stored_card_and_reports_declines() {
+    let stripe = LocalStripe::start().await;
+    let shim = localstripe_shim(stripe.base()).await;
+    let fx = Fx::new(&shim.base).await;
+
+    // A Visa card: a PaymentMethod, then a confirmed PaymentIntent → SETTLED.
+    fx.order("O1", "C1", VISA).await;
+    let reply = fx.execute("O1").await;
+    assert_eq!(reply.assert_status(200)["status"], "SETTLED", "{}", reply.text);
+    assert_no_card_number(&reply, VISA);
+    let txs = fx.transactions("O1").await;
+    assert_eq!(txs.len(), 1);
+    assert_eq!(txs[0]["appId"], "STRIPE");
+    assert_eq!(txs[0]["status"], "SETTLED");
+    assert_eq!(txs[0]["paymentMethod"], "VISA");
+    let pi = txs[0]["providerReference"].as_str().unwrap().to_string();
+    assert!(pi.starts_with("pi_"), "{pi}");
+    assert_eq!(fx.instruction("O1").await["status"], "SETTLED");
+
+    // What Stripe saw: one payment method, one intent with the attempt's idempotency key.
+    let methods = shim.calls("POST", "/v1/payment_methods");
+    assert_eq!(methods.len(), 1);
+    assert_eq!(methods[0].field("card[number]").as_deref(), Some(VISA));
+    assert_eq!(methods[0].header("authorization"), Some(format!("Bearer {SECRET_KEY}").as_str()));
+    let intents = shim.calls("POST", "/v1/payment_intents");
+    assert_eq!(intents.len(), 1);
+    let key = intents[0].header("idempotency-key").expect("an Idempotency-Key");
+    assert!(key.contains(txs[0]["transactionId"].as_str().unwrap()), "{key}");
+    assert_eq!(intents[0].field("amount").as_deref(), Some("1000"));
+    assert_eq!(intents[0].field("currency").as_deref(), Some("eur"));
+    assert_eq!(intents[0].field("off_session").as_deref(), Some("true"));
+    assert_eq!(intents[0].field("confirm").as_deref(), Some("true"));
+    assert_eq!(intents[0].field("metadata[baton_attempt]").as_deref(), txs[0]["transactionId"].as_str());
+    let pm = intents[0].field("payment_method").unwrap();
+    assert!(pm.starts_with("pm_"), "{pm}");
+
+    // Stripe has it as succeeded.
+    let stored = reqwest::Client::new()
+        .get(format!("{}/v1/payment_intents/{pi}", stripe.base()))
+        .bearer_auth(SECRET_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!((stored["status"].as_str(), stored["amount"].as_i64()), (Some("succeeded"), Some(1000)));
+
+    // The payment method is cached on the instrument: a second order on the same card
+    // creates no new payment method.
+    let fi_path = "/v1/customer-vault/C1/financial-instruments";
+    let fis = fx.app.get(fi_path, &fx.token).await.assert_status(200).clone();
+    let fi = fis[0]["financialInstrumentId"].as_str().unwrap();
+    let instruction =
+        with(instruction("I1", "C1", "DEBIT"), json!({ "schemeId": fx.scheme, "financialInstrumentId": fi }));
+    fx.app
+        .post("/v1/order-management", &fx.token, &json!({ "orderRef": "O2", "instructions": [instruction] }))
+        .await
+        .assert_status(202);
+    assert_eq!(fx.execute("O2").await.assert_status(200)["status"], "SETTLED");
+    assert_eq!(shim.calls("POST", "/v1/payment_methods").len(), 1);
+    let intents = shim.calls("POST", "/v1/payment_intents");
+    assert_eq!(intents.len(), 2);
+    assert_eq!(intents[1].field("payment_method"), Some(pm));
+    assert_ne!(intents[0].header("idempotency-key"), intents[1].header("idempotency-key"));
+
+    // A Mastercard too.
+    fx.order("O3", "C2", MASTERCARD).await;
+    assert_eq!(fx.execute("O3").await.assert_status(200)["status"], "SETTLED");
+
+    // A card localstripe declines: 402, FAILED, Stripe's code kept.
+    fx.order("O4", "C3", LOCALSTRIPE_DECLINE).await;
+    let reply = fx.execute("O4").await;
+    reply.assert_error(402, "PAYMENT_DECLINED");
+    assert_no_card_number(&reply, LOCALSTRIPE_DECLINE);
+    assert_eq!(fx.instruction("O4").await["status"], "FAILED");
+    let txs = fx.transactions("O4").await;
+    assert_eq!(txs.len(), 1);
+    assert_eq!(txs[0]["status"], "FAILED");
+    assert_eq!(txs[0]["declineCategory"], "HARD_DECLINE");
+    assert_eq!(txs[0]["pspCode"], "card_declined");
+    assert_eq!(txs[0]["pspMessage"], "Your card was declined.");
+
+    // A card that needs 3-D Secure cannot be charged merchant-initiated.
+    fx.order("O5", "C4", LOCALSTRIPE_3DS).await;
+    let reply = fx.execute("O5").await;
+    reply.assert_error(402, "AUTHENTICATION_REQUIRED");
+    let txs = fx.transactions("O5").await;
+    assert_eq!(txs[0]["declineCategory"], "AUTHENTICATION_REQUIRED");
+    assert!(txs[0]["providerReference"].as_str().unwrap().starts_with("pi_"));
+}
+
+/// Answers a payment method for any card, and `intent` for payment intents.
+fn recorded(intent: impl Fn(&Request, usize) -> Answer + Send + Sync + 'static) -> impl Fn(&Request) -> Answer {
+    let count = Arc::new(Mutex::new(0usize));
+    move |request: &Request| match (request.method.as_str(), request.path.as_str()) {
+        ("POST", "/v1/payment_methods") => Answer::Json(200, fixture("payment_method.json")),
+        ("POST", "/v1/payment_intents") => {
+            let mut n = count.lock().unwrap();
+            *n += 1;
+            intent(request, *n)
+        }
+        _ => Answer::Json(
+            404,
+            json!({ "error": { "type": "invalid_request_error", "message": "Unrecognized request URL" } }),
+        ),
+    }
+}
+
+#[tokio::test]
+async fn a_decline_with_a_decline_code_keeps_stripes_words() {
+    let mock = MockStripe::start(recorded(|_, _| Answer::Json(402, fixture("error_insufficient_funds.json")))).await;
+    let fx = Fx::new(&mock.base).await;
+    fx.order("O1", "C1", VISA).await;
+    let reply = fx.execute("O1").await;
+    reply.assert_error(402, "INSUFFICIENT_FUNDS");
+    assert_eq!(reply.body["errors"][0]["metadata"]["pspCode"], "insufficient_funds", "{}", reply.text);
+    let txs = fx.transactions("O1").await;
+    assert_eq!(txs.len(), 1, "an issuer's decline is not retried elsewhere");
+    assert_eq!(txs[0]["status"], "FAILED");
+    assert_eq!(txs[0]["declineCategory"], "INSUFFICIENT_FUNDS");
+    assert_eq!(txs[0]["pspCode"], "insufficient_funds");
+    assert_eq!(txs[0]["pspMessage"], "Your card has insufficient funds.");
+    assert_eq!(txs[0]["providerReference"], "pi_3QfixtureDeclined");
+    assert_eq!(mock.calls("POST", "/v1/payment_intents").len(), 1, "a 402 is not retried");
+}
+
+#[tokio::test]
+async fn a_stripe_500_is_retried_with_the_same_idempotency_key() {
+    let mock = MockStripe::start(recorded(|_, n| {
+        if n == 1 {
+            Answer::Json(500, fixture("error_api_error.json"))
+        } else {
+            Answer::Json(200, fixture("payment_intent_succeeded.json"))
+        }
+    }))
+    .await;
+    let fx = Fx::new(&mock.base).await;
+    fx.order("O1", "C1", VISA).await;
+    let reply = fx.execute("O1").await;
+    assert_eq!(reply.assert_status(200)["status"], "SETTLED", "{}", reply.text);
+    let calls = mock.calls("POST", "/v1/payment_intents");
+    assert_eq!(calls.len(), 2);
+    let keys: Vec<_> = calls.iter().map(|c| c.header("idempotency-key").unwrap().to_string()).collect();
+    assert_eq!(keys[0], keys[1]);
+    assert_eq!(calls[0].body, calls[1].body);
+    let txs = fx.transactions("O1").await;
+    assert_eq!(txs.len(), 1, "one attempt, however many HTTP tries");
+    assert_eq!(txs[0]["providerReference"], "pi_3QfixtureSucceeded");
+}
+
+#[tokio::test]
+async fn stripe_down_for_good_is_a_technical_failure() {
+    let mock = MockStripe::start(recorded(|_, _| Answer::Json(500, fixture("error_api_error.json")))).await;
+    let fx = Fx::new(&mock.base).await;
+    fx.order("O1", "C1", VISA).await;
+    let reply = fx.execute("O1").await;
+    reply.assert_error(402, "PSP_UNAVAILABLE");
+    let txs = fx.transactions("O1").await;
+    assert_eq!(
+        (txs[0]["declineCategory"].as_str(), txs[0]["pspCode"].as_str()),
+        (Some("TECHNICAL"), Some("api_error"))
+    );
+    // Bounded retries, all with one key.
+    let calls = mock.calls("POST", "/v1/payment_intents");
+    assert_eq!(calls.len(), 3);
+    assert!(calls.iter().all(|c| c.header("idempotency-key") == calls[0].header("idempotency-key")));
+}
+
+/// Stripe's idempotency: the first answer for a key is replayed for every later request with it.
+#[tokio::test]
+async fn a_lost_answer_is_synced_with_the_same_key_and_never_charged_twice() {
+    let charges: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
+    let stripe = charges.clone();
+    let mock = MockStripe::start(recorded(move |request, n| {
+        let key = request.header("idempotency-key").unwrap().to_string();
+        let mut charges = stripe.lock().unwrap();
+        let known = charges.contains_key(&key);
+        let intent = charges.entry(key).or_insert_with(|| fixture("payment_intent_succeeded.json")).clone();
+        if n == 1 {
+            assert!(!known);
+            // Charged, but the answer never arrives.
+            Answer::Hangup
+        } else {
+            Answer::Json(200, intent)
+        }
+    }))
+    .await;
+    let fx = Fx::new(&mock.base).await;
+    fx.order("O1", "C1", VISA).await;
+    let reply = fx.execute("O1").await;
+    assert_eq!(reply.assert_status(202)["status"], "PROCESSING", "{}", reply.text);
+    let txs = fx.transactions("O1").await;
+    assert_eq!((txs.len(), txs[0]["status"].as_str()), (1, Some("PENDING")));
+    assert_eq!(mock.calls("POST", "/v1/payment_intents").len(), 1, "an unknown outcome is not retried blindly");
+
+    // Before the sync delay nothing happens; after it, a worker round asks Stripe again.
+    fx.app.tick().await;
+    assert_eq!(fx.instruction("O1").await["status"], "PROCESSING");
+    fx.app.clock.advance(Duration::from_secs(11));
+    fx.app.tick().await;
+    assert_eq!(fx.instruction("O1").await["status"], "SETTLED");
+    let txs = fx.transactions("O1").await;
+    assert_eq!(txs.len(), 1);
+    assert_eq!(txs[0]["status"], "SETTLED");
+    assert_eq!(txs[0]["providerReference"], "pi_3QfixtureSucceeded");
+    let calls = mock.calls("POST", "/v1/payment_intents");
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0].header("idempotency-key"), calls[1].header("idempotency-key"));
+    assert_eq!(calls[0].body, calls[1].body, "the repeat is the same request");
+    assert_eq!(charges.lock().unwrap().len(), 1, "one charge at Stripe");
+}
