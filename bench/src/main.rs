@@ -358,7 +358,10 @@ async fn prepare(scenario: Scenario, args: &Args) -> anyhow::Result<Load> {
             let fi = stored["financialInstrumentId"].as_str().context("financial instrument id")?;
             body = Some(BodyTemplate::new(&collection_body(&tenant.collect_scheme_id, fi))?);
             let execute = format!("/v1/order-management/{}/instruction/i1/execute", BodyTemplate::PLACEHOLDER);
-            then = Some(BodyTemplate::new(&Value::String(execute))?);
+            let mut execute = BodyTemplate::new(&Value::String(execute))?;
+            // The same reference as the order's: the path names the order just created.
+            execute.prefix = body.as_ref().map(|b: &BodyTemplate| b.prefix.clone()).unwrap_or_default();
+            then = Some(execute);
             ("collect", Method::POST, "/v1/order-management".to_string(), LoadKind::Bearer(bearer(&tenant.token)?))
         }
         Scenario::All => unreachable!("expanded by the caller"),
