@@ -556,3 +556,55 @@ async fn a_lost_answer_is_synced_with_the_same_key_and_never_charged_twice() {
     assert_eq!(calls[0].body, calls[1].body, "the repeat is the same request");
     assert_eq!(charges.lock().unwrap().len(), 1, "one charge at Stripe");
 }
+
+/// A node whose collect scheme has one rule with STRIPE (at `api_base`) first and
+/// SANDBOX_CARD second.
+async fn two_psps(api_base: &str) -> Fx {
+    let fx = Fx::new(api_base).await;
+    let reply =
+        fx.app.send(Method::POST, "/v1/marketplace/apps/SANDBOX_CARD/install", Some(&fx.token), &[], None).await;
+    reply.assert_status(200);
+    let rules = json!([{ "apps": [{ "appId": "STRIPE", "priority": 1 }, { "appId": "SANDBOX_CARD", "priority": 2 }] }]);
+    let body = fx.app.post("/v1/schemes/collect", &fx.token, &json!({ "name": "Two PSPs", "rules": rules })).await;
+    let body = body.assert_status(201).clone();
+    let scheme = body["schemeId"].as_str().unwrap().to_string();
+    let draft = body["drafts"][0]["draftId"].as_str().unwrap();
+    let path = format!("/v1/schemes/collect/{scheme}/drafts/{draft}/publish");
+    fx.app.post(&path, &fx.token, &json!({})).await.assert_status(200);
+    Fx { app: fx.app, token: fx.token, scheme }
+}
+
+/// When STRIPE cannot be reached at all (nothing was sent, so nothing was charged) the
+/// next app of the rule takes the payment, each app at most once.
+#[tokio::test]
+async fn an_unreachable_psp_fails_over_to_the_next_app_of_the_rule() {
+    // A port nothing listens on: every connection is refused before a request is sent.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let two = two_psps(&format!("http://127.0.0.1:{closed}")).await;
+
+    two.order("O1", "C1", VISA).await;
+    let reply = two.execute("O1").await;
+    assert_eq!(reply.assert_status(200)["status"], "SETTLED", "{}", reply.text);
+    let txs = two.transactions("O1").await;
+    let apps: Vec<_> = txs.iter().map(|t| (t["appId"].as_str().unwrap(), t["status"].as_str().unwrap())).collect();
+    assert_eq!(apps, [("STRIPE", "FAILED"), ("SANDBOX_CARD", "SETTLED")]);
+    assert_eq!((txs[0]["attempt"].as_i64(), txs[1]["attempt"].as_i64()), (Some(1), Some(2)));
+    assert_eq!(txs[0]["declineCategory"], "TECHNICAL");
+
+    // The sandbox's technical error is tried on no further app: SANDBOX_CARD is the last.
+    two.order("O2", "C2", "4000000000000119").await;
+    two.execute("O2").await.assert_error(402, "PSP_UNAVAILABLE");
+    assert_eq!(two.transactions("O2").await.len(), 2, "each app once, never the same app twice");
+}
+
+/// An issuer's decline at the first app ends the payment: the next app is not tried.
+#[tokio::test]
+async fn a_decline_is_never_failed_over() {
+    let mock = MockStripe::start(recorded(|_, _| Answer::Json(402, fixture("error_insufficient_funds.json")))).await;
+    let two = two_psps(&mock.base).await;
+    two.order("O1", "C1", VISA).await;
+    two.execute("O1").await.assert_error(402, "INSUFFICIENT_FUNDS");
+    let txs = two.transactions("O1").await;
+    assert_eq!(txs.len(), 1);
+    assert_eq!(txs[0]["appId"], "STRIPE");
+}
