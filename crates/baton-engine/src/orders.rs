@@ -765,17 +765,35 @@ impl Engine {
             .ok_or_else(instruction_not_found)?;
         let voidable = [InstructionStatus::Incomplete, InstructionStatus::Ready, InstructionStatus::Late];
         existing.status.transition_to(InstructionStatus::Void)?;
-        let changed = self
-            .store
-            .change_instruction_status(
-                tenant_id,
-                &order.order_id,
-                &existing.instruction_id,
-                &voidable,
-                InstructionStatus::Void,
-                self.now_ms(),
-            )
-            .await?;
+        let before = self.instruction_view_of(&order, instruction_ref).await?;
+        let now = self.now_ms();
+        let scheme = before.scheme.id.clone().unwrap_or_default();
+        let data = crate::execution::events::instruction_data(
+            &order,
+            &before,
+            InstructionStatus::Void,
+            (&scheme, "", None),
+            None,
+        );
+        let changes = [
+            baton_store::Change::InstructionStatus {
+                tenant_id: tenant_id.to_string(),
+                order_id: order.order_id.clone(),
+                instruction_id: existing.instruction_id.clone(),
+                from: voidable.to_vec(),
+                to: InstructionStatus::Void,
+            },
+            baton_store::Change::Event(baton_store::EventRecord {
+                event_id: new_id(),
+                account_id: None,
+                tenant_id: Some(tenant_id.to_string()),
+                event_type: baton_domain::EventType::InstructionVoided,
+                ordering_key: Some(existing.instruction_id.clone()),
+                data: data.to_string(),
+                created_at: now,
+            }),
+        ];
+        let changed = self.apply(&changes, now).await?;
         if !changed {
             return Err(Problem::conflict("CONCURRENT_MODIFICATION")
                 .message("The instruction changed while it was being voided; read it and try again.")

@@ -534,3 +534,22 @@ async fn a_psp_that_does_not_answer_in_time_is_synced_not_charged_again() {
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0]["status"], "SETTLED");
 }
+
+#[tokio::test]
+async fn voiding_an_instruction_is_announced() {
+    let fx = Fx::new().await;
+    fx.order("o-void", None, None).await;
+    let reply = fx.app.delete("/v1/order-management/o-void/instruction/i1", &fx.token).await;
+    assert_eq!(reply.assert_status(200)["status"], "VOID");
+    assert_eq!(fx.events().await, ["instruction.voided"]);
+    let events = fx.app.engine().outbox_events(&fx.tenant).await.unwrap();
+    let voided = events.iter().find(|e| e.event.event_type.as_str() == "instruction.voided").unwrap();
+    let data: Value = serde_json::from_str(&voided.event.data).unwrap();
+    assert_eq!(
+        (data["order"]["orderRef"].as_str(), data["instruction"]["status"].as_str()),
+        (Some("o-void"), Some("VOID"))
+    );
+    // A second void changes nothing and announces nothing.
+    fx.app.delete("/v1/order-management/o-void/instruction/i1", &fx.token).await;
+    assert_eq!(fx.events().await, ["instruction.voided"]);
+}
