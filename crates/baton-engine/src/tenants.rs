@@ -46,7 +46,22 @@ impl Engine {
             created_at: now,
             updated_at: now,
         };
-        match self.store.create_tenant(&record, account.license.max_tenants).await {
+        // An account that approves its tenants hears of each new one (an account webhook).
+        let mut events = Vec::new();
+        if status == TenantStatus::PendingApproval {
+            let data = serde_json::json!({ "tenant": {
+                "tenantId": record.tenant_id, "name": record.name, "status": status.as_str() } });
+            events.push(baton_store::EventRecord {
+                event_id: new_id(),
+                account_id: Some(account_id.to_string()),
+                tenant_id: None,
+                event_type: baton_domain::EventType::TenantApprovalRequested,
+                ordering_key: Some(record.tenant_id.clone()),
+                data: data.to_string(),
+                created_at: now,
+            });
+        }
+        match self.store.create_tenant_announced(&record, account.license.max_tenants, &events).await {
             Ok(()) => Ok(record),
             Err(StoreError::Conflict(_)) => Err(name_taken().into()),
             Err(StoreError::LimitExceeded) => Err(Problem::payment_required("LICENSE_LIMIT_EXCEEDED")

@@ -97,7 +97,16 @@ pub trait Store:
     /// Inserts a tenant unless the account already has `max_tenants` tenants that
     /// count towards the licence (`-1` = unlimited): `LimitExceeded`; a duplicate
     /// name is `Conflict`. Atomic across nodes.
-    async fn create_tenant(&self, tenant: &TenantRecord, max_tenants: i64) -> StoreResult<()>;
+    async fn create_tenant(&self, tenant: &TenantRecord, max_tenants: i64) -> StoreResult<()> {
+        self.create_tenant_announced(tenant, max_tenants, &[]).await
+    }
+    /// As `create_tenant`, writing `events` to the outbox in the same transaction.
+    async fn create_tenant_announced(
+        &self,
+        tenant: &TenantRecord,
+        max_tenants: i64,
+        events: &[EventRecord],
+    ) -> StoreResult<()>;
     async fn tenants(&self, account_id: &str, status: Option<TenantStatus>) -> StoreResult<Vec<TenantRecord>>;
     async fn tenant(&self, account_id: &str, tenant_id: &str) -> StoreResult<Option<TenantRecord>>;
     /// Saves name and address; `Conflict` if the name is taken (the caller checks

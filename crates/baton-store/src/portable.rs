@@ -361,7 +361,12 @@ impl Store for ThisStore {
             .collect()
     }
 
-    async fn create_tenant(&self, t: &TenantRecord, max_tenants: i64) -> StoreResult<()> {
+    async fn create_tenant_announced(
+        &self,
+        t: &TenantRecord,
+        max_tenants: i64,
+        events: &[crate::EventRecord],
+    ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         Self::lock_account(&mut tx, &t.account_id).await?;
         if max_tenants >= 0 {
@@ -394,6 +399,9 @@ impl Store for ThisStore {
         .bind(t.updated_at)
         .execute(&mut *tx)
         .await?;
+        for event in events {
+            execution_sql::insert_event(&mut tx, event).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

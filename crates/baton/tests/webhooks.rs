@@ -992,3 +992,25 @@ async fn a_worker_node_delivers_on_its_own() {
         python_verifies(&secret, c).unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_tenant_awaiting_approval_is_announced_to_account_endpoints() {
+    let fx = Fx::new().await;
+    let admin = fx.app.admin_token().await;
+    let receiver = Receiver::start().await;
+    let body = json!({ "url": receiver.url(), "events": ["tenant.approval_requested"] });
+    fx.app.post("/v1/account/notifications/webhooks", &admin, &body).await.assert_status(201);
+    // Approval needs someone holding the approval role.
+    fx.app.create_account_key(&admin, &["account-tenant-approval"]).await;
+    let approval = json!({ "billingContactFirstName": "Ada", "billingContactLastName": "Lovelace",
+        "tenantCreationRequiresApproval": true });
+    fx.app.put("/v1/account", &admin, &approval).await.assert_status(200);
+    let pending = fx.app.create_tenant(&admin, "Waiting tenant").await;
+    fx.app.tick().await;
+    let got = receiver.captured();
+    assert_eq!(got.iter().map(Captured::event_type).collect::<Vec<_>>(), ["tenant.approval_requested"]);
+    let event = got[0].json();
+    assert_eq!(event["data"]["tenant"]["tenantId"], pending.as_str());
+    assert_eq!(event["data"]["tenant"]["status"], "PENDING_APPROVAL");
+    assert_eq!(event["accountId"], fx.app.account_id.as_str());
+}
