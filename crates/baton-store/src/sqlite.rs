@@ -82,6 +82,13 @@ impl SqliteStore {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    async fn write_order(&self, new: orders_sql::NewOrder<'_>) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        orders_sql::insert_order(&mut tx, &new).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Writers are serialised by the single write connection; nothing more to lock.
     async fn lock_account(_tx: &mut Transaction<'_, Sqlite>, _account_id: &str) -> StoreResult<()> {
         Ok(())
