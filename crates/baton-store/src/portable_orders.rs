@@ -8,8 +8,9 @@
 // the status of the affected `INCOMPLETE`/`READY` instructions with the domain's
 // `resolve_status`, reading defaults and instrument states inside the transaction.
 //
-// A new order is handed to the backend's `write_order` hook, which writes it with
-// `orders_sql::insert_order`.
+// A new order is handed to the backend's `write_order` hook: PostgreSQL writes it with
+// `orders_sql::insert_order` in a transaction of its own; SQLite commits the orders
+// waiting for its single writer together (group commit, in `sqlite.rs`).
 
 mod orders_sql {
     use baton_domain::instruction::resolve_status;
