@@ -7,6 +7,10 @@
 // are serialised across nodes. It ends with `orders_sql::refresh`, which re-resolves
 // the status of the affected `INCOMPLETE`/`READY` instructions with the domain's
 // `resolve_status`, reading defaults and instrument states inside the transaction.
+//
+// A new order is handed to the backend's `write_order` hook: PostgreSQL writes it with
+// `orders_sql::insert_order` in a transaction of its own; SQLite commits the orders
+// waiting for its single writer together (group commit, in `sqlite.rs`).
 
 mod orders_sql {
     use baton_domain::instruction::resolve_status;
@@ -181,16 +185,19 @@ mod orders_sql {
         Ok(n == 1)
     }
 
+    /// What inserting a customer default does when the order already has one for that
+    /// customer: replace it whole.
+    pub(super) const DEFAULT_CONFLICT: &str = "ON CONFLICT (order_id, customer_ref) DO UPDATE SET \
+        financial_instrument_id = EXCLUDED.financial_instrument_id, \
+        instrument_source = EXCLUDED.instrument_source, scheme_id = EXCLUDED.scheme_id, \
+        scheme_source = EXCLUDED.scheme_source, metadata = EXCLUDED.metadata, updated_at = EXCLUDED.updated_at";
+
     pub(super) async fn upsert_default(
         tx: &mut sqlx::Transaction<'_, Db>,
         d: &CustomerDefaultRecord,
     ) -> StoreResult<()> {
         sqlx::query(&format!(
-            "INSERT INTO customer_defaults ({DEFAULT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (order_id, customer_ref) DO UPDATE SET \
-             financial_instrument_id = EXCLUDED.financial_instrument_id, \
-             instrument_source = EXCLUDED.instrument_source, scheme_id = EXCLUDED.scheme_id, \
-             scheme_source = EXCLUDED.scheme_source, metadata = EXCLUDED.metadata, updated_at = EXCLUDED.updated_at"
+            "INSERT INTO customer_defaults ({DEFAULT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) {DEFAULT_CONFLICT}"
         ))
         .bind(&d.order_id)
         .bind(&d.customer_ref)
@@ -209,14 +216,14 @@ mod orders_sql {
         tx: &mut sqlx::Transaction<'_, Db>,
         r: &InstructionRecord,
     ) -> StoreResult<()> {
-        insert_instructions(tx, std::slice::from_ref(r)).await
+        insert_instructions(tx, &[r]).await
     }
 
     /// Inserts many instructions with one multi-row statement per chunk: an order's
     /// whole schedule costs the single SQLite writer one round trip, not one per row.
     pub(super) async fn insert_instructions(
         tx: &mut sqlx::Transaction<'_, Db>,
-        records: &[InstructionRecord],
+        records: &[&InstructionRecord],
     ) -> StoreResult<()> {
         // 18 parameters a row; 50 rows stay far below either engine's parameter limit.
         for chunk in records.chunks(50) {
@@ -328,6 +335,43 @@ mod orders_sql {
         Ok(true)
     }
 
+    /// The query re-resolving statuses: each open instruction (of those `filter`
+    /// selects, on alias `i`) with its order, direction, the kind of its effective
+    /// scheme and the state of its effective financial instrument (its own, else the
+    /// customer default's).
+    pub(super) fn refresh_query(filter: &str) -> String {
+        let open = status_list(&[InstructionStatus::Incomplete, InstructionStatus::Ready]);
+        format!(
+            "SELECT i.instruction_id, i.order_id, i.status, i.direction, \
+               (SELECT s.kind FROM schemes s WHERE s.tenant_id = i.tenant_id \
+                  AND s.scheme_id = COALESCE(i.scheme_id, d.scheme_id)) AS scheme_kind, \
+               (SELECT f.state FROM financial_instruments f WHERE f.tenant_id = i.tenant_id \
+                  AND f.customer_ref = i.customer_ref \
+                  AND f.financial_instrument_id = COALESCE(i.financial_instrument_id, d.financial_instrument_id)) \
+                 AS fi_state \
+             FROM instructions i LEFT JOIN customer_defaults d \
+               ON d.order_id = i.order_id AND d.customer_ref = i.customer_ref \
+             WHERE {filter} AND i.status IN ({open})"
+        )
+    }
+
+    /// The status a row of [`refresh_query`] must move to, if it differs from the stored one.
+    pub(super) fn status_change(row: &DbRow) -> StoreResult<Option<InstructionStatus>> {
+        let current = word::<InstructionStatus>(row.try_get("status")?, "instruction status")?;
+        // A scheme counts only if it exists and routes this direction: an inherited
+        // payout scheme does not make a DEBIT instruction ready, nor the reverse.
+        let direction: String = row.try_get("direction")?;
+        let scheme_kind: Option<String> = row.try_get("scheme_kind")?;
+        let scheme_fits = match (direction.parse::<baton_domain::Direction>(), scheme_kind) {
+            (Ok(d), Some(kind)) => kind.parse::<baton_domain::SchemeKind>().is_ok_and(|k| k.direction() == d),
+            _ => false,
+        };
+        let fi_state: Option<String> = row.try_get("fi_state")?;
+        let fi_active = fi_state.and_then(|s| s.parse::<InstrumentState>().ok()) == Some(InstrumentState::Active);
+        let next = resolve_status(scheme_fits, fi_active, Some(current));
+        Ok((next != current).then_some(next))
+    }
+
     /// Re-resolves the status of the order's `INCOMPLETE`/`READY` instructions (of one
     /// customer, or all) from their own values, the current defaults and instrument states.
     pub(super) async fn refresh(
@@ -337,19 +381,8 @@ mod orders_sql {
         customer_ref: Option<&str>,
         now: i64,
     ) -> StoreResult<()> {
-        let open = status_list(&[InstructionStatus::Incomplete, InstructionStatus::Ready]);
-        let rows = sqlx::query(&format!(
-            "SELECT i.instruction_id, i.status, i.direction, \
-               (SELECT s.kind FROM schemes s WHERE s.tenant_id = i.tenant_id \
-                  AND s.scheme_id = COALESCE(i.scheme_id, d.scheme_id)) AS scheme_kind, \
-               (SELECT f.state FROM financial_instruments f WHERE f.tenant_id = i.tenant_id \
-                  AND f.customer_ref = i.customer_ref \
-                  AND f.financial_instrument_id = COALESCE(i.financial_instrument_id, d.financial_instrument_id)) \
-                 AS fi_state \
-             FROM instructions i LEFT JOIN customer_defaults d \
-               ON d.order_id = i.order_id AND d.customer_ref = i.customer_ref \
-             WHERE i.order_id = $1 AND i.tenant_id = $2 AND ($3 IS NULL OR i.customer_ref = $3) \
-               AND i.status IN ({open})"
+        let rows = sqlx::query(&refresh_query(
+            "i.order_id = $1 AND i.tenant_id = $2 AND ($3 IS NULL OR i.customer_ref = $3)",
         ))
         .bind(order_id)
         .bind(tenant_id)
@@ -357,20 +390,8 @@ mod orders_sql {
         .fetch_all(&mut **tx)
         .await?;
         for row in &rows {
-            let id: String = row.try_get("instruction_id")?;
-            let current = word::<InstructionStatus>(row.try_get("status")?, "instruction status")?;
-            // A scheme counts only if it exists and routes this direction: an inherited
-            // payout scheme does not make a DEBIT instruction ready, nor the reverse.
-            let direction: String = row.try_get("direction")?;
-            let scheme_kind: Option<String> = row.try_get("scheme_kind")?;
-            let scheme_fits = match (direction.parse::<baton_domain::Direction>(), scheme_kind) {
-                (Ok(d), Some(kind)) => kind.parse::<baton_domain::SchemeKind>().is_ok_and(|k| k.direction() == d),
-                _ => false,
-            };
-            let fi_state: Option<String> = row.try_get("fi_state")?;
-            let fi_active = fi_state.and_then(|s| s.parse::<InstrumentState>().ok()) == Some(InstrumentState::Active);
-            let next = resolve_status(scheme_fits, fi_active, Some(current));
-            if next != current {
+            if let Some(next) = status_change(row)? {
+                let id: String = row.try_get("instruction_id")?;
                 sqlx::query("UPDATE instructions SET status = $1, updated_at = $2 WHERE instruction_id = $3")
                     .bind(next.as_str())
                     .bind(now)
@@ -380,6 +401,37 @@ mod orders_sql {
             }
         }
         Ok(())
+    }
+
+    /// An order to create, with its customer defaults and instructions.
+    pub(super) struct NewOrder<'a> {
+        pub(super) order: &'a OrderRecord,
+        pub(super) defaults: &'a [CustomerDefaultRecord],
+        pub(super) instructions: &'a [InstructionRecord],
+    }
+
+    /// Writes one new order, its defaults and its instructions in the caller's
+    /// transaction and resolves the instructions' statuses; a taken `orderRef` (or id)
+    /// is the conflict `orders_ref_unique`, a repeated instruction ref
+    /// `instructions_ref_unique`.
+    pub(super) async fn insert_order(tx: &mut sqlx::Transaction<'_, Db>, new: &NewOrder<'_>) -> StoreResult<()> {
+        let order = new.order;
+        sqlx::query(&format!("INSERT INTO orders ({ORDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"))
+            .bind(&order.order_id)
+            .bind(&order.tenant_id)
+            .bind(&order.order_ref)
+            .bind(&order.metadata)
+            .bind(order.created_at)
+            .bind(order.updated_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| named_conflict(e.into(), "orders_ref_unique"))?;
+        for d in new.defaults {
+            upsert_default(tx, d).await?;
+        }
+        let instructions: Vec<&InstructionRecord> = new.instructions.iter().collect();
+        insert_instructions(tx, &instructions).await?;
+        refresh(tx, &order.tenant_id, &order.order_id, None, order.updated_at).await
     }
 }
 
@@ -391,24 +443,7 @@ impl crate::OrderStore for ThisStore {
         defaults: &[crate::CustomerDefaultRecord],
         instructions: &[crate::InstructionRecord],
     ) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(&format!("INSERT INTO orders ({}) VALUES ($1, $2, $3, $4, $5, $6)", orders_sql::ORDER_COLUMNS))
-            .bind(&order.order_id)
-            .bind(&order.tenant_id)
-            .bind(&order.order_ref)
-            .bind(&order.metadata)
-            .bind(order.created_at)
-            .bind(order.updated_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| orders_sql::named_conflict(e.into(), "orders_ref_unique"))?;
-        for d in defaults {
-            orders_sql::upsert_default(&mut tx, d).await?;
-        }
-        orders_sql::insert_instructions(&mut tx, instructions).await?;
-        orders_sql::refresh(&mut tx, &order.tenant_id, &order.order_id, None, order.updated_at).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_order(orders_sql::NewOrder { order, defaults, instructions }).await
     }
 
     async fn order(&self, tenant_id: &str, order_ref: &str) -> StoreResult<Option<crate::OrderRecord>> {

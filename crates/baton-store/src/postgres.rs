@@ -84,6 +84,15 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// Each order in its own transaction: concurrent orders already commit in parallel
+    /// on separate connections.
+    async fn write_order(&self, new: orders_sql::NewOrder<'_>) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        orders_sql::insert_order(&mut tx, &new).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// PostgreSQL keeps old row versions until vacuum (and in WAL archives and
     /// backups until they expire); nothing to do synchronously here.
     async fn purge_deleted_bytes(&self) {}

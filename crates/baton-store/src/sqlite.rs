@@ -3,6 +3,16 @@
 //! Writes go through a single-connection pool, so write transactions never contend
 //! for SQLite's one write lock inside a process (no `SQLITE_BUSY` on lock upgrade);
 //! reads use a separate pool and proceed concurrently under WAL.
+//!
+//! New orders are committed in groups: each `create_order` hands its order to one
+//! task, which writes every order waiting at that moment in one transaction (a few
+//! statements for all of them) and answers each caller after the commit. The writer is
+//! then held per group rather than per order. An order whose `orderRef` is taken is
+//! skipped and refused alone; if a statement of the group fails for any other reason
+//! (a repeated instruction ref, say), the group is rolled back and each of its orders
+//! is written in its own transaction, so every caller gets the result it would have
+//! had alone. Nobody is answered before the commit that holds their order; an order
+//! handed over is written even if its caller stops waiting.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -10,9 +20,10 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Sqlite, Transaction};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::migrations::migrator;
-use crate::{Backend, StoreResult};
+use crate::{Backend, CustomerDefaultRecord, InstructionRecord, OrderRecord, StoreResult};
 
 type Db = Sqlite;
 /// How a claim skips rows another worker holds (see `portable_execution.rs`).
@@ -35,6 +46,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 pub struct SqliteStore {
     reader: Pool<Sqlite>,
     writer: Pool<Sqlite>,
+    /// New orders, to the task committing them in groups ([`commit_orders`]).
+    orders: mpsc::UnboundedSender<PendingOrder>,
 }
 
 impl SqliteStore {
@@ -66,7 +79,10 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { reader, writer })
+        // The task ends when the store is dropped (and with it the sending side).
+        let (orders, queue) = mpsc::unbounded_channel();
+        tokio::spawn(commit_orders(writer.clone(), queue));
+        Ok(Self { reader, writer, orders })
     }
 
     fn reader(&self) -> &Pool<Sqlite> {
@@ -83,7 +99,20 @@ impl SqliteStore {
     /// with "database is locked" whenever another process (a second node, `baton
     /// init`, a maintenance run) committed in between.
     async fn begin_write(&self) -> StoreResult<Transaction<'_, Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+        begin_immediate(&self.writer).await
+    }
+
+    /// Queues the order for the next group commit and waits for its own result.
+    async fn write_order(&self, new: orders_sql::NewOrder<'_>) -> StoreResult<()> {
+        let (done, result) = oneshot::channel();
+        let pending = PendingOrder {
+            order: new.order.clone(),
+            defaults: new.defaults.to_vec(),
+            instructions: new.instructions.to_vec(),
+            done,
+        };
+        self.orders.send(pending).map_err(|_| order_writer_stopped())?;
+        result.await.map_err(|_| order_writer_stopped())?
     }
 
     /// Writers are serialised by the single write connection; nothing more to lock.
@@ -116,6 +145,244 @@ impl SqliteStore {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+async fn begin_immediate(writer: &Pool<Sqlite>) -> StoreResult<Transaction<'static, Sqlite>> {
+    Ok(writer.begin_with("BEGIN IMMEDIATE").await?)
+}
+
+fn order_writer_stopped() -> crate::StoreError {
+    crate::StoreError::Database("the order writer has stopped".into())
+}
+
+/// At most this many orders, and about this many instructions, are committed together:
+/// a group holds the writer (and delays other writes) for a bounded time.
+const GROUP_ORDERS: usize = 64;
+const GROUP_INSTRUCTIONS: usize = 2_000;
+
+/// An order waiting for the group commit, with the channel of its caller's result.
+struct PendingOrder {
+    order: OrderRecord,
+    defaults: Vec<CustomerDefaultRecord>,
+    instructions: Vec<InstructionRecord>,
+    done: oneshot::Sender<StoreResult<()>>,
+}
+
+impl PendingOrder {
+    fn new_order(&self) -> orders_sql::NewOrder<'_> {
+        orders_sql::NewOrder { order: &self.order, defaults: &self.defaults, instructions: &self.instructions }
+    }
+}
+
+/// Commits queued orders, each time all those waiting (within the group limits), until
+/// the store is dropped. Under load, orders arrive while a group is being written and
+/// form the next group; alone, an order is written at once.
+async fn commit_orders(writer: Pool<Sqlite>, mut queue: mpsc::UnboundedReceiver<PendingOrder>) {
+    let mut held_back = None;
+    loop {
+        let first = match held_back.take() {
+            Some(first) => first,
+            None => match queue.recv().await {
+                Some(first) => first,
+                None => return,
+            },
+        };
+        let mut instructions = first.instructions.len();
+        let mut group = vec![first];
+        while group.len() < GROUP_ORDERS && instructions < GROUP_INSTRUCTIONS {
+            let Ok(next) = queue.try_recv() else { break };
+            // Order ids are distinct within a group (`insert_orders` tells orders apart
+            // by id): a repeated id waits for the next group.
+            if group.iter().any(|p| p.order.order_id == next.order.order_id) {
+                held_back = Some(next);
+                break;
+            }
+            instructions += next.instructions.len();
+            group.push(next);
+        }
+        // On a task of its own, so that a panic fails this group's callers (their
+        // answers are dropped) and not every order after it.
+        let _ = tokio::spawn(commit_group(writer.clone(), group)).await;
+    }
+}
+
+/// Writes a group in one transaction and answers each caller. If one of its statements
+/// fails (one order's data may be the cause), the orders are then written each in its
+/// own transaction, so that failure stays with its order. If beginning or committing
+/// fails, that is no order's doing and every caller gets the error.
+async fn commit_group(writer: Pool<Sqlite>, group: Vec<PendingOrder>) {
+    if group.len() > 1 {
+        let new: Vec<_> = group.iter().map(PendingOrder::new_order).collect();
+        let together = commit_together(&writer, &new).await;
+        drop(new);
+        match together {
+            Ok(written) => {
+                for (pending, written) in group.into_iter().zip(written) {
+                    let result =
+                        if written { Ok(()) } else { Err(crate::StoreError::Conflict("orders_ref_unique".into())) };
+                    // A caller that has gone away no longer needs its answer.
+                    let _ = pending.done.send(result);
+                }
+                return;
+            }
+            Err(GroupFailure::Transaction(e)) => {
+                let message = e.to_string();
+                for pending in group {
+                    let _ = pending.done.send(Err(crate::StoreError::Database(message.clone().into())));
+                }
+                return;
+            }
+            Err(GroupFailure::Statement(e)) => {
+                tracing::debug!(error = %e, orders = group.len(), "a group of orders failed; committing each alone");
+            }
+        }
+    }
+    for pending in group {
+        let result = commit_alone(&writer, &pending.new_order()).await;
+        let _ = pending.done.send(result);
+    }
+}
+
+/// Why a group of orders was not committed.
+enum GroupFailure {
+    /// A statement writing the orders failed.
+    Statement(crate::StoreError),
+    /// Beginning or committing the transaction failed.
+    Transaction(crate::StoreError),
+}
+
+async fn commit_together(writer: &Pool<Sqlite>, new: &[orders_sql::NewOrder<'_>]) -> Result<Vec<bool>, GroupFailure> {
+    let mut tx = begin_immediate(writer).await.map_err(GroupFailure::Transaction)?;
+    let written = insert_group(&mut tx, new).await.map_err(GroupFailure::Statement)?;
+    tx.commit().await.map_err(|e| GroupFailure::Transaction(e.into()))?;
+    Ok(written)
+}
+
+async fn commit_alone(writer: &Pool<Sqlite>, new: &orders_sql::NewOrder<'_>) -> StoreResult<()> {
+    let mut tx = begin_immediate(writer).await?;
+    orders_sql::insert_order(&mut tx, new).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Orders per statement in a group's statements: 6 parameters a row for the orders, 8
+/// for their defaults, 2 for the status query; far below SQLite's limit (32,766).
+const ORDERS_PER_STATEMENT: usize = 200;
+
+/// Writes a group of new orders in the caller's transaction with a few statements for
+/// all of them: each kind of row by one multi-row statement, one status query, one
+/// update per resulting status and time. Returns, per order, whether it was written:
+/// `false` when its `orderRef` (or id) is already taken, by a stored order or by an
+/// earlier order of the group; nothing of such an order is written. Any other failure
+/// (a repeated instruction ref, a missing tenant) fails the whole call, and the caller
+/// must roll back. Order ids must be distinct within the group.
+async fn insert_group(tx: &mut Transaction<'_, Sqlite>, orders: &[orders_sql::NewOrder<'_>]) -> StoreResult<Vec<bool>> {
+    use std::collections::{BTreeMap, HashSet};
+
+    use sqlx::Row as _;
+
+    let mut inserted = HashSet::new();
+    for chunk in orders.chunks(ORDERS_PER_STATEMENT) {
+        let mut query =
+            sqlx::QueryBuilder::<Sqlite>::new(format!("INSERT INTO orders ({}) ", orders_sql::ORDER_COLUMNS));
+        query.push_values(chunk, |mut row, o| {
+            row.push_bind(&o.order.order_id)
+                .push_bind(&o.order.tenant_id)
+                .push_bind(&o.order.order_ref)
+                .push_bind(&o.order.metadata)
+                .push_bind(o.order.created_at)
+                .push_bind(o.order.updated_at);
+        });
+        // Only the rows actually inserted come back: a taken ref (or id) skips its row.
+        query.push(" ON CONFLICT DO NOTHING RETURNING order_id");
+        for row in query.build().fetch_all(&mut **tx).await? {
+            inserted.insert(row.try_get::<String, _>("order_id")?);
+        }
+    }
+    let written: Vec<bool> = orders.iter().map(|o| inserted.contains(&o.order.order_id)).collect();
+    let kept: Vec<&orders_sql::NewOrder<'_>> =
+        orders.iter().zip(&written).filter(|(_, w)| **w).map(|(o, _)| o).collect();
+
+    // Upserting a customer twice leaves the last one whole, and one statement must not
+    // upsert a row twice: keep only the last.
+    let mut defaults = BTreeMap::new();
+    for d in kept.iter().flat_map(|o| o.defaults) {
+        defaults.insert((d.order_id.as_str(), d.customer_ref.as_str()), d);
+    }
+    let defaults: Vec<&CustomerDefaultRecord> = defaults.into_values().collect();
+    for chunk in defaults.chunks(ORDERS_PER_STATEMENT) {
+        let mut query = sqlx::QueryBuilder::<Sqlite>::new(format!(
+            "INSERT INTO customer_defaults ({}) ",
+            orders_sql::DEFAULT_COLUMNS
+        ));
+        query.push_values(chunk, |mut row, d| {
+            row.push_bind(&d.order_id)
+                .push_bind(&d.customer_ref)
+                .push_bind(&d.financial_instrument_id)
+                .push_bind(d.instrument_source.as_str())
+                .push_bind(&d.scheme_id)
+                .push_bind(d.scheme_source.as_str())
+                .push_bind(&d.metadata)
+                .push_bind(d.updated_at);
+        });
+        query.push(" ").push(orders_sql::DEFAULT_CONFLICT);
+        query.build().execute(&mut **tx).await?;
+    }
+    let instructions: Vec<&InstructionRecord> = kept.iter().flat_map(|o| o.instructions).collect();
+    orders_sql::insert_instructions(tx, &instructions).await?;
+    let kept: Vec<&OrderRecord> = kept.iter().map(|o| o.order).collect();
+    for chunk in kept.chunks(ORDERS_PER_STATEMENT) {
+        refresh_group(tx, chunk).await?;
+    }
+    Ok(written)
+}
+
+/// `orders_sql::refresh` of every instruction of new orders: one query for all of
+/// them, and one update per resulting status and time (each order's own `updated_at`).
+async fn refresh_group(tx: &mut Transaction<'_, Sqlite>, orders: &[&OrderRecord]) -> StoreResult<()> {
+    use std::collections::BTreeMap;
+
+    use orders_sql::{Arg, Conditions};
+    use sqlx::Row as _;
+
+    if orders.is_empty() {
+        return Ok(());
+    }
+    let mut c = Conditions::default();
+    let each: Vec<String> = orders
+        .iter()
+        .map(|o| {
+            let order = c.arg(Arg::Text(o.order_id.clone()));
+            let tenant = c.arg(Arg::Text(o.tenant_id.clone()));
+            format!("(i.order_id = {order} AND i.tenant_id = {tenant})")
+        })
+        .collect();
+    let sql = orders_sql::refresh_query(&format!("({})", each.join(" OR ")));
+    let rows = c.bind(sqlx::query(&sql)).fetch_all(&mut **tx).await?;
+    let now: BTreeMap<&str, i64> = orders.iter().map(|o| (o.order_id.as_str(), o.updated_at)).collect();
+    let mut changes: BTreeMap<(&'static str, i64), Vec<String>> = BTreeMap::new();
+    for row in &rows {
+        if let Some(next) = orders_sql::status_change(row)? {
+            let order_id: String = row.try_get("order_id")?;
+            let at = now.get(order_id.as_str()).copied().ok_or_else(|| {
+                crate::StoreError::Corrupt(format!("instruction of an unexpected order {order_id:?}"))
+            })?;
+            changes.entry((next.as_str(), at)).or_default().push(row.try_get("instruction_id")?);
+        }
+    }
+    for ((status, at), ids) in changes {
+        for chunk in ids.chunks(500) {
+            let mut query = sqlx::QueryBuilder::<Sqlite>::new("UPDATE instructions SET status = ");
+            query.push_bind(status).push(", updated_at = ").push_bind(at).push(" WHERE instruction_id IN (");
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(id);
+            }
+            query.push(")");
+            query.build().execute(&mut **tx).await?;
+        }
+    }
+    Ok(())
 }
 
 include!("portable.rs");

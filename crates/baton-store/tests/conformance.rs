@@ -132,6 +132,11 @@ conformance! {
     scenario_order_defaults_resolve_statuses => sqlite_order_defaults_resolve_statuses,
         postgres_order_defaults_resolve_statuses;
     scenario_order_scheme_kind_must_fit => sqlite_order_scheme_kind_must_fit, postgres_order_scheme_kind_must_fit;
+    // On one thread every racer has queued its order before SQLite's order writer runs:
+    // they are committed as one group. On two threads groups form as they happen.
+    scenario_orders_concurrent => sqlite_orders_concurrent_one_thread, postgres_orders_concurrent_one_thread;
+    scenario_orders_concurrent => sqlite_orders_concurrent, postgres_orders_concurrent
+        [flavor = "multi_thread", worker_threads = 2];
     scenario_order_listing_filters => sqlite_order_listing_filters, postgres_order_listing_filters;
     scenario_order_listing_pages_with_inserts => sqlite_order_listing_pages_with_inserts,
         postgres_order_listing_pages_with_inserts;
@@ -2350,6 +2355,139 @@ async fn scenario_order_scheme_kind_must_fit(store: Arc<dyn Store>) {
         .unwrap();
     let statuses: Vec<_> = store.order_instructions("t_1", "o-1").await.unwrap().iter().map(|i| i.status).collect();
     assert_eq!(statuses, [Incomplete, Ready, Incomplete], "only the payout scheme fits a CREDIT instruction");
+}
+
+type NewOrder = (OrderRecord, Vec<CustomerDefaultRecord>, Vec<InstructionRecord>);
+
+/// An order of customer C1 with three CREDIT instructions, created at `T0 + n`; in t_1
+/// with a default (the active FI "fi-1", the payout scheme "s-payout") when `default`.
+fn racing_order(tenant: &str, id: &str, order_ref: &str, n: i64, default: bool) -> NewOrder {
+    let at = T0 + n;
+    let instructions =
+        (0..3).map(|k| instruction_at(tenant, id, &format!("i-{id}-{order_ref}-{k}"), "C1", at)).collect();
+    let defaults = if default {
+        vec![CustomerDefaultRecord { updated_at: at, ..default_record(id, "C1", Some("fi-1"), Some("s-payout")) }]
+    } else {
+        Vec::new()
+    };
+    (order_at(tenant, id, order_ref, at), defaults, instructions)
+}
+
+/// Creates all `orders` at once and returns each caller's result.
+async fn create_racing(store: &Arc<dyn Store>, orders: &[NewOrder]) -> Vec<Option<String>> {
+    let results = race(orders.len(), |i| {
+        let store = store.clone();
+        let (order, defaults, instructions) = orders[i].clone();
+        async move { store.create_order(&order, &defaults, &instructions).await }
+    })
+    .await;
+    results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| match r {
+            Ok(()) => None,
+            Err(StoreError::Conflict(name)) => Some(name),
+            Err(other) => panic!("order {i}: unexpected {other:?}"),
+        })
+        .collect()
+}
+
+/// The order is stored whole: its defaults, and its instructions with resolved statuses.
+async fn assert_stored(store: &dyn Store, (order, defaults, instructions): &NewOrder) {
+    let status = if defaults.is_empty() {
+        baton_domain::InstructionStatus::Incomplete
+    } else {
+        baton_domain::InstructionStatus::Ready
+    };
+    let expected: Vec<_> = instructions.iter().map(|r| InstructionRecord { status, ..r.clone() }).collect();
+    assert_eq!(store.order(&order.tenant_id, &order.order_ref).await.unwrap().as_ref(), Some(order));
+    assert_eq!(&store.customer_defaults(&order.tenant_id, &order.order_id).await.unwrap(), defaults);
+    assert_eq!(store.order_instructions(&order.tenant_id, &order.order_id).await.unwrap(), expected, "{order:?}");
+}
+
+/// Many orders created at once (on SQLite, committed together in one transaction):
+/// every caller gets the result it would have had alone, and a refused order leaves
+/// nothing behind, nor does it change the order it collided with.
+async fn scenario_orders_concurrent(store: Arc<dyn Store>) {
+    let conflict = || Some("orders_ref_unique".to_string());
+    two_tenants(&*store).await;
+    store.insert_instrument(&instrument("fi-1", "t_1", "C1", InstrumentType::BankAccount, T0)).await.unwrap();
+    store
+        .create_scheme(&scheme("t_1", "s-payout", SchemeKind::Payout), &draft("t_1", "s-payout", "d-p", "V1", &[], &[]))
+        .await
+        .unwrap();
+    let taken = racing_order("t_1", "o-taken", "TAKEN", 0, true);
+    store.create_order(&taken.0, &taken.1, &taken.2).await.unwrap();
+
+    // Orders 0 and 1 want the same ref, 2 a taken one, 3 that ref in another tenant, 4
+    // and 5 the same order id; the rest are plain. Even ones of t_1 carry a default.
+    let orders: Vec<NewOrder> = (0..24)
+        .map(|i| {
+            let id = if i == 5 { "o-04".to_string() } else { format!("o-{i:02}") };
+            let (tenant, order_ref) = match i {
+                0 | 1 => ("t_1", "SAME".to_string()),
+                2 => ("t_1", "TAKEN".to_string()),
+                3 => ("t_2", "TAKEN".to_string()),
+                _ => ("t_1", format!("R{i:02}")),
+            };
+            racing_order(tenant, &id, &order_ref, i, i % 2 == 0 && tenant == "t_1")
+        })
+        .collect();
+    let results = create_racing(&store, &orders).await;
+    let winner = |a: usize, b: usize| match (&results[a], &results[b]) {
+        (None, c) if *c == conflict() => (a, b),
+        (c, None) if *c == conflict() => (b, a),
+        other => panic!("of orders {a} and {b} exactly one must be refused: {other:?}"),
+    };
+    let (same_ref, same_ref_loser) = winner(0, 1);
+    let (same_id, same_id_loser) = winner(4, 5);
+    assert_eq!(results[2], conflict(), "the ref is taken in t_1");
+    for i in (0..24).filter(|&i| ![2, same_ref_loser, same_id_loser].contains(&i)) {
+        assert_eq!(results[i], None, "order {i}");
+        assert_stored(&*store, &orders[i]).await;
+    }
+    // The refused ones left nothing, and the orders they collided with are unchanged.
+    assert_stored(&*store, &taken).await;
+    assert_stored(&*store, &orders[same_ref]).await;
+    assert_stored(&*store, &orders[same_id]).await;
+    let loser = &orders[same_ref_loser].0;
+    assert!(store.order_instructions("t_1", &loser.order_id).await.unwrap().is_empty());
+    assert!(store.customer_defaults("t_1", &loser.order_id).await.unwrap().is_empty());
+    assert_eq!(store.order("t_1", &orders[same_id_loser].0.order_ref).await.unwrap(), None);
+
+    // A repeated instruction ref fails that order alone; a ref taken just before is
+    // refused; the orders racing with them are written.
+    let mut more: Vec<NewOrder> =
+        (0..8).map(|i| racing_order("t_1", &format!("p-{i}"), &format!("P{i}"), 30 + i, i % 2 == 0)).collect();
+    more[0].2[2].instruction_ref = more[0].2[0].instruction_ref.clone();
+    more[1].0.order_ref = "SAME".into();
+    let results = create_racing(&store, &more).await;
+    assert_eq!(results[0].as_deref(), Some("instructions_ref_unique"));
+    assert_eq!(results[1], conflict());
+    assert_eq!(store.order("t_1", "P0").await.unwrap(), None);
+    for id in ["p-0", "p-1"] {
+        assert!(store.order_instructions("t_1", id).await.unwrap().is_empty());
+        assert!(store.customer_defaults("t_1", id).await.unwrap().is_empty());
+    }
+    assert_stored(&*store, &orders[same_ref]).await;
+    for (i, order) in more.iter().enumerate().skip(2) {
+        assert_eq!(results[i], None, "order {i}");
+        assert_stored(&*store, order).await;
+    }
+
+    // Once the store is closed, every caller gets an error; none is left waiting.
+    store.close().await;
+    let last: Vec<NewOrder> =
+        (0..4).map(|i| racing_order("t_1", &format!("z-{i}"), &format!("Z{i}"), 40 + i, false)).collect();
+    let results = race(last.len(), |i| {
+        let store = store.clone();
+        let (order, defaults, instructions) = last[i].clone();
+        async move { store.create_order(&order, &defaults, &instructions).await }
+    })
+    .await;
+    for (i, result) in results.iter().enumerate() {
+        assert!(matches!(result, Err(StoreError::Database(_))), "order {i}: {result:?}");
+    }
 }
 
 // Order and instruction listings --------------------------------------------------------
