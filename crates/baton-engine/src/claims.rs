@@ -18,9 +18,10 @@ use baton_store::{Change, InstrumentRecord, TransactionRecord};
 use baton_vault::instrument_aad;
 use serde_json::{json, Value};
 
+use crate::error::internal;
 use crate::execution::{payment_request, ExecuteRequest, Prepared};
 use crate::schemes::OptionsQuery;
-use crate::{new_id, Engine, EngineError, EngineResult};
+use crate::{new_id, Engine, EngineResult};
 
 /// Where a new claim can be polled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -331,8 +332,4 @@ impl Engine {
         let value = serde_json::from_slice(&plain).map_err(|e| internal(e.to_string()))?;
         Ok(Some(value))
     }
-}
-
-fn internal(message: String) -> EngineError {
-    EngineError::Internal(anyhow::anyhow!(message))
 }

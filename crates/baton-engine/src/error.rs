@@ -13,6 +13,11 @@ pub enum EngineError {
 
 pub type EngineResult<T> = Result<T, EngineError>;
 
+/// An internal fault described by `message` (a broken invariant, unreadable stored data).
+pub(crate) fn internal(message: String) -> EngineError {
+    EngineError::Internal(anyhow::anyhow!(message))
+}
+
 impl From<Problem> for EngineError {
     fn from(p: Problem) -> Self {
         EngineError::Rejected(p.into())

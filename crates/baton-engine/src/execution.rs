@@ -30,8 +30,9 @@ use baton_store::{
 use baton_vault::instrument_aad;
 use serde_json::{json, Value};
 
+use crate::error::internal;
 use crate::orders::InstructionView;
-use crate::{new_id, Engine, EngineError, EngineResult};
+use crate::{new_id, Engine, EngineResult};
 
 /// The job that asks a connector for the outcome of an attempt.
 pub(crate) const SYNC_JOB: &str = "sync-transaction";
@@ -130,10 +131,6 @@ fn not_executable(status: InstructionStatus) -> Problem {
     Problem::bad_request("INSTRUCTION_NOT_EXECUTABLE")
         .message("Only a READY or LATE instruction can be executed; this one is {status}.")
         .detail("status", status.as_str())
-}
-
-fn internal(message: String) -> EngineError {
-    EngineError::Internal(anyhow::anyhow!(message))
 }
 
 /// The payment method an instrument pays with, if `method` (an app's method id) fits it.

@@ -20,7 +20,8 @@ use baton_vault::instrument_aad;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use crate::{new_id, Engine, EngineError, EngineResult};
+use crate::error::internal;
+use crate::{new_id, Engine, EngineResult};
 
 /// The longest PSP token accepted.
 pub const MAX_PROVIDER_TOKEN: usize = 2048;
@@ -103,10 +104,6 @@ fn field_required(field: &'static str) -> Problem {
 
 fn customer(customer_ref: &str) -> Result<CustomerRef, Problem> {
     CustomerRef::parse(customer_ref, "customerRef")
-}
-
-fn internal(message: String) -> EngineError {
-    EngineError::Internal(anyhow::anyhow!(message))
 }
 
 /// The associated data of an instrument's sealed PSP tokens: distinct from its

@@ -26,6 +26,7 @@ use baton_store::{
 use rust_decimal::Decimal;
 use serde_json::Value;
 
+use crate::error::internal;
 use crate::{new_id, Engine, EngineError, EngineResult};
 
 /// A customer default as sent (the HTTP layer flattens the nested form).
@@ -126,10 +127,6 @@ fn default_not_found() -> Problem {
 
 fn required(field: impl Into<String>) -> Problem {
     Problem::invalid_field("FIELD_REQUIRED", field, "{field} is required.")
-}
-
-fn internal(message: String) -> EngineError {
-    EngineError::Internal(anyhow::anyhow!(message))
 }
 
 fn stored_metadata(text: &str) -> EngineResult<Metadata> {

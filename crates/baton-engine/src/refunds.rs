@@ -19,7 +19,8 @@ use baton_store::{
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use crate::{new_id, Engine, EngineError, EngineResult};
+use crate::error::internal;
+use crate::{new_id, Engine, EngineResult};
 
 /// `POST …/refunds`, as parsed by the HTTP layer.
 #[derive(Debug, Clone)]
@@ -64,10 +65,6 @@ impl From<&RefundRecord> for RefundView {
 
 fn not_refundable(message: &'static str) -> Problem {
     Problem::bad_request("NOT_REFUNDABLE").message(message)
-}
-
-fn internal(message: String) -> EngineError {
-    EngineError::Internal(anyhow::anyhow!(message))
 }
 
 impl Engine {

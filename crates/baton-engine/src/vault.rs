@@ -19,7 +19,8 @@ use baton_domain::Problem;
 use baton_store::{CustomerKeyRecord, SealedSecretRef};
 use baton_vault::{customer_key_aad, DataKey, MasterKey};
 
-use crate::{Engine, EngineError, EngineResult};
+use crate::error::internal;
+use crate::{Engine, EngineResult};
 
 /// Progress of a master key rotation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -34,10 +35,6 @@ pub struct RotationReport {
     pub resealed: u64,
     /// Everything is under the new key and the database now expects the new key.
     pub complete: bool,
-}
-
-fn internal(message: String) -> EngineError {
-    EngineError::Internal(anyhow::anyhow!(message))
 }
 
 fn customer_erased(customer_ref: &str) -> Problem {
@@ -302,6 +299,7 @@ impl Engine {
 mod tests {
     use std::sync::Arc;
 
+    use crate::EngineError;
     use baton_domain::TenantName;
     use baton_store::{SqliteStore, Store};
     use serde_json::json;

@@ -11,7 +11,8 @@ use baton_store::{Change, JobRecord, TransactionOutcome, TransactionRecord};
 use serde_json::Value;
 
 use super::{events, ExecuteRequest, Prepared, FOLLOW_UP_JOB, SYNC_JOB};
-use crate::{new_id, Engine, EngineError, EngineResult};
+use crate::error::internal;
+use crate::{new_id, Engine, EngineResult};
 
 /// What one tick did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -239,8 +240,4 @@ impl Engine {
         };
         Ok(Prepared { order, instruction, view, instrument, details, tokens, scheme_id, draft_id, draft_code })
     }
-}
-
-fn internal(message: String) -> EngineError {
-    EngineError::Internal(anyhow::anyhow!(message))
 }
