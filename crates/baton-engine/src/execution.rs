@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::instruments::provider_tokens_aad;
 use baton_connectors::{
     AppCredentials, CallContext, Connector, ConnectorError, Outcome, PaymentRequest, SyncRequest, Tokenized,
 };
@@ -27,7 +28,6 @@ use baton_domain::{
 use baton_store::{
     Change, InstructionRecord, InstrumentRecord, JobRecord, OrderRecord, TransactionOutcome, TransactionRecord,
 };
-use baton_vault::instrument_aad;
 use serde_json::{json, Value};
 
 use crate::error::internal;
@@ -539,8 +539,7 @@ impl Engine {
         let key = self.customer_data_key(&i.tenant_id, &i.customer_ref).await?;
         let mut tokens = prepared.tokens.clone();
         tokens.insert(app_id.to_string(), token.to_string());
-        let mut aad = instrument_aad(&i.tenant_id, &i.customer_ref, &i.financial_instrument_id);
-        aad.extend_from_slice(b"provider-tokens");
+        let aad = provider_tokens_aad(&i.tenant_id, &i.customer_ref, &i.financial_instrument_id);
         let plain = serde_json::to_vec(&tokens).map_err(|e| internal(e.to_string()))?;
         let sealed = key.seal(&plain, &aad);
         let change = Change::InstrumentTokens {

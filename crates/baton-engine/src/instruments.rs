@@ -108,7 +108,7 @@ fn customer(customer_ref: &str) -> Result<CustomerRef, Problem> {
 
 /// The associated data of an instrument's sealed PSP tokens: distinct from its
 /// details', so the two ciphertexts cannot be swapped.
-fn provider_tokens_aad(tenant_id: &str, customer_ref: &str, instrument_id: &str) -> Vec<u8> {
+pub(crate) fn provider_tokens_aad(tenant_id: &str, customer_ref: &str, instrument_id: &str) -> Vec<u8> {
     let mut aad = instrument_aad(tenant_id, customer_ref, instrument_id);
     aad.extend_from_slice(b"provider-tokens");
     aad
