@@ -103,6 +103,14 @@ fn priority_key(priority: Option<i64>) -> (bool, i64) {
     (priority.is_none(), priority.unwrap_or(0))
 }
 
+/// A rule's app entries in routing order: lowest priority first, `None` after any
+/// number, ties in array order.
+pub fn entries_by_priority(rule: &Rule) -> Vec<&AppEntry> {
+    let mut order: Vec<usize> = (0..rule.apps.len()).collect();
+    order.sort_by_key(|&i| (priority_key(rule.apps[i].priority), i));
+    order.into_iter().map(|i| &rule.apps[i]).collect()
+}
+
 /// Collect resolution (SPEC "Collect resolve"): per app entry, the app's payment methods
 /// minus the entry's exclusions; a method offered by several entries comes from the entry
 /// with the lowest priority (`None` sorts after any number; ties: array order).
@@ -111,12 +119,8 @@ fn priority_key(priority: Option<i64>) -> (bool, i64) {
 /// `methods_of` does not know are skipped. Method ids are compared case-insensitively, both for
 /// exclusions and for duplicates, so a differently-cased exclusion still excludes.
 pub fn resolve_collect<'a>(rule: &Rule, methods_of: impl Fn(&AppId) -> Option<&'a [String]>) -> Vec<CollectOption> {
-    let mut order: Vec<usize> = (0..rule.apps.len()).collect();
-    order.sort_by_key(|&i| (priority_key(rule.apps[i].priority), i));
-
     let mut out: Vec<CollectOption> = Vec::new();
-    for i in order {
-        let entry = &rule.apps[i];
+    for entry in entries_by_priority(rule) {
         let Some(methods) = methods_of(&entry.app_id) else { continue };
         for method in methods {
             let excluded = entry.excluded_payment_methods.iter().any(|x| x.eq_ignore_ascii_case(method));

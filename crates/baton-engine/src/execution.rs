@@ -149,30 +149,23 @@ fn method_fits(method: &str, details: &InstrumentDetails, direction: Direction) 
     }
 }
 
-/// The apps of `rule` that can take the instrument, in routing order: lowest priority
-/// first (`None` after any number, ties by position), each app once.
+/// The apps of `rule` that can take the instrument, in routing order (see
+/// [`baton_domain::schemes::entries_by_priority`]), each app once.
 pub(crate) fn candidates(
     rule: &baton_domain::Rule,
     details: &InstrumentDetails,
     direction: Direction,
-    method_hint: Option<&str>,
 ) -> Vec<Candidate> {
-    let mut order: Vec<usize> = (0..rule.apps.len()).collect();
-    order.sort_by_key(|&i| (rule.apps[i].priority.is_none(), rule.apps[i].priority.unwrap_or(0), i));
     let mut out: Vec<Candidate> = Vec::new();
-    for i in order {
-        let entry = &rule.apps[i];
+    for entry in baton_domain::schemes::entries_by_priority(rule) {
         if out.iter().any(|c| c.app_id == entry.app_id) {
             continue;
         }
         let Some(app) = baton_connectors::find(&entry.app_id) else { continue };
-        let method = app.methods_for(direction).into_iter().find(|m| {
-            !entry.excluded_payment_methods.iter().any(|x| m.is(x))
-                && match method_hint {
-                    Some(hint) => m.is(hint),
-                    None => method_fits(m.id, details, direction),
-                }
-        });
+        let method = app
+            .methods_for(direction)
+            .into_iter()
+            .find(|m| !entry.excluded_payment_methods.iter().any(|x| m.is(x)) && method_fits(m.id, details, direction));
         if let Some(m) = method {
             out.push(Candidate { app_id: entry.app_id.clone(), payment_method: Some(m.id.to_string()) });
         }
@@ -197,7 +190,7 @@ impl Engine {
         request: ExecuteRequest,
     ) -> EngineResult<Execution> {
         let order = self.order_record(tenant_id, order_ref).await?;
-        let prepared = self.prepare_execution(&order, instruction_ref, None).await?;
+        let prepared = self.prepare_execution(&order, instruction_ref).await?;
         let direction = prepared.instruction.direction;
         let kind = if direction == Direction::Debit { SchemeKind::Collect } else { SchemeKind::Payout };
         let draft = self.published_rules(tenant_id, kind, &prepared.scheme_id).await?;
@@ -208,7 +201,7 @@ impl Engine {
                     "No rule of the scheme's published draft matches the instruction's amount, currency and country.",
                 )
             })?;
-        let candidates = candidates(&rule, &prepared.details, direction, None);
+        let candidates = candidates(&rule, &prepared.details, direction);
         if candidates.is_empty() {
             return Err(Problem::bad_request("NO_APP_FOR_PAYMENT_METHOD")
                 .message("No app of the matching rule takes this financial instrument.")
@@ -218,13 +211,9 @@ impl Engine {
         self.run_attempts(prepared, candidates, request).await
     }
 
-    /// Loads and checks what an execution needs; `method` is unused for now.
-    pub(crate) async fn prepare_execution(
-        &self,
-        order: &OrderRecord,
-        instruction_ref: &str,
-        _method: Option<&str>,
-    ) -> EngineResult<Prepared> {
+    /// Loads and checks what an execution needs: a `READY`/`LATE` instruction with an
+    /// `ACTIVE` instrument whose details open, and a scheme.
+    pub(crate) async fn prepare_execution(&self, order: &OrderRecord, instruction_ref: &str) -> EngineResult<Prepared> {
         let tenant_id = &order.tenant_id;
         let view = self.instruction_view_of(order, instruction_ref).await?;
         let instruction = self
