@@ -593,17 +593,17 @@ impl Engine {
                     let description = String::new();
                     if let Ok(payment) = payment_request(prepared, attempt, None, &description, &request.extra) {
                         for (n, follow_up) in connector.follow_ups(&payment, &outcome).into_iter().enumerate() {
-                            changes.push(Change::ScheduleJob(JobRecord {
-                                job_id: new_id(),
-                                kind: FOLLOW_UP_JOB.into(),
-                                subject_id: format!("{}:{n}", attempt.transaction_id),
-                                tenant_id: Some(tenant_id.clone()),
-                                payload: json!({"appId": attempt.app_id, "notification": events::notification_json(&follow_up.notification)}).to_string(),
-                                run_at: now + follow_up.after.as_millis() as i64,
-                                attempts: 0,
-                                last_error: None,
-                                created_at: now,
-                            }));
+                            let payload = json!({"appId": attempt.app_id,
+                                "notification": events::notification_json(&follow_up.notification)});
+                            changes.push(Change::ScheduleJob(JobRecord::new(
+                                new_id(),
+                                FOLLOW_UP_JOB,
+                                &format!("{}:{n}", attempt.transaction_id),
+                                &tenant_id,
+                                payload.to_string(),
+                                now + follow_up.after.as_millis() as i64,
+                                now,
+                            )));
                         }
                     }
                 }
@@ -711,17 +711,7 @@ impl Engine {
     }
 
     pub(crate) fn sync_job(&self, attempt: &TransactionRecord, run_at: i64, now: i64) -> JobRecord {
-        JobRecord {
-            job_id: new_id(),
-            kind: SYNC_JOB.into(),
-            subject_id: attempt.transaction_id.clone(),
-            tenant_id: Some(attempt.tenant_id.clone()),
-            payload: json!({}).to_string(),
-            run_at,
-            attempts: 0,
-            last_error: None,
-            created_at: now,
-        }
+        JobRecord::new(new_id(), SYNC_JOB, &attempt.transaction_id, &attempt.tenant_id, "{}".into(), run_at, now)
     }
 
     /// An `instruction.*` event for the outbox.

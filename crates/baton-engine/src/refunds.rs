@@ -461,19 +461,9 @@ fn refund_job(
     run_at: i64,
     now: i64,
 ) -> JobRecord {
-    JobRecord {
-        job_id: new_id(),
-        kind: SYNC_REFUND_JOB.into(),
-        subject_id: record.refund_id.clone(),
-        tenant_id: Some(record.tenant_id.clone()),
-        payload:
-            json!({"orderRef": order_ref, "instructionRef": instruction_ref, "paymentReference": payment_reference})
-                .to_string(),
-        run_at,
-        attempts: 0,
-        last_error: None,
-        created_at: now,
-    }
+    let payload =
+        json!({"orderRef": order_ref, "instructionRef": instruction_ref, "paymentReference": payment_reference});
+    JobRecord::new(new_id(), SYNC_REFUND_JOB, &record.refund_id, &record.tenant_id, payload.to_string(), run_at, now)
 }
 
 fn duplicate(refund_ref: &str) -> Problem {

@@ -118,6 +118,31 @@ pub struct JobRecord {
     pub created_at: i64,
 }
 
+impl JobRecord {
+    /// A new job of `kind` about `subject_id`, due at `run_at`, not yet tried.
+    pub fn new(
+        job_id: String,
+        kind: &str,
+        subject_id: &str,
+        tenant_id: &str,
+        payload: String,
+        run_at: i64,
+        now: i64,
+    ) -> Self {
+        Self {
+            job_id,
+            kind: kind.to_string(),
+            subject_id: subject_id.to_string(),
+            tenant_id: Some(tenant_id.to_string()),
+            payload,
+            run_at,
+            attempts: 0,
+            last_error: None,
+            created_at: now,
+        }
+    }
+}
+
 /// One write of [`ExecutionStore::apply`].
 // Changes live in short lists for one call; boxing the attempt would buy nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
