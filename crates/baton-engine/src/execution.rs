@@ -215,12 +215,7 @@ impl Engine {
     /// `ACTIVE` instrument whose details open, and a scheme.
     pub(crate) async fn prepare_execution(&self, order: &OrderRecord, instruction_ref: &str) -> EngineResult<Prepared> {
         let tenant_id = &order.tenant_id;
-        let view = self.instruction_view_of(order, instruction_ref).await?;
-        let instruction = self
-            .store
-            .instruction(tenant_id, &order.order_id, instruction_ref)
-            .await?
-            .ok_or_else(|| Problem::not_found("INSTRUCTION_NOT_FOUND").message("No such instruction."))?;
+        let (instruction, view) = self.instruction_and_view(order, instruction_ref).await?;
         if !matches!(instruction.status, InstructionStatus::Ready | InstructionStatus::Late) {
             return Err(not_executable(instruction.status).into());
         }

@@ -501,13 +501,23 @@ impl Engine {
         order: &OrderRecord,
         instruction_ref: &str,
     ) -> EngineResult<InstructionView> {
+        Ok(self.instruction_and_view(order, instruction_ref).await?.1)
+    }
+
+    /// The instruction as stored and as the API shows it (effective values), read once.
+    pub(crate) async fn instruction_and_view(
+        &self,
+        order: &OrderRecord,
+        instruction_ref: &str,
+    ) -> EngineResult<(InstructionRecord, InstructionView)> {
         let record = self
             .store
             .instruction(&order.tenant_id, &order.order_id, instruction_ref)
             .await?
             .ok_or_else(instruction_not_found)?;
         let defaults = self.store.customer_defaults(&order.tenant_id, &order.order_id).await?;
-        instruction_view(&record, defaults.iter().find(|d| d.customer_ref == record.customer_ref))
+        let view = instruction_view(&record, defaults.iter().find(|d| d.customer_ref == record.customer_ref))?;
+        Ok((record, view))
     }
 
     /// `POST /v1/order-management`: the order, its defaults and its instructions, all
