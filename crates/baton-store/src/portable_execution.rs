@@ -24,13 +24,6 @@ mod execution_sql {
         text.parse().map_err(|_| StoreError::Corrupt(format!("{what} {text:?}")))
     }
 
-    pub(super) fn status_list(statuses: &[TransactionStatus]) -> String {
-        if statuses.is_empty() {
-            return "''".into();
-        }
-        statuses.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ")
-    }
-
     pub(super) fn transaction_from_row(row: &DbRow) -> StoreResult<TransactionRecord> {
         Ok(TransactionRecord {
             transaction_id: row.try_get("transaction_id")?,
@@ -151,7 +144,7 @@ mod execution_sql {
              connector_ms = COALESCE($7, connector_ms), result_sealed = COALESCE($8, result_sealed), \
              updated_at = $9, finished_at = $10 \
              WHERE transaction_id = $11 AND tenant_id = $12 AND status IN ({})",
-            status_list(from)
+            super::orders_sql::status_list(from)
         ))
         .bind(to.as_str())
         .bind(&o.provider_reference)

@@ -33,11 +33,11 @@ mod orders_sql {
     }
 
     /// `'A', 'B'` for an `IN (…)` list: the words come from the domain's enum, never from input.
-    pub(super) fn status_list(statuses: &[InstructionStatus]) -> String {
+    pub(super) fn status_list<T: std::fmt::Display>(statuses: &[T]) -> String {
         if statuses.is_empty() {
             return "''".into();
         }
-        statuses.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ")
+        statuses.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
     }
 
     /// A value bound to a listing query whose conditions depend on the filters given.
