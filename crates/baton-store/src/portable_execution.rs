@@ -20,9 +20,7 @@ mod execution_sql {
     pub(super) const EVENT_COLUMNS: &str =
         "seq, event_id, account_id, tenant_id, event_type, ordering_key, data, created_at, dispatched_at";
 
-    fn word<T: std::str::FromStr>(text: String, what: &str) -> StoreResult<T> {
-        text.parse().map_err(|_| StoreError::Corrupt(format!("{what} {text:?}")))
-    }
+    use crate::records::parse_word as word;
 
     pub(super) fn transaction_from_row(row: &DbRow) -> StoreResult<TransactionRecord> {
         Ok(TransactionRecord {

@@ -12,15 +12,13 @@ mod instruments_sql {
 
     use super::{Db, DbRow};
     use crate::instrument_store::{InstrumentRecord, InstrumentStateRecord};
-    use crate::{StoreError, StoreResult};
+    use crate::StoreResult;
 
     pub(super) const INSTRUMENT_COLUMNS: &str = "financial_instrument_id, tenant_id, customer_ref, type, state, \
         state_reason, display, details_sealed, provider_tokens_sealed, single_use, supports_debit, supports_credit, \
         created_at, updated_at";
 
-    fn word<T: std::str::FromStr>(text: String, what: &str) -> StoreResult<T> {
-        text.parse().map_err(|_| StoreError::Corrupt(format!("{what} {text:?}")))
-    }
+    use crate::records::parse_word as word;
 
     fn optional_word<T: std::str::FromStr>(text: Option<String>, what: &str) -> StoreResult<Option<T>> {
         text.map(|t| word(t, what)).transpose()

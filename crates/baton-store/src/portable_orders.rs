@@ -28,9 +28,7 @@ mod orders_sql {
         direction, status, financial_instrument_id, instrument_source, scheme_id, scheme_source, amount_minor, \
         currency, country, settled_by_date, metadata, created_at, updated_at";
 
-    fn word<T: std::str::FromStr>(text: String, what: &str) -> StoreResult<T> {
-        text.parse().map_err(|_| StoreError::Corrupt(format!("{what} {text:?}")))
-    }
+    use crate::records::parse_word as word;
 
     /// `'A', 'B'` for an `IN (…)` list: the words come from the domain's enum, never from input.
     pub(super) fn status_list<T: std::fmt::Display>(statuses: &[T]) -> String {

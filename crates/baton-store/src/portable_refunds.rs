@@ -8,7 +8,7 @@ mod refunds_sql {
     use super::{Db, DbRow};
     use crate::execution_store::TransactionOutcome;
     use crate::refund_store::{ChargebackRecord, RefundRecord};
-    use crate::{StoreError, StoreResult};
+    use crate::StoreResult;
 
     pub(super) const REFUND_COLUMNS: &str = "refund_id, tenant_id, instruction_id, transaction_id, app_id, \
         refund_ref, amount_minor, currency, reason, status, provider_reference, error_code, psp_code, psp_message, \
@@ -17,9 +17,7 @@ mod refunds_sql {
         app_id, provider_reference, amount_minor, currency, reason, provider_reason_code, status, due_by, evidence, \
         created_at, updated_at";
 
-    fn word<T: std::str::FromStr>(text: String, what: &str) -> StoreResult<T> {
-        text.parse().map_err(|_| StoreError::Corrupt(format!("{what} {text:?}")))
-    }
+    use crate::records::parse_word as word;
 
     pub(super) fn refund_from_row(row: &DbRow) -> StoreResult<RefundRecord> {
         Ok(RefundRecord {

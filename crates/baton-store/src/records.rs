@@ -256,3 +256,9 @@ pub struct RewardAccountRecord {
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+/// Parses a word stored by Baton (a status, a type); anything else means the row was
+/// not written by Baton: `Corrupt`, naming `what`.
+pub(crate) fn parse_word<T: std::str::FromStr>(text: String, what: &str) -> crate::StoreResult<T> {
+    text.parse().map_err(|_| crate::StoreError::Corrupt(format!("{what} {text:?}")))
+}
