@@ -135,13 +135,6 @@ pub mod test_ibans {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SandboxBank;
 
-fn provider_reference(prefix: &str, idempotency_key: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(idempotency_key.as_bytes());
-    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
-    format!("{prefix}_{hex}")
-}
-
 impl SandboxBank {
     fn iban(instrument: &InstrumentDetails) -> Option<String> {
         match instrument {
@@ -156,7 +149,7 @@ impl SandboxBank {
 
     /// The final outcome of a collection or payout.
     fn settled(request: &PaymentRequest<'_>, prefix: &str) -> Outcome {
-        let reference = provider_reference(prefix, request.idempotency_key);
+        let reference = crate::sandbox_card::reference(prefix, request.idempotency_key);
         let failed = |decline: Decline| Outcome::Failed { decline, provider_reference: Some(reference.clone()) };
         match Self::iban(request.instrument).as_deref() {
             None => failed(
@@ -189,7 +182,7 @@ impl Connector for SandboxBank {
             return Ok(Self::settled(request, "sbx_dd"));
         }
         Ok(Outcome::Pending {
-            provider_reference: provider_reference("sbx_dd", request.idempotency_key),
+            provider_reference: crate::sandbox_card::reference("sbx_dd", request.idempotency_key),
             check_after: settlement_delay(&ctx.credentials.public),
         })
     }
@@ -199,14 +192,14 @@ impl Connector for SandboxBank {
             return Ok(Self::settled(request, "sbx_bt"));
         }
         Ok(Outcome::Pending {
-            provider_reference: provider_reference("sbx_bt", request.idempotency_key),
+            provider_reference: crate::sandbox_card::reference("sbx_bt", request.idempotency_key),
             check_after: settlement_delay(&ctx.credentials.public),
         })
     }
 
     async fn refund(&self, _ctx: &CallContext<'_>, request: &RefundRequest<'_>) -> Result<Outcome, ConnectorError> {
         Ok(Outcome::Succeeded {
-            provider_reference: provider_reference("sbx_re", request.idempotency_key),
+            provider_reference: crate::sandbox_card::reference("sbx_re", request.idempotency_key),
             result: None,
         })
     }

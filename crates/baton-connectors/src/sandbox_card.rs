@@ -174,7 +174,9 @@ pub const FRAUD_CHARGEBACK_DELAY: Duration = Duration::from_secs(3);
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SandboxCard;
 
-fn reference(prefix: &str, idempotency_key: &str) -> String {
+/// A sandbox provider reference: `prefix` and a digest of the call's idempotency key, so
+/// that repeating a call (a sync) names the same operation. Shared by the sandbox apps.
+pub(crate) fn reference(prefix: &str, idempotency_key: &str) -> String {
     let digest = Sha256::digest(idempotency_key.as_bytes());
     let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
     format!("{prefix}_{hex}")

@@ -277,13 +277,6 @@ pub const ISSUE_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SandboxRewards;
 
-fn claim_reference(idempotency_key: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(idempotency_key.as_bytes());
-    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
-    format!("sbx_rw_{hex}")
-}
-
 /// The credentials the sandbox issues for `reward`: deterministic from the claim.
 pub fn credentials(reward: &CatalogReward, reference: &str) -> serde_json::Value {
     use sha2::{Digest, Sha256};
@@ -313,7 +306,7 @@ pub fn credentials(reward: &CatalogReward, reference: &str) -> serde_json::Value
 
 impl SandboxRewards {
     fn issue(request: &PaymentRequest<'_>) -> Outcome {
-        let reference = claim_reference(request.idempotency_key);
+        let reference = crate::sandbox_card::reference("sbx_rw", request.idempotency_key);
         let reward = request.extra.get("rewardId").and_then(serde_json::Value::as_str).and_then(find);
         match reward {
             Some(reward) if reward.status_active => {
@@ -340,7 +333,10 @@ impl Connector for SandboxRewards {
     }
 
     async fn credit(&self, _ctx: &CallContext<'_>, request: &PaymentRequest<'_>) -> Result<Outcome, ConnectorError> {
-        Ok(Outcome::Pending { provider_reference: claim_reference(request.idempotency_key), check_after: ISSUE_DELAY })
+        Ok(Outcome::Pending {
+            provider_reference: crate::sandbox_card::reference("sbx_rw", request.idempotency_key),
+            check_after: ISSUE_DELAY,
+        })
     }
 
     async fn sync(&self, _ctx: &CallContext<'_>, request: &SyncRequest<'_>) -> Result<Outcome, ConnectorError> {
