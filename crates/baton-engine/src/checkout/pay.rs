@@ -267,8 +267,7 @@ impl Engine {
         // Longer than any attempt can take: the connector timeout, twice, plus a margin.
         let lease_ms = 2 * self.config.execution.connector_timeout.as_millis() as i64 + 30_000;
         let until = now + lease_ms;
-        let Some(record) = self.store.lease_checkout_session(session_id, action.applies_in(), now, until).await?
-        else {
+        let Some(record) = self.store.lease_checkout_session(session_id, action.applies_in(), now, until).await? else {
             let current = self.store.checkout_session(session_id).await?;
             let why = match current {
                 Some(c) if c.busy_until.is_some_and(|b| b > now) => Unavailable::Busy,
