@@ -413,6 +413,12 @@ async fn a_token_opens_once_into_a_secure_page_in_english_and_german() {
     assert!(page.text.contains("<html lang=\"de\">"));
     assert!(page.text.contains("Kartennummer") && page.text.contains("49,90\u{a0}€"), "{}", page.text);
     assert!(page.text.contains("SEPA-Lastschriftmandat") && page.text.contains("Ich ermächtige Payments tenant"));
+    // Repeated or unknown parameters change nothing: the first of each counts.
+    let twice = token_for(&p, "O-1").await;
+    let got =
+        browser.get(&format!("/checkout?bearerToken={twice}&bearerToken=x&language=de-DE&language=en-GB&x=1")).await;
+    assert_eq!(got.status, 303, "{}", got.text);
+    assert!(browser.get(got.location()).await.text.contains("<html lang=\"de\">"));
     let by_header = token_for(&p, "O-1").await;
     let got = browser
         .get_with(&format!("/checkout?bearerToken={by_header}"), &[("accept-language", "de-CH, de;q=0.9")])
