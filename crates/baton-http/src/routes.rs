@@ -746,6 +746,14 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             post(crate::handlers::sandbox::advance_reward_claim),
         ),
         // -- end of sandbox routes --
+        // White-label checkout (SPEC §4.11)
+        route(
+            &M::POST,
+            "/v1/whitelabel-customer/grants",
+            Tenant(crate::handlers::checkout::CHECKOUT_WRITE),
+            post(crate::handlers::checkout::create_grant),
+        ),
+        // -- end of checkout routes --
         // Pay-by-link and the white-label settings (SPEC §4.11, §5.7)
         route(
             &M::POST,
