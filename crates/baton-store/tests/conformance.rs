@@ -3593,7 +3593,7 @@ async fn scenario_pay_by_links(store: Arc<dyn Store>) {
         from: vec![PayByLinkStatus::Active],
         to: PayByLinkStatus::Opened,
     };
-    assert!(store.apply(&[open.clone()], T0 + 1000).await.unwrap());
+    assert!(store.apply(std::slice::from_ref(&open), T0 + 1000).await.unwrap());
     assert!(!store.apply(&[open], T0 + 2000).await.unwrap(), "opened once");
     let row = store.pay_by_link("t_1", "L1").await.unwrap().unwrap();
     assert_eq!(
@@ -3619,7 +3619,7 @@ async fn scenario_pay_by_links(store: Arc<dyn Store>) {
         attempts: 2,
         last_error: None,
     };
-    assert!(store.apply(&[sent.clone()], T0 + 4000).await.unwrap());
+    assert!(store.apply(std::slice::from_ref(&sent), T0 + 4000).await.unwrap());
     assert!(!store.apply(&[sent], T0 + 5000).await.unwrap(), "a sent message stays sent");
     let d = store.message_delivery("t_1", "d-1").await.unwrap().unwrap();
     assert_eq!((d.status, d.attempts, d.last_error, d.sent_at), (DeliveryStatus::Sent, 2, None, Some(T0 + 4000)));

@@ -54,11 +54,8 @@ enum Node {
 
 fn read<'i>(p: &mut Parser<'i>, depth: usize) -> Vec<Node> {
     let mut out = Vec::new();
-    loop {
-        let token = match p.next_including_whitespace_and_comments() {
-            Ok(t) => t.clone(),
-            Err(_) => break,
-        };
+    while let Ok(token) = p.next_including_whitespace_and_comments() {
+        let token = token.clone();
         let nested = |p: &mut Parser<'i>| -> Vec<Node> {
             if depth >= MAX_DEPTH {
                 return vec![Node::Bad];
