@@ -32,6 +32,8 @@ pub use session::{
 
 /// The label of the key checkout tokens are sealed under (`MasterKey::derive`).
 pub const TOKEN_KEY_LABEL: &str = "checkout-token";
+/// The label of the key checkout forms' CSRF tokens are made with.
+const CSRF_KEY_LABEL: &str = "checkout-csrf";
 /// Associated data of every checkout token (the format's purpose and version).
 const TOKEN_AAD: &[u8] = b"baton:checkout-token:v1";
 /// Bounds and default of a grant's `expirySeconds` (SPEC §4.11).
@@ -288,6 +290,19 @@ impl Engine {
         tracing::info!(tenant_id, order_ref = %claims.order_ref, instruction_ref = %claims.instruction_ref,
             jti = %claims.jti, "checkout token granted");
         Ok(CheckoutGrant { access_token, expires })
+    }
+
+    /// The CSRF token of a checkout session's forms: HMAC-SHA256 of the session id under
+    /// `MasterKey::derive("checkout-csrf")`, base64url.
+    pub fn checkout_csrf_token(&self, session_id: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.master_key.purpose_key(CSRF_KEY_LABEL).mac(session_id.as_bytes()))
+    }
+
+    /// Whether `token` is the session's CSRF token (compared in constant time).
+    pub fn check_checkout_csrf(&self, session_id: &str, token: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        let expected = self.checkout_csrf_token(session_id);
+        token.len() == expected.len() && bool::from(token.as_bytes().ct_eq(expected.as_bytes()))
     }
 
     /// Opens a checkout token of this deployment as of the engine's clock (no database

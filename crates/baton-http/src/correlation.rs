@@ -80,15 +80,15 @@ pub async fn correlate(State(state): State<AppState>, mut request: Request, next
         correlation_id = %correlation.platform,
         caller_correlation_id = correlation.caller.as_deref().unwrap_or(""),
         method = %request.method(),
-        path = %request.uri().path(),
+        path = %crate::checkout::loggable_path(request.uri().path()),
         environment = %state.engine.environment(),
         client_ip = tracing::field::Empty,
     );
     async move {
         let started = std::time::Instant::now();
         let mut response = next.run(request).await;
-        let page = response.extensions().get::<PageResponse>().is_some();
-        if !page && (response.status().is_client_error() || response.status().is_server_error()) {
+        let page = response.extensions().get::<crate::checkout::PageBody>().is_some();
+        if (response.status().is_client_error() || response.status().is_server_error()) && !page {
             response = render_envelope(response, &correlation);
         }
         let echo = correlation.caller.as_deref().unwrap_or(&correlation.platform);
@@ -107,11 +107,6 @@ pub async fn correlate(State(state): State<AppState>, mut request: Request, next
     .instrument(span)
     .await
 }
-
-/// Marks a response whose body is a page for people (an HTML page saying why a link
-/// cannot be used): it keeps its body and type whatever its status.
-#[derive(Debug, Clone, Copy)]
-pub struct PageResponse;
 
 /// Replaces an error response's body with the envelope built from its problems.
 fn render_envelope(response: Response, correlation: &Correlation) -> Response {

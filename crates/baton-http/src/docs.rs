@@ -96,6 +96,7 @@ pub fn openapi() -> OpenApiDoc {
     doc.merge(crate::handlers::marketplace::MarketplaceApi::openapi());
     doc.merge(crate::handlers::webhooks::WebhooksApi::openapi());
     doc.merge(crate::handlers::checkout::CheckoutApi::openapi());
+    doc.merge(crate::checkout::CheckoutPagesApi::openapi());
     doc.merge(crate::handlers::pay_by_link::PayByLinkApi::openapi());
     doc.merge(crate::handlers::whitelabel::WhiteLabelApi::openapi());
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();

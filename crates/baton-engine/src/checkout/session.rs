@@ -152,6 +152,11 @@ impl Engine {
         Ok(Ok(record.session_id))
     }
 
+    /// The name of the merchant (tenant) a token pays.
+    pub async fn checkout_merchant_name(&self, tenant_id: &str) -> EngineResult<String> {
+        Ok(self.store.merchant_name(tenant_id).await?.unwrap_or_default())
+    }
+
     /// The session `session_id` and its token's claims; `None` for an unknown id.
     pub async fn checkout_session(&self, session_id: &str) -> EngineResult<Option<CheckoutSession>> {
         if !is_session_id(session_id) {
