@@ -227,7 +227,7 @@ impl Got {
 
     /// The message reported to an embedding page.
     fn message(&self) -> Value {
-        serde_json::from_str(&self.body_attr("data-outcome").expect("data-outcome")).expect("JSON message")
+        serde_json::from_str(&self.body_attr("data-message").expect("data-message")).expect("JSON message")
     }
 }
 
