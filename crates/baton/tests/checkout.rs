@@ -953,3 +953,32 @@ async fn measure_page_render_time() {
     let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
     eprintln!("payment page: p50 {:?}, p99 {:?}, max {:?}", at(0.5), at(0.99), times[times.len() - 1]);
 }
+
+#[tokio::test]
+async fn submissions_are_also_limited_per_client_address() {
+    let p = shop().await;
+    let browser = Browser::new(&p);
+    let bad = [("cardNumber", "4242424242424241"), ("expiry", FUTURE), ("cvc", "123"), ("cardholderName", "Jane")];
+    let mut sessions = Vec::new();
+    for _ in 0..16 {
+        sessions.push(browser.open(&token_for(&p, "O-1").await, "").await);
+    }
+    let started = std::time::Instant::now();
+    // Fifty submissions from one address go through at once (five per session)…
+    let mut statuses = Vec::new();
+    for session in &sessions {
+        let mut form = vec![("csrf", page_csrf(&p, session))];
+        form.extend(bad.iter().map(|(k, v)| (*k, v.to_string())));
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        for _ in 0..5 {
+            statuses.push(browser.post(&format!("{session}/card"), &form).await.status);
+        }
+    }
+    let elapsed = started.elapsed().as_secs();
+    assert!(statuses[..50].iter().all(|s| *s == 422), "{statuses:?}");
+    // …then one a second: the rest of the eighty were mostly refused.
+    let admitted = statuses[50..].iter().filter(|s| **s == 422).count() as u64;
+    assert!(statuses[50..].iter().all(|s| *s == 422 || *s == 429), "{statuses:?}");
+    assert!(admitted <= elapsed + 1, "{admitted} more admitted in {elapsed} s: {statuses:?}");
+    assert_eq!(instruction(&p, "O-1").await["status"], "INCOMPLETE");
+}

@@ -81,9 +81,9 @@ impl Default for CheckoutLimits {
             per_session: DefaultKeyedRateLimiter::keyed(
                 Quota::with_period(std::time::Duration::from_secs(10)).expect("period").allow_burst(nz(5)),
             ),
-            // 30 at once per client address, then one every 2 s.
+            // 50 at once per client address (customers behind one NAT), then one a second.
             per_client: DefaultKeyedRateLimiter::keyed(
-                Quota::with_period(std::time::Duration::from_secs(2)).expect("period").allow_burst(nz(30)),
+                Quota::with_period(std::time::Duration::from_secs(1)).expect("period").allow_burst(nz(50)),
             ),
         }
     }
