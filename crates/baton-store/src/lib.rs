@@ -12,6 +12,7 @@ mod execution_store;
 mod instrument_store;
 mod migrations;
 mod order_store;
+mod pay_by_link_store;
 mod postgres;
 mod records;
 mod refund_store;
@@ -28,6 +29,7 @@ pub use error::StoreError;
 pub use execution_store::*;
 pub use instrument_store::*;
 pub use order_store::*;
+pub use pay_by_link_store::*;
 pub use postgres::PostgresStore;
 pub use records::*;
 pub use refund_store::*;
@@ -65,6 +67,7 @@ pub trait Store:
     + RefundStore
     + WebhookStore
     + CheckoutStore
+    + PayByLinkStore
     + Send
     + Sync
     + 'static
