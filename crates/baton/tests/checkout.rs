@@ -227,7 +227,7 @@ impl Got {
 
     /// The message reported to an embedding page.
     fn message(&self) -> Value {
-        serde_json::from_str(&self.body_attr("data-outcome").expect("data-outcome")).expect("JSON message")
+        serde_json::from_str(&self.body_attr("data-message").expect("data-message")).expect("JSON message")
     }
 }
 
@@ -669,6 +669,31 @@ async fn a_direct_debit_and_a_paypal_payment() {
     p.app.clock.advance(Duration::from_secs(3));
     p.app.tick().await;
     assert_eq!(instruction(&p, "O-1").await["status"], "SETTLED");
+    let result = browser.get(&session).await;
+    assert_eq!(result.outcome(), "succeeded");
+    assert!(!result.text.contains("data-pending") && result.text.contains("Payment successful"));
+
+    // A collection the bank refuses later leaves the instruction payable, and the
+    // session's page says the payment did not go through.
+    unpaid_order(&p, "O-3").await;
+    let session = browser.open(&token_for(&p, "O-3").await, "").await;
+    let csrf = page_csrf(&p, &session);
+    browser
+        .post(
+            &format!("{session}/bank"),
+            &[
+                ("csrf", &csrf),
+                ("iban", "GB82 WEST 1234 5698 7654 32"),
+                ("accountHolder", "Jane Doe"),
+                ("mandateConsent", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(instruction(&p, "O-3").await["status"], "PROCESSING");
+    p.app.clock.advance(Duration::from_secs(3));
+    p.app.tick().await;
+    assert_eq!(instruction(&p, "O-3").await["status"], "READY");
+    assert_eq!(browser.get(&session).await.outcome(), "failed");
 
     // PayPal: the sandbox approval step, then paid.
     unpaid_order(&p, "O-2").await;
@@ -908,4 +933,52 @@ async fn messages_go_only_to_an_allowed_parent_origin() {
         let session = browser.open(&token_for(&p, "O-1").await, &format!("&parentOrigin={other}")).await;
         assert_eq!(browser.get(&session).await.body_attr("data-parent-origin").unwrap(), "", "{other}");
     }
+}
+
+/// Server time to render the payment page, as the client sees it on this machine
+/// (`cargo test --release -p baton --test checkout -- --ignored --nocapture`).
+#[tokio::test]
+#[ignore = "a measurement, not a check"]
+async fn measure_page_render_time() {
+    let p = shop().await;
+    let browser = Browser::new(&p);
+    let session = browser.open(&token_for(&p, "O-1").await, "").await;
+    let mut times = Vec::new();
+    for _ in 0..500 {
+        let started = std::time::Instant::now();
+        assert_eq!(browser.get(&session).await.status, 200);
+        times.push(started.elapsed());
+    }
+    times.sort();
+    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    eprintln!("payment page: p50 {:?}, p99 {:?}, max {:?}", at(0.5), at(0.99), times[times.len() - 1]);
+}
+
+#[tokio::test]
+async fn submissions_are_also_limited_per_client_address() {
+    let p = shop().await;
+    let browser = Browser::new(&p);
+    let bad = [("cardNumber", "4242424242424241"), ("expiry", FUTURE), ("cvc", "123"), ("cardholderName", "Jane")];
+    let mut sessions = Vec::new();
+    for _ in 0..16 {
+        sessions.push(browser.open(&token_for(&p, "O-1").await, "").await);
+    }
+    let started = std::time::Instant::now();
+    // Fifty submissions from one address go through at once (five per session)…
+    let mut statuses = Vec::new();
+    for session in &sessions {
+        let mut form = vec![("csrf", page_csrf(&p, session))];
+        form.extend(bad.iter().map(|(k, v)| (*k, v.to_string())));
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        for _ in 0..5 {
+            statuses.push(browser.post(&format!("{session}/card"), &form).await.status);
+        }
+    }
+    let elapsed = started.elapsed().as_secs();
+    assert!(statuses[..50].iter().all(|s| *s == 422), "{statuses:?}");
+    // …then one a second: the rest of the eighty were mostly refused.
+    let admitted = statuses[50..].iter().filter(|s| **s == 422).count() as u64;
+    assert!(statuses[50..].iter().all(|s| *s == 422 || *s == 429), "{statuses:?}");
+    assert!(admitted <= elapsed + 1, "{admitted} more admitted in {elapsed} s: {statuses:?}");
+    assert_eq!(instruction(&p, "O-1").await["status"], "INCOMPLETE");
 }
