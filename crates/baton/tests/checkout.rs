@@ -982,3 +982,67 @@ async fn submissions_are_also_limited_per_client_address() {
     assert!(admitted <= elapsed + 1, "{admitted} more admitted in {elapsed} s: {statuses:?}");
     assert_eq!(instruction(&p, "O-1").await["status"], "INCOMPLETE");
 }
+
+#[tokio::test]
+async fn a_theme_asking_for_the_billing_address_and_allowing_a_parent() {
+    let p = shop().await;
+    let doc = json!({ "ccDataCollectionOptions": { "cardholderName": true, "billingAddress": true },
+        "allowedOrigins": ["https://shop.example"] });
+    p.app.put("/v1/whitelabel/theme-template", &p.token, &doc).await.assert_status(200);
+    let browser = Browser::new(&p);
+    let session = browser.open(&token_for(&p, "O-1").await, "&parentOrigin=https://shop.example").await;
+    let page = browser.get(&session).await;
+    assert!(page.text.contains(r#"id="billing-post-code""#) && page.text.contains(r#"autocomplete="postal-code""#));
+    // The allowed parent may frame the page and receives its messages.
+    assert_eq!(page.body_attr("data-parent-origin").unwrap(), "https://shop.example");
+    assert!(page.header("content-security-policy").contains("frame-ancestors 'self' https://shop.example"));
+
+    let card = |street: &'static str, country: &'static str| {
+        let csrf = page_csrf(&p, &session);
+        let form: Vec<(&str, String)> = vec![
+            ("csrf", csrf),
+            ("cardNumber", "4242424242424242".into()),
+            ("expiry", FUTURE.into()),
+            ("cvc", "123".into()),
+            ("cardholderName", "Jane Doe".into()),
+            ("billingFirstName", "Jane".into()),
+            ("billingLastName", "Doe".into()),
+            ("billingStreet", street.into()),
+            ("billingLocality", "Köln".into()),
+            ("billingPostCode", "50667".into()),
+            ("billingCountry", country.into()),
+        ];
+        form
+    };
+    // Missing street, unknown country: refused field by field, the typed lines kept.
+    let form = card("", "XX");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let got = browser.post(&format!("{session}/card"), &form).await;
+    assert_eq!(got.status, 422, "{}", got.text);
+    assert!(got.text.contains(r#"id="billing-street-error" class="error" aria-live="polite">This field is required."#));
+    assert!(got.text.contains(
+        r#"id="billing-country-error" class="error" aria-live="polite">Enter a valid two-letter country code."#
+    ));
+    assert!(got.text.contains(r#"value="Köln""#));
+    assert!(instruments(&p, "C1").await.is_empty());
+
+    let form = card("Domkloster 4", "de");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let got = browser.post(&format!("{session}/card"), &form).await;
+    assert_eq!(got.status, 303, "{}", got.text);
+    assert_eq!(instruction(&p, "O-1").await["status"], "SETTLED");
+    // The address is sealed with the card, never shown by the API.
+    let fi = &instruments(&p, "C1").await[0];
+    assert!(!fi.to_string().contains("Domkloster"));
+    let secrets = p
+        .app
+        .engine()
+        .instrument_secrets(&p.tenant, "C1", fi["financialInstrumentId"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(secrets.details["billingAddress"]["streetAddress"], "Domkloster 4");
+    assert_eq!(secrets.details["billingAddress"]["country"], "DE");
+    assert_eq!(secrets.details["cardholderName"], "Jane Doe");
+    assert!(secrets.details.get("cvc").is_none() && !secrets.details.to_string().contains("123\""));
+}
