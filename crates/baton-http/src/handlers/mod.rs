@@ -4,6 +4,7 @@ pub mod account;
 pub mod api_keys;
 pub mod chargebacks;
 pub mod claims;
+pub mod component;
 pub mod execution;
 pub mod health;
 pub mod identity;
