@@ -179,6 +179,8 @@ async fn main() -> anyhow::Result<()> {
         worker_interval: Some(Duration::from_secs(1)),
         connector_timeout: Duration::from_secs(30),
         webhooks: WebhookSettings::default(),
+        public_url: None,
+        delivery: Default::default(),
     };
     let node = baton::node::start(config, Arc::new(SystemClock)).await?;
     let engine = node.engine.clone();

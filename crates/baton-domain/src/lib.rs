@@ -15,6 +15,7 @@ pub mod instruction;
 pub mod instrument;
 pub mod metadata;
 pub mod money;
+pub mod pay_by_link;
 pub mod problem;
 pub mod refs;
 pub mod roles;
@@ -40,6 +41,9 @@ pub use instrument::{
 };
 pub use metadata::{Metadata, MetadataRules};
 pub use money::{Amount, DecimalInput};
+pub use pay_by_link::{
+    DeliveryChannel, DeliveryStatus, EmailAddress, Language, MessageTemplate, PayByLinkStatus,
+};
 pub use problem::{Problem, ProblemKind, Problems};
 pub use refs::{CustomerRef, InstructionRef, OrderRef, Ref};
 pub use roles::{KeyKind, Role, RoleSet};

@@ -19,9 +19,11 @@ pub mod instruments;
 pub mod marketplace;
 pub mod metrics;
 pub mod orders;
+pub mod pay_by_link;
 pub mod refunds;
 pub mod schemes;
 mod tenants;
+pub mod theme;
 pub mod vault;
 pub mod webhooks;
 
@@ -57,6 +59,11 @@ pub struct EngineConfig {
     pub execution: ExecutionConfig,
     /// Webhook delivery: timeout, retry window, rotation overlap, address allow-list.
     pub webhooks: webhooks::WebhookConfig,
+    /// The base of the URLs customers are sent (`public_url`): pay-by-links are
+    /// `{public_url}/pay/{id}`. No trailing slash.
+    pub public_url: String,
+    /// The deployment's SMTP server and SMS gateway for pay-by-link messages.
+    pub delivery: pay_by_link::delivery::DeliveryConfig,
 }
 
 /// Timings of execution and of its worker.
@@ -89,6 +96,8 @@ impl Default for EngineConfig {
             accept_raw_card_data: false,
             execution: ExecutionConfig::default(),
             webhooks: webhooks::WebhookConfig::default(),
+            public_url: "http://127.0.0.1:8080".into(),
+            delivery: pay_by_link::delivery::DeliveryConfig::default(),
         }
     }
 }

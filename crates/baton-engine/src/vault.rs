@@ -56,6 +56,8 @@ fn sealed_secret_aad(location: &SealedSecretRef) -> Vec<u8> {
         SealedSecretRef::WebhookSecret { endpoint_id } | SealedSecretRef::WebhookPreviousSecret { endpoint_id } => {
             crate::webhooks::secret_aad(endpoint_id)
         }
+        // Must match `pay_by_link::delivery::settings_aad` (the delivery tests send after a rotation).
+        SealedSecretRef::DeliverySettings { tenant_id } => crate::pay_by_link::delivery::settings_aad(tenant_id),
     }
 }
 
@@ -72,6 +74,7 @@ fn describe(location: &SealedSecretRef) -> String {
             format!("the secrets of app {app_id} of tenant {tenant_id}")
         }
         SealedSecretRef::WebhookSecret { endpoint_id } => format!("the secret of webhook {endpoint_id}"),
+        SealedSecretRef::DeliverySettings { tenant_id } => format!("the delivery settings of tenant {tenant_id}"),
         SealedSecretRef::WebhookPreviousSecret { endpoint_id } => {
             format!("the previous secret of webhook {endpoint_id}")
         }

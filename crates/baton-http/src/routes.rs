@@ -748,6 +748,57 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             post(crate::handlers::sandbox::advance_reward_claim),
         ),
         // -- end of sandbox routes --
+        // Pay-by-link and the white-label settings (SPEC §4.11, §5.7)
+        route(
+            &M::POST,
+            "/v1/whitelabel-customer/session/checkout/pay-by-link",
+            Tenant(crate::handlers::pay_by_link::LINKS_WRITE),
+            post(crate::handlers::pay_by_link::create_link),
+        ),
+        route(
+            &M::GET,
+            "/v1/whitelabel-customer/session/checkout/pay-by-link/{payByLinkId}",
+            Tenant(crate::handlers::pay_by_link::LINKS_READ),
+            get(crate::handlers::pay_by_link::get_link),
+        ),
+        route(
+            &M::DELETE,
+            "/v1/whitelabel-customer/session/checkout/pay-by-link/{payByLinkId}",
+            Tenant(crate::handlers::pay_by_link::LINKS_WRITE),
+            delete(crate::handlers::pay_by_link::cancel_link),
+        ),
+        route(
+            &M::POST,
+            "/v1/whitelabel-customer/session/checkout/pay-by-link/{payByLinkId}/send",
+            Tenant(crate::handlers::pay_by_link::LINKS_WRITE),
+            post(crate::handlers::pay_by_link::send_link),
+        ),
+        route(&M::GET, "/pay/{payByLinkId}", Public, get(crate::handlers::pay_by_link::open_link)),
+        route(
+            &M::GET,
+            "/v1/whitelabel/theme-template",
+            Tenant(crate::handlers::whitelabel::WHITELABEL_READ),
+            get(crate::handlers::whitelabel::get_theme),
+        ),
+        route(
+            &M::PUT,
+            "/v1/whitelabel/theme-template",
+            Tenant(crate::handlers::whitelabel::WHITELABEL_WRITE),
+            put(crate::handlers::whitelabel::put_theme),
+        ),
+        route(
+            &M::GET,
+            "/v1/whitelabel/delivery-settings",
+            Tenant(crate::handlers::whitelabel::WHITELABEL_READ),
+            get(crate::handlers::whitelabel::get_delivery_settings),
+        ),
+        route(
+            &M::PUT,
+            "/v1/whitelabel/delivery-settings",
+            Tenant(crate::handlers::whitelabel::WHITELABEL_WRITE),
+            put(crate::handlers::whitelabel::put_delivery_settings),
+        ),
+        // -- end of pay-by-link routes --
     ]
 }
 

@@ -244,6 +244,27 @@ pub enum Change {
         /// Replaces the stored evidence when given.
         evidence: Option<String>,
     },
+    // Pay-by-links and their messages (`pay_by_link_store.rs`) ---------------------
+    InsertPayByLink(Box<crate::PayByLinkRecord>),
+    /// Guarded: the link must be in one of `from`. Moving to `OPENED` records when it
+    /// was first opened; moving to a final status records when it ended.
+    PayByLinkStatus {
+        tenant_id: String,
+        pay_by_link_id: String,
+        from: Vec<baton_domain::PayByLinkStatus>,
+        to: baton_domain::PayByLinkStatus,
+    },
+    InsertMessageDelivery(Box<crate::MessageDeliveryRecord>),
+    /// Guarded: the message must be in `from`. Records the sends tried and the last
+    /// error (cleared when `None`); moving to `SENT` records when.
+    MessageDeliveryStatus {
+        tenant_id: String,
+        delivery_id: String,
+        from: baton_domain::DeliveryStatus,
+        to: baton_domain::DeliveryStatus,
+        attempts: i64,
+        last_error: Option<String>,
+    },
 }
 
 #[async_trait]

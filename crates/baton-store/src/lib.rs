@@ -11,6 +11,7 @@ mod execution_store;
 mod instrument_store;
 mod migrations;
 mod order_store;
+mod pay_by_link_store;
 mod postgres;
 mod records;
 mod refund_store;
@@ -26,6 +27,7 @@ pub use error::StoreError;
 pub use execution_store::*;
 pub use instrument_store::*;
 pub use order_store::*;
+pub use pay_by_link_store::*;
 pub use postgres::PostgresStore;
 pub use records::*;
 pub use refund_store::*;
@@ -62,6 +64,7 @@ pub trait Store:
     + ExecutionStore
     + RefundStore
     + WebhookStore
+    + PayByLinkStore
     + Send
     + Sync
     + 'static

@@ -337,6 +337,30 @@ impl crate::ExecutionStore for ThisStore {
                     refunds_sql::chargeback_status(&mut tx, tenant_id, chargeback_id, *from, *to, evidence.as_deref(), now)
                         .await?
                 }
+                Change::InsertPayByLink(link) => {
+                    pay_by_links_sql::insert_link(&mut tx, link).await?;
+                    true
+                }
+                Change::PayByLinkStatus { tenant_id, pay_by_link_id, from, to } => {
+                    pay_by_links_sql::link_status(&mut tx, tenant_id, pay_by_link_id, from, *to, now).await?
+                }
+                Change::InsertMessageDelivery(d) => {
+                    pay_by_links_sql::insert_delivery(&mut tx, d).await?;
+                    true
+                }
+                Change::MessageDeliveryStatus { tenant_id, delivery_id, from, to, attempts, last_error } => {
+                    pay_by_links_sql::delivery_status(
+                        &mut tx,
+                        tenant_id,
+                        delivery_id,
+                        *from,
+                        *to,
+                        *attempts,
+                        last_error.as_deref(),
+                        now,
+                    )
+                    .await?
+                }
             };
             if !applied {
                 tx.rollback().await?;

@@ -187,6 +187,18 @@ impl crate::VaultStore for ThisStore {
                 });
             }
         }
+        for row in sqlx::query(
+            "SELECT tenant_id, secrets_sealed FROM delivery_settings WHERE secrets_sealed IS NOT NULL \
+             ORDER BY tenant_id",
+        )
+        .fetch_all(self.reader())
+        .await?
+        {
+            out.push(SealedSecret {
+                location: SealedSecretRef::DeliverySettings { tenant_id: row.try_get("tenant_id")? },
+                sealed: row.try_get("secrets_sealed")?,
+            });
+        }
         Ok(out)
     }
 
@@ -224,6 +236,12 @@ impl crate::VaultStore for ThisStore {
             )
             .bind(new)
             .bind(endpoint_id)
+            .bind(old),
+            SealedSecretRef::DeliverySettings { tenant_id } => sqlx::query(
+                "UPDATE delivery_settings SET secrets_sealed = $1 WHERE tenant_id = $2 AND secrets_sealed = $3",
+            )
+            .bind(new)
+            .bind(tenant_id)
             .bind(old),
         };
         Ok(query.execute(self.writer()).await?.rows_affected() == 1)

@@ -48,6 +48,9 @@ pub enum SealedSecretRef {
     WebhookSecret { endpoint_id: String },
     /// `webhook_endpoints.previous_secret_sealed`, while a rotation overlap lasts.
     WebhookPreviousSecret { endpoint_id: String },
+    /// `delivery_settings.secrets_sealed`: a tenant's SMTP password and SMS gateway
+    /// credentials.
+    DeliverySettings { tenant_id: String },
 }
 
 /// A value sealed under the master key, with where it lives.

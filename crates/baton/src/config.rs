@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use baton_domain::Environment;
+use baton_engine::pay_by_link::delivery::{DeliveryConfig, SmsGatewayConfig, SmsMethod, SmtpConfig, SmtpTls};
 use clap::Args;
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -86,6 +87,50 @@ pub struct ServeArgs {
     /// even where the environment forbids it (private networks in production) [default: none]
     #[arg(long, env = "BATON_WEBHOOKS_ALLOWED_HOSTS", value_name = "HOSTS", value_delimiter = ',')]
     pub webhooks_allowed_hosts: Option<Vec<String>>,
+    /// Base URL customers reach this deployment at; pay-by-links are {URL}/pay/{id}
+    /// [default: the listen address]
+    #[arg(long, env = "BATON_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+/// Flags of the deployment's pay-by-link message delivery (`[delivery]`).
+#[derive(Debug, Clone, Args, Default)]
+pub struct DeliveryArgs {
+    /// SMTP server for pay-by-link e-mails [default: none, e-mail delivery refused]
+    #[arg(long, env = "BATON_SMTP_HOST", value_name = "HOST")]
+    pub smtp_host: Option<String>,
+    /// SMTP port [default: 25, 587 or 465 by --smtp-tls]
+    #[arg(long, env = "BATON_SMTP_PORT", value_name = "PORT")]
+    pub smtp_port: Option<u16>,
+    /// none, starttls or tls [default: starttls]
+    #[arg(long, env = "BATON_SMTP_TLS", value_name = "MODE")]
+    pub smtp_tls: Option<String>,
+    /// SMTP user name
+    #[arg(long, env = "BATON_SMTP_USERNAME", value_name = "USER")]
+    pub smtp_username: Option<String>,
+    /// SMTP password
+    #[arg(long, env = "BATON_SMTP_PASSWORD", value_name = "PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+    /// Sender of pay-by-link e-mails: address, or Name <address>
+    #[arg(long, env = "BATON_SMTP_FROM", value_name = "MAILBOX")]
+    pub smtp_from: Option<String>,
+    /// SMS gateway URL for pay-by-link texts [default: none, SMS delivery refused]
+    #[arg(long, env = "BATON_SMS_URL", value_name = "URL")]
+    pub sms_url: Option<String>,
+    /// POST or PUT [default: POST]
+    #[arg(long, env = "BATON_SMS_METHOD", value_name = "METHOD")]
+    pub sms_method: Option<String>,
+    /// JSON body template with {{to}} and {{message}} [default: {"to":"{{to}}","message":"{{message}}"}]
+    #[arg(long, env = "BATON_SMS_BODY", value_name = "JSON")]
+    pub sms_body: Option<String>,
+    /// Header that authenticates Baton at the gateway (e.g. Authorization)
+    #[arg(long, env = "BATON_SMS_AUTH_HEADER", value_name = "NAME")]
+    pub sms_auth_header: Option<String>,
+    /// Value of that header (e.g. "Bearer …")
+    #[arg(long, env = "BATON_SMS_AUTH_VALUE", value_name = "VALUE", hide_env_values = true)]
+    pub sms_auth_value: Option<String>,
 }
 
 /// `baton.toml`: every setting optional, grouped by topic.
@@ -115,6 +160,39 @@ struct FileConfig {
     execution: FileExecution,
     #[serde(default)]
     webhooks: FileWebhooks,
+    public_url: Option<String>,
+    #[serde(default)]
+    delivery: FileDelivery,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDelivery {
+    #[serde(default)]
+    email: FileEmail,
+    #[serde(default)]
+    sms: FileSms,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileEmail {
+    host: Option<String>,
+    port: Option<u16>,
+    tls: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    from: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSms {
+    url: Option<String>,
+    method: Option<String>,
+    body: Option<String>,
+    auth_header: Option<String>,
+    auth_value: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -242,6 +320,95 @@ pub struct ServeConfig {
     pub connector_timeout: Duration,
     /// Webhook settings (`[webhooks]`).
     pub webhooks: WebhookSettings,
+    /// `public_url` (no trailing slash); `None`: derived from the address listened on.
+    pub public_url: Option<String>,
+    /// `[delivery]`: SMTP server and SMS gateway of pay-by-link messages.
+    pub delivery: DeliveryConfig,
+}
+
+/// The default SMS body: a JSON object with the number and the text.
+pub const DEFAULT_SMS_BODY: &str = r#"{"to":"{{to}}","message":"{{message}}"}"#;
+
+/// `public_url`: an absolute http(s) URL without query or fragment, trailing `/` dropped.
+fn parse_public_url(text: &str) -> anyhow::Result<String> {
+    let url = text.trim().trim_end_matches('/');
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    let ok = rest.is_some_and(|r| {
+        let host = r.split('/').next().unwrap_or_default();
+        !host.is_empty() && !host.contains('@')
+    }) && !url.chars().any(|c| c.is_whitespace() || c == '?' || c == '#');
+    if !ok {
+        bail!("public_url must be an absolute http(s) URL without query or fragment, such as https://pay.example.com");
+    }
+    Ok(url.to_string())
+}
+
+fn nonblank(a: &Option<String>, b: &Option<String>) -> Option<String> {
+    a.clone().or(b.clone()).map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+impl DeliveryArgs {
+    fn resolve_with(&self, file: &FileDelivery) -> anyhow::Result<DeliveryConfig> {
+        let problems = |list: Vec<baton_domain::Problem>, section: &str| -> anyhow::Result<()> {
+            if list.is_empty() {
+                return Ok(());
+            }
+            let text: Vec<String> = list
+                .iter()
+                .map(|p| {
+                    let field = p.details.iter().find(|(k, _)| k == "field").map(|(_, v)| v.as_str()).unwrap_or("");
+                    p.template.replace("{field}", field)
+                })
+                .collect();
+            bail!("[{section}]: {}", text.join("; "))
+        };
+        let (e, f) = (self, &file.email);
+        let email = match nonblank(&e.smtp_host, &f.host) {
+            None => None,
+            Some(host) => {
+                let tls = match nonblank(&e.smtp_tls, &f.tls) {
+                    None => SmtpTls::default(),
+                    Some(t) => SmtpTls::parse(&t)
+                        .ok_or_else(|| anyhow::anyhow!("[delivery.email] tls must be none, starttls or tls"))?,
+                };
+                let Some(from) = nonblank(&e.smtp_from, &f.from) else {
+                    bail!("[delivery.email] needs a sender: from (BATON_SMTP_FROM)");
+                };
+                let config = SmtpConfig {
+                    host,
+                    port: e.smtp_port.or(f.port).unwrap_or(tls.default_port()),
+                    tls,
+                    username: nonblank(&e.smtp_username, &f.username),
+                    password: e.smtp_password.clone().or(f.password.clone()).filter(|p| !p.is_empty()),
+                    from,
+                };
+                problems(config.problems(""), "delivery.email")?;
+                Some(config)
+            }
+        };
+        let s = &file.sms;
+        let sms = match nonblank(&e.sms_url, &s.url) {
+            None => None,
+            Some(url) => {
+                let method = match nonblank(&e.sms_method, &s.method) {
+                    None => SmsMethod::default(),
+                    Some(m) => {
+                        SmsMethod::parse(&m).ok_or_else(|| anyhow::anyhow!("[delivery.sms] method must be POST or PUT"))?
+                    }
+                };
+                let config = SmsGatewayConfig {
+                    url,
+                    method,
+                    body: nonblank(&e.sms_body, &s.body).unwrap_or_else(|| DEFAULT_SMS_BODY.to_string()),
+                    auth_header: nonblank(&e.sms_auth_header, &s.auth_header),
+                    auth_value: e.sms_auth_value.clone().or(s.auth_value.clone()).filter(|v| !v.is_empty()),
+                };
+                problems(config.problems(""), "delivery.sms")?;
+                Some(config)
+            }
+        };
+        Ok(DeliveryConfig { email, sms })
+    }
 }
 
 /// `[webhooks]`: the address allow-list and the secret rotation overlap.
@@ -368,6 +535,8 @@ impl ServeArgs {
                 ),
                 poll_interval: Duration::from_millis(file.webhooks.poll_interval_ms.unwrap_or(100).clamp(10, 60_000)),
             },
+            public_url: nonblank(&self.public_url, &file.public_url).map(|u| parse_public_url(&u)).transpose()?,
+            delivery: self.delivery.resolve_with(&file.delivery)?,
         })
     }
 }
@@ -408,6 +577,44 @@ mod tests {
         assert_eq!(config.webhooks.rotation_overlap, Duration::from_secs(86_400));
         let args = ServeArgs { webhooks_allowed_hosts: Some(vec!["127.0.0.1".into()]), ..Default::default() };
         assert_eq!(args.resolve_with_file(&file).unwrap().webhooks.allowed_hosts, ["127.0.0.1"]);
+    }
+
+    #[test]
+    fn public_url_and_delivery_come_from_the_file_or_the_environment() {
+        let file: FileConfig = toml::from_str(
+            "public_url = \"https://pay.example.com/\"\n[delivery.email]\nhost = \"smtp.example.com\"\n\
+             from = \"Acme <pay@example.com>\"\npassword = \"s3cret\"\nusername = \"acme\"\n\
+             [delivery.sms]\nurl = \"https://sms.example.com/send\"\nauth_header = \"Authorization\"\n\
+             auth_value = \"Bearer t\"\n",
+        )
+        .unwrap();
+        let config = ServeArgs::default().resolve_with_file(&file).unwrap();
+        assert_eq!(config.public_url.as_deref(), Some("https://pay.example.com"));
+        let email = config.delivery.email.clone().unwrap();
+        assert_eq!((email.port, email.tls), (587, SmtpTls::Starttls));
+        assert!(!format!("{config:?}").contains("s3cret"), "secrets never print");
+        assert_eq!(config.delivery.sms.unwrap().body, DEFAULT_SMS_BODY);
+        let args = ServeArgs {
+            public_url: Some("http://127.0.0.1:9000".into()),
+            delivery: DeliveryArgs { smtp_port: Some(2525), smtp_tls: Some("none".into()), ..Default::default() },
+            ..Default::default()
+        };
+        let config = args.resolve_with_file(&file).unwrap();
+        assert_eq!(config.public_url.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(config.delivery.email.unwrap().port, 2525);
+
+        let none = ServeArgs::default().resolve_with_file(&FileConfig::default()).unwrap();
+        assert!(none.public_url.is_none() && none.delivery.email.is_none() && none.delivery.sms.is_none());
+        for bad in [
+            "public_url = \"pay.example.com\"",
+            "public_url = \"https://pay.example.com/?x=1\"",
+            "[delivery.email]\nhost = \"smtp.example.com\"",
+            "[delivery.email]\nhost = \"smtp.example.com\"\nfrom = \"not an address\"",
+            "[delivery.sms]\nurl = \"https://sms.example.com\"\nbody = \"{}\"",
+        ] {
+            let file: FileConfig = toml::from_str(bad).unwrap();
+            assert!(ServeArgs::default().resolve_with_file(&file).is_err(), "{bad}");
+        }
     }
 
     #[test]

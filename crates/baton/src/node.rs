@@ -121,6 +121,8 @@ struct EngineSettings {
     accept_raw_card_data: bool,
     execution: ExecutionConfig,
     webhooks: baton_engine::webhooks::WebhookConfig,
+    public_url: String,
+    delivery: baton_engine::pay_by_link::delivery::DeliveryConfig,
 }
 
 impl Default for EngineSettings {
@@ -130,8 +132,22 @@ impl Default for EngineSettings {
             accept_raw_card_data: false,
             execution: ExecutionConfig::default(),
             webhooks: baton_engine::webhooks::WebhookConfig::default(),
+            public_url: EngineConfig::default().public_url,
+            delivery: Default::default(),
         }
     }
+}
+
+/// The base of customers' URLs when `public_url` is not set: the address listened on
+/// (`localhost` for a wildcard address).
+pub fn default_public_url(addr: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() => "localhost".to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        ip => ip.to_string(),
+    };
+    format!("{scheme}://{host}:{}", addr.port())
 }
 
 /// As [`build_engine_with`], calling PSPs through `connectors`.
@@ -150,6 +166,8 @@ async fn build_engine_calling(
         accept_raw_card_data: settings.accept_raw_card_data,
         execution: settings.execution,
         webhooks: settings.webhooks,
+        public_url: settings.public_url,
+        delivery: settings.delivery,
         ..EngineConfig::default()
     };
     Ok(Arc::new(Engine::new(store, master_key, engine_config, clock).with_connectors(connectors)))
@@ -220,6 +238,20 @@ pub async fn start_with(
     connectors: Connectors,
 ) -> anyhow::Result<RunningNode> {
     validate(&config)?;
+    // Bound first: the port (0 picks one) is part of the default public URL.
+    let listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let public_url = match &config.public_url {
+        Some(url) => url.clone(),
+        None => {
+            let url = default_public_url(addr, config.tls.is_some());
+            if addr.ip().is_unspecified() {
+                tracing::warn!(public_url = %url, "public_url is not set; pay-by-links point at {url}: set public_url (BATON_PUBLIC_URL) to the address customers reach");
+            }
+            url
+        }
+    };
     let settings = EngineSettings {
         token_ttl: config.token_ttl,
         accept_raw_card_data: config.accept_raw_card_data,
@@ -230,6 +262,8 @@ pub async fn start_with(
             rotation_overlap: config.webhooks.rotation_overlap,
             ..Default::default()
         },
+        public_url,
+        delivery: config.delivery.clone(),
     };
     let engine = build_engine_calling(&config.store, settings, clock, connectors).await?;
     let initial_credentials = match engine.check_startup().await.map_err(|e| anyhow::anyhow!("{e}"))? {
@@ -258,9 +292,6 @@ pub async fn start_with(
         tokio::spawn(engine.clone().run_webhook_deliveries(config.webhooks.poll_interval, stop));
     }
 
-    let listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
     let app = baton_http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let grace = config.shutdown_grace;
     let server_engine = engine.clone();

@@ -71,6 +71,8 @@ async fn init_demo_prints_one_json_object_and_its_tenant_settles_a_card_payment(
         worker_interval: None,
         connector_timeout: Duration::from_secs(30),
         webhooks: Default::default(),
+        public_url: None,
+        delivery: Default::default(),
     };
     let clock = Arc::new(ManualClock::default());
     let node = baton::node::start(config.clone(), clock.clone()).await.expect("node starts");

@@ -24,6 +24,8 @@ pub struct TickReport {
     pub jobs_failed: usize,
     /// Webhooks fanned out and delivered.
     pub webhooks: crate::webhooks::WebhookTick,
+    /// Pay-by-links ended (expired, or completed by a settlement).
+    pub pay_by_links_finished: usize,
 }
 
 /// How many rows one step of a tick takes at most.
@@ -39,6 +41,7 @@ impl Engine {
         report.marked_late = self.mark_late(&today).await?;
         report.collected = self.collect_due(&today).await?;
         report.stale_attempts = self.schedule_stale_syncs().await?;
+        report.pay_by_links_finished = self.finish_due_pay_by_links().await?;
         let (run, failed) = self.run_due_jobs().await?;
         report.jobs_run = run;
         report.jobs_failed = failed;
@@ -153,6 +156,7 @@ impl Engine {
         match job.kind.as_str() {
             SYNC_JOB => self.sync_attempt(job).await,
             crate::refunds::SYNC_REFUND_JOB => self.sync_refund(job).await,
+            crate::pay_by_link::DELIVER_MESSAGE_JOB => self.deliver_message(job).await,
             FOLLOW_UP_JOB => {
                 let payload: Value = serde_json::from_str(&job.payload).map_err(|e| internal(e.to_string()))?;
                 let app_id = payload.get("appId").and_then(Value::as_str).unwrap_or_default().to_string();

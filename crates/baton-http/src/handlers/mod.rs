@@ -10,6 +10,7 @@ pub mod health;
 pub mod identity;
 pub mod marketplace;
 pub mod orders;
+pub mod pay_by_link;
 pub mod psp_events;
 pub mod refunds;
 pub mod sandbox;
@@ -17,6 +18,7 @@ pub mod schemes;
 pub mod tenants;
 pub mod vault;
 pub mod webhooks;
+pub mod whitelabel;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

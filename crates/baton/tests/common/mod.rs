@@ -106,6 +106,10 @@ pub struct Options {
     pub connector_timeout: Duration,
     /// `webhooks.allowed_hosts`.
     pub webhook_allowed_hosts: Vec<String>,
+    /// `public_url`; `None`: the node's own address.
+    pub public_url: Option<String>,
+    /// `[delivery]`: the deployment's SMTP server and SMS gateway.
+    pub delivery: baton_engine::pay_by_link::delivery::DeliveryConfig,
 }
 
 impl Default for Options {
@@ -121,6 +125,8 @@ impl Default for Options {
             connectors: baton_connectors::Connectors::standard(),
             connector_timeout: Duration::from_secs(30),
             webhook_allowed_hosts: Vec::new(),
+            public_url: None,
+            delivery: Default::default(),
         }
     }
 }
@@ -179,6 +185,8 @@ impl TestApp {
                 allowed_hosts: options.webhook_allowed_hosts.clone(),
                 ..Default::default()
             },
+            public_url: options.public_url.clone(),
+            delivery: options.delivery.clone(),
         };
         let clock = Arc::new(ManualClock::default());
         let node =
