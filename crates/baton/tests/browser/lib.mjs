@@ -6,6 +6,7 @@
 //   BATON_RESULT       a file to write the scenario's JSON result to
 //   BATON_CHROMIUM     the Chromium binary to drive
 //   BATON_SCREENSHOTS  the directory screenshots are saved to
+//   BATON_FAILURES     the directory screenshots of a failed scenario's pages go to
 //
 // A script exports nothing: it calls `scenario(async (t) => { … return result })`.
 // Any thrown error, JavaScript error on a page, console error (a CSP violation is
@@ -45,6 +46,28 @@ class Run {
     this.browser = browser;
     this.problems = [];
     this.log = [];
+    this.pages = [];
+  }
+
+  /** Where each page was and what it showed, for the failure report. */
+  async describePages() {
+    const lines = [];
+    for (const [i, page] of this.pages.entries()) {
+      if (page.isClosed()) continue;
+      const text = await page
+        .locator('body')
+        .innerText({ timeout: 1000 })
+        .catch(() => '(no body)');
+      lines.push(`page ${i + 1} at ${page.url()}:\n    ${text.trim().replace(/\s*\n\s*/g, ' | ').slice(0, 600)}`);
+      const dir = process.env.BATON_FAILURES;
+      if (dir) {
+        mkdirSync(dir, { recursive: true });
+        const name = `${process.argv[1].split('/').pop().replace('.mjs', '')}-${process.pid}-${i + 1}.png`;
+        await page.screenshot({ path: join(dir, name), fullPage: true }).catch(() => {});
+        lines.push(`  (screenshot: ${join(dir, name)})`);
+      }
+    }
+    return lines.join('\n  ');
   }
 
   /**
@@ -55,7 +78,10 @@ class Run {
    */
   async page(options = {}) {
     const context = await this.browser.newContext({ viewport: { width: 1024, height: 800 }, ...options });
+    // Everything is local: an element that has not appeared by then will not appear.
+    context.setDefaultTimeout(15_000);
     const page = await context.newPage();
+    this.pages.push(page);
     page.on('pageerror', (e) => this.problems.push(`page error on ${page.url()}: ${e.message}`));
     page.on('console', (m) => {
       this.log.push(`[${m.type()}] ${m.text()}`);
@@ -142,6 +168,7 @@ export async function scenario(body, { timeoutMs = 90_000 } = {}) {
     writeFileSync(process.env.BATON_RESULT, JSON.stringify(result));
   } catch (e) {
     console.error(e?.stack ?? String(e));
+    console.error(`pages:\n  ${await t.describePages()}`);
     if (t.log.length > 0) console.error(`browser console:\n  ${t.log.join('\n  ')}`);
     process.exitCode = 1;
   } finally {

@@ -11,7 +11,8 @@
 //! saying what is missing; they never skip.
 //!
 //! Screenshots go to `target/tmp/browser-screenshots/`, or to `docs/screenshots/` when
-//! `BATON_UPDATE_SCREENSHOTS=1` (so an ordinary run leaves the tree clean).
+//! `BATON_UPDATE_SCREENSHOTS=1` (so an ordinary run leaves the tree clean); a failed
+//! scenario leaves screenshots of its pages in `target/tmp/browser-failures/`.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -66,6 +67,7 @@ impl Browser {
             .env("BATON_RESULT", result_file.path())
             .env("BATON_CHROMIUM", &self.chromium)
             .env("BATON_SCREENSHOTS", screenshots_dir())
+            .env("BATON_FAILURES", Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-failures"))
             .stdin(Stdio::null());
         // The node under test runs on this test's runtime: wait for the script on a
         // blocking thread so that the node keeps answering meanwhile.
