@@ -90,6 +90,8 @@ fn concrete_path(spec: &RouteSpec, tenant: &str) -> String {
     let path = path
         .replace("{webhookId}", &uuid::Uuid::new_v4().to_string())
         .replace("{deliveryId}", &uuid::Uuid::new_v4().to_string());
+    // Pay-by-links: an unknown link id.
+    let path = path.replace("{payByLinkId}", "AAAAAAAAAAAAAAAAAAAAAA");
     assert!(!path.contains('{'), "{} {}: unknown path parameter; teach this test about it", spec.method, spec.path);
     path
 }
@@ -277,8 +279,10 @@ async fn unauthenticated_routes_are_exactly_the_expected_set() {
     .collect();
     // PSP notifications carry the PSP's own signature instead of a token (tests/chargebacks.rs).
     let psp_events = ("POST".to_string(), "/v1/psp-events/{tenantId}/{appId}");
-    let public_posts: BTreeSet<(String, &str)> = [psp_events].into_iter().collect();
-    assert_eq!(public, expected_public.union(&public_posts).cloned().collect::<BTreeSet<_>>());
+    // A pay-by-link's page: its unguessable id is the capability (tests/pay_by_link.rs).
+    let pay_page = ("GET".to_string(), "/pay/{payByLinkId}");
+    let public_others: BTreeSet<(String, &str)> = [psp_events, pay_page.clone()].into_iter().collect();
+    assert_eq!(public, expected_public.union(&public_others).cloned().collect::<BTreeSet<_>>());
 
     let hmac: BTreeSet<(String, &str)> =
         specs().iter().filter(|s| s.access == Access::Hmac).map(|s| (s.method.to_string(), s.path)).collect();
@@ -306,6 +310,10 @@ async fn unauthenticated_routes_are_exactly_the_expected_set() {
         let reply = app.send(Method::GET, path, None, &[], None).await;
         assert_eq!(reply.status.as_u16(), 200, "GET {path}: {}", reply.text);
     }
+    // An unknown link gets its page, not an API error.
+    let reply = app.send(Method::GET, &pay_page.1.replace("{payByLinkId}", "AAAAAAAAAAAAAAAAAAAAAA"), None, &[], None).await;
+    assert_eq!(reply.status.as_u16(), 404);
+    assert!(reply.header("content-type").is_some_and(|t| t.starts_with("text/html")), "{}", reply.text);
     for (_, path) in &expected_hmac {
         app.send(Method::POST, path, None, &[], None).await.assert_error(401, "HMAC_MALFORMED");
     }
