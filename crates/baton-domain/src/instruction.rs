@@ -4,6 +4,7 @@
 
 use time::OffsetDateTime;
 
+use crate::apps::TransactionType;
 use crate::dates::SettleByDate;
 use crate::problem::Problem;
 
@@ -30,7 +31,7 @@ impl InstructionStatus {
     /// | `INCOMPLETE` | `READY` (FI and scheme now present), `LATE`, `VOID` |
     /// | `READY` | `INCOMPLETE` (FI or scheme cleared), `LATE`, `PROCESSING`, `VOID` |
     /// | `LATE` | `PROCESSING`, `VOID` |
-    /// | `PROCESSING` | `SETTLED`, `FAILED` |
+    /// | `PROCESSING` | `SETTLED`, `FAILED`; `READY`, `LATE` (a customer-initiated attempt failed) |
     /// | `SETTLED`, `FAILED`, `VOID` | — (terminal) |
     pub fn next_states(self) -> &'static [InstructionStatus] {
         use InstructionStatus::*;
@@ -38,7 +39,7 @@ impl InstructionStatus {
             Incomplete => &[Ready, Late, Void],
             Ready => &[Incomplete, Late, Processing, Void],
             Late => &[Processing, Void],
-            Processing => &[Settled, Failed],
+            Processing => &[Settled, Failed, Ready, Late],
             Settled | Failed | Void => &[],
         }
     }
@@ -113,6 +114,23 @@ pub fn resolve_status(
             initial_status(has_effective_scheme, fi_active)
         }
         Some(other) => other,
+    }
+}
+
+/// Where an instruction goes when its payment attempt fails (SPEC §4.9, §4.11). A
+/// merchant-initiated payment (`MIT`: the scheduler, the API) ends `FAILED`. A
+/// customer-initiated one (`CIT`: the hosted checkout) leaves the instruction payable,
+/// so that the customer may try another card: `READY`, or `LATE` once its settle-by
+/// date has ended (UTC).
+pub fn after_failed_attempt(
+    transaction_type: TransactionType,
+    settled_by: Option<SettleByDate>,
+    now: OffsetDateTime,
+) -> InstructionStatus {
+    match transaction_type {
+        TransactionType::Mit => InstructionStatus::Failed,
+        TransactionType::Cit if settled_by.is_some_and(|d| d.has_passed(now)) => InstructionStatus::Late,
+        TransactionType::Cit => InstructionStatus::Ready,
     }
 }
 
@@ -208,6 +226,8 @@ mod tests {
         (Late, Processing),
         (Processing, Settled),
         (Processing, Failed),
+        (Processing, Ready),
+        (Processing, Late),
         (Incomplete, Void),
         (Ready, Void),
         (Late, Void),
@@ -274,6 +294,26 @@ mod tests {
         }
         assert_eq!(initial_status(true, true), Ready);
         assert_eq!(initial_status(false, false), Incomplete);
+    }
+
+    #[test]
+    fn failed_attempts_end_mit_payments_and_leave_checkouts_payable() {
+        let now = time::macros::datetime!(2026-05-15 12:00 UTC);
+        let date = |d: &str| Some(SettleByDate::parse(d, "settledByDate").unwrap());
+        for settled_by in [None, date("2026-05-14"), date("2026-05-15"), date("2027-01-01")] {
+            assert_eq!(after_failed_attempt(TransactionType::Mit, settled_by, now), Failed);
+        }
+        assert_eq!(after_failed_attempt(TransactionType::Cit, None, now), Ready);
+        // The settle-by day itself is still on time; the day after it, late.
+        assert_eq!(after_failed_attempt(TransactionType::Cit, date("2026-05-15"), now), Ready);
+        assert_eq!(after_failed_attempt(TransactionType::Cit, date("2027-01-01"), now), Ready);
+        assert_eq!(after_failed_attempt(TransactionType::Cit, date("2026-05-14"), now), Late);
+        // Every outcome is a move the status machine allows from PROCESSING.
+        for t in [TransactionType::Mit, TransactionType::Cit] {
+            for d in [None, date("2026-05-14")] {
+                assert!(Processing.can_transition_to(after_failed_attempt(t, d, now)));
+            }
+        }
     }
 
     #[test]

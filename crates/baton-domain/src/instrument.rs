@@ -31,6 +31,7 @@ word_enum!(
         MobilePhone => "MOBILE_PHONE",
         DirectDebitMandate => "DIRECT_DEBIT_MANDATE",
         Reward => "REWARD",
+        Wallet => "WALLET",
     ]
 );
 
@@ -171,12 +172,139 @@ impl HolderName {
     }
 }
 
-/// CARD details: `{cardNumber*, expiryMonth*, expiryYear*, cardholderName}`.
+/// CARD details: `{cardNumber*, expiryMonth*, expiryYear*, cardholderName, billingAddress}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardDetails {
     pub number: CardNumber,
     pub expiry: CardExpiry,
     pub holder_name: Option<HolderName>,
+    /// Collected by the hosted checkout when the theme asks for it (SPEC §4.11
+    /// `ccDataCollectionOptions.billingAddress`).
+    pub billing_address: Option<BillingAddress>,
+}
+
+/// A card's billing address (SPEC §4.11): first and last name, company, street,
+/// locality, region, postcode and country. `{firstName*, lastName*, company,
+/// streetAddress*, extendedStreetAddress, locality*, region, postCode*, country*}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BillingAddress {
+    pub first_name: String,
+    pub last_name: String,
+    pub company: Option<String>,
+    pub street_address: String,
+    pub extended_street_address: Option<String>,
+    pub locality: String,
+    pub region: Option<String>,
+    pub post_code: String,
+    pub country: crate::Country,
+}
+
+impl BillingAddress {
+    /// The longest line accepted.
+    pub const MAX_LINE: usize = 100;
+
+    /// Parses the `billingAddress` object: `FIELD_REQUIRED` for a missing required line,
+    /// `FIELD_TOO_LONG` (with `limit`) for a line over [`Self::MAX_LINE`] characters or
+    /// with control characters, `INVALID_COUNTRY`; fields named `{prefix}{name}`.
+    pub fn parse(value: &Value, prefix: &str) -> Result<Self, Vec<Problem>> {
+        let empty = Map::new();
+        let obj = value.as_object().unwrap_or(&empty);
+        let mut problems = Vec::new();
+        let mut line = |name: &str, required: bool| -> Option<String> {
+            let raw = obj
+                .iter()
+                .find(|(k, v)| k.trim().eq_ignore_ascii_case(name) && !v.is_null())
+                .and_then(|(_, v)| v.as_str())
+                .map(str::trim)
+                .filter(|v| !v.is_empty());
+            match raw {
+                None if required => {
+                    problems.push(Problem::invalid_field(
+                        "FIELD_REQUIRED",
+                        format!("{prefix}{name}"),
+                        "{field} is required.",
+                    ));
+                    None
+                }
+                None => None,
+                Some(v) if v.chars().count() > Self::MAX_LINE || v.chars().any(char::is_control) => {
+                    problems.push(
+                        Problem::invalid_field(
+                            "FIELD_TOO_LONG",
+                            format!("{prefix}{name}"),
+                            "{field} must be at most {limit} printable characters.",
+                        )
+                        .detail("limit", Self::MAX_LINE.to_string()),
+                    );
+                    None
+                }
+                Some(v) => Some(v.to_string()),
+            }
+        };
+        let first_name = line("firstName", true);
+        let last_name = line("lastName", true);
+        let company = line("company", false);
+        let street_address = line("streetAddress", true);
+        let extended_street_address = line("extendedStreetAddress", false);
+        let locality = line("locality", true);
+        let region = line("region", false);
+        let post_code = line("postCode", true);
+        let country = line("country", true);
+        let country = country
+            .and_then(|c| crate::Country::parse(&c, &format!("{prefix}country")).map_err(|p| problems.push(p)).ok());
+        match (first_name, last_name, street_address, locality, post_code, country) {
+            (
+                Some(first_name),
+                Some(last_name),
+                Some(street_address),
+                Some(locality),
+                Some(post_code),
+                Some(country),
+            ) if problems.is_empty() => Ok(Self {
+                first_name,
+                last_name,
+                company,
+                street_address,
+                extended_street_address,
+                locality,
+                region,
+                post_code,
+                country,
+            }),
+            _ => Err(problems),
+        }
+    }
+
+    /// The address as sealed with the card (`billingAddress`).
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "firstName": self.first_name,
+            "lastName": self.last_name,
+            "company": self.company,
+            "streetAddress": self.street_address,
+            "extendedStreetAddress": self.extended_street_address,
+            "locality": self.locality,
+            "region": self.region,
+            "postCode": self.post_code,
+            "country": self.country.as_str(),
+        })
+    }
+}
+
+/// WALLET details: an account at a wallet provider that the customer approved in the
+/// hosted checkout (`{provider*: PAYPAL, payerId*}`). Only the checkout creates them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalletDetails {
+    /// The payment method id of the wallet (`PAYPAL`).
+    pub provider: String,
+    /// The provider's id of the approving account (1–64 printable ASCII characters).
+    pub payer_id: String,
+}
+
+impl WalletDetails {
+    pub const MAX_PAYER_ID: usize = 64;
+    /// The wallets Baton knows.
+    pub const PROVIDERS: &'static [&'static str] = &["PAYPAL"];
 }
 
 /// How a bank account is identified.
@@ -213,6 +341,7 @@ pub enum InstrumentDetails {
     DirectDebitMandate(MandateDetails),
     /// REWARD instruments are authorised by the platform; they carry no client details.
     Reward,
+    Wallet(WalletDetails),
 }
 
 /// What the API shows of an instrument (SPEC §5.4 "display data only"): never a full
@@ -253,6 +382,9 @@ pub struct InstrumentDisplay {
     /// `YYYY-MM-DD`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_date: Option<String>,
+    /// A wallet's provider (`PAYPAL`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wallet_provider: Option<String>,
 }
 
 impl InstrumentDetails {
@@ -293,11 +425,15 @@ impl InstrumentDetails {
                     _ => None,
                 };
                 let holder_name = p.optional("cardholderName", HolderName::parse);
+                let billing_address = p.raw("billingAddress").and_then(|v| {
+                    BillingAddress::parse(v, "details.billingAddress.").map_err(|e| p.problems.extend(e)).ok()
+                });
                 match (number, expiry) {
                     (Some(number), Some(expiry)) => Some(InstrumentDetails::Card(CardDetails {
                         number,
                         expiry,
                         holder_name: holder_name.flatten(),
+                        billing_address,
                     })),
                     _ => None,
                 }
@@ -349,6 +485,36 @@ impl InstrumentDetails {
                 }
             }
             InstrumentType::Reward => Some(InstrumentDetails::Reward),
+            InstrumentType::Wallet => {
+                let provider = p.required("provider", |v, field| {
+                    WalletDetails::PROVIDERS
+                        .iter()
+                        .find(|w| w.eq_ignore_ascii_case(v.trim()))
+                        .map(|w| w.to_string())
+                        .ok_or_else(|| {
+                            Problem::invalid_field("INVALID_WALLET_PROVIDER", field, "{field} is not a known wallet.")
+                        })
+                });
+                let payer_id = p.required("payerId", |v, field| {
+                    let v = v.trim();
+                    if v.is_empty()
+                        || v.len() > WalletDetails::MAX_PAYER_ID
+                        || !v.bytes().all(|b| (0x21..0x7f).contains(&b))
+                    {
+                        Err(Problem::invalid_field(
+                            "INVALID_PAYER_ID",
+                            field,
+                            "{field} must be 1 to {limit} printable characters.",
+                        )
+                        .detail("limit", WalletDetails::MAX_PAYER_ID.to_string()))
+                    } else {
+                        Ok(v.to_string())
+                    }
+                });
+                provider
+                    .zip(payer_id)
+                    .map(|(provider, payer_id)| InstrumentDetails::Wallet(WalletDetails { provider, payer_id }))
+            }
         };
         Problems::into_result(p.problems)?;
         Ok(parsed.expect("no problems means every part parsed"))
@@ -361,6 +527,7 @@ impl InstrumentDetails {
             InstrumentDetails::MobilePhone(_) => InstrumentType::MobilePhone,
             InstrumentDetails::DirectDebitMandate(_) => InstrumentType::DirectDebitMandate,
             InstrumentDetails::Reward => InstrumentType::Reward,
+            InstrumentDetails::Wallet(_) => InstrumentType::Wallet,
         }
     }
 
@@ -393,6 +560,9 @@ impl InstrumentDetails {
                 ..iban_display(&m.iban)
             },
             InstrumentDetails::Reward => InstrumentDisplay::default(),
+            InstrumentDetails::Wallet(w) => {
+                InstrumentDisplay { wallet_provider: Some(w.provider.clone()), ..Default::default() }
+            }
         }
     }
 }
@@ -516,13 +686,63 @@ mod tests {
         assert_eq!(InstrumentType::parse("bank-account", "type"), Ok(InstrumentType::BankAccount));
         assert_eq!(InstrumentType::parse("direct_debit_mandate", "type"), Ok(InstrumentType::DirectDebitMandate));
         assert_eq!(InstrumentType::parse("reward", "type"), Ok(InstrumentType::Reward));
-        assert_eq!(InstrumentType::parse("WALLET", "type").unwrap_err().code, "INVALID_FINANCIAL_INSTRUMENT_TYPE");
+        assert_eq!(InstrumentType::parse("wallet", "type"), Ok(InstrumentType::Wallet));
+        assert_eq!(InstrumentType::parse("VOUCHER", "type").unwrap_err().code, "INVALID_FINANCIAL_INSTRUMENT_TYPE");
         assert_eq!(InstrumentState::parse("inactive", "state"), Ok(Inactive));
         assert_eq!(InstrumentState::parse("DELETED", "state").unwrap_err().code, "INVALID_STATE");
         assert_eq!(StateReason::parse("fraud_suspected", "reason"), Ok(StateReason::FraudSuspected));
         assert_eq!(StateReason::parse("BORED", "reason").unwrap_err().code, "INVALID_STATE_REASON");
         assert_eq!(serde_json::to_string(&StateReason::MandateCancelled).unwrap(), "\"MANDATE_CANCELLED\"");
         assert_eq!(InstrumentState::INITIAL, Active);
+    }
+
+    #[test]
+    fn wallets_and_billing_addresses() {
+        let wallet = InstrumentDetails::parse(
+            InstrumentType::Wallet,
+            &json!({ "provider": "paypal", "payerId": "SBX-PAYER-1" }),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            wallet,
+            InstrumentDetails::Wallet(WalletDetails { provider: "PAYPAL".into(), payer_id: "SBX-PAYER-1".into() })
+        );
+        assert_eq!(serde_json::to_value(wallet.display()).unwrap(), json!({ "walletProvider": "PAYPAL" }));
+        assert_eq!(
+            codes(InstrumentDetails::parse(
+                InstrumentType::Wallet,
+                &json!({ "provider": "VENMO", "payerId": "a b" }),
+                NOW
+            )),
+            pairs(&[("INVALID_WALLET_PROVIDER", "details.provider"), ("INVALID_PAYER_ID", "details.payerId")])
+        );
+
+        let card = |billing: Value| {
+            InstrumentDetails::parse(
+                InstrumentType::Card,
+                &json!({ "cardNumber": "4242424242424242", "expiryMonth": 12, "expiryYear": 2030,
+                         "billingAddress": billing }),
+                NOW,
+            )
+        };
+        let full = json!({ "firstName": "Jane", "lastName": "Doe", "streetAddress": "1 High St",
+            "locality": "London", "postCode": "EC1A 1AA", "country": "uk", "company": " " });
+        let InstrumentDetails::Card(c) = card(full).unwrap() else { panic!("a card") };
+        let b = c.billing_address.unwrap();
+        assert_eq!((b.country, b.company.as_deref(), b.region.as_deref()), (crate::Country::GB, None, None));
+        assert_eq!(b.to_json()["country"], "GB");
+        assert_eq!(
+            codes(card(json!({ "firstName": "x".repeat(101), "country": "XX", "locality": "\u{7}" }))),
+            pairs(&[
+                ("FIELD_TOO_LONG", "details.billingAddress.firstName"),
+                ("FIELD_REQUIRED", "details.billingAddress.lastName"),
+                ("FIELD_REQUIRED", "details.billingAddress.streetAddress"),
+                ("FIELD_TOO_LONG", "details.billingAddress.locality"),
+                ("FIELD_REQUIRED", "details.billingAddress.postCode"),
+                ("INVALID_COUNTRY", "details.billingAddress.country"),
+            ])
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod address;
 pub mod apps;
+pub mod checkout;
 pub mod codes;
 pub mod dates;
 pub mod environment;
@@ -25,6 +26,7 @@ mod words;
 
 pub use address::Address;
 pub use apps::{AppId, AppType, Direction, SchemeKind, TransactionType, ValueType};
+pub use checkout::CheckoutStatus;
 pub use codes::{Country, Currency};
 pub use dates::SettleByDate;
 pub use environment::Environment;
@@ -35,9 +37,9 @@ pub use execution::{
 };
 pub use instruction::{Effective, InstructionStatus, Source};
 pub use instrument::{
-    BankAccountDetails, BankAccountId, CardBrand, CardDetails, CardExpiry, CardNumber, HolderName, Iban,
-    InstrumentDetails, InstrumentDisplay, InstrumentState, InstrumentType, MandateDetails, MandateReference,
-    MandateScheme, PhoneNumber, RoutingNumber, SortCode, StateChange, StateReason, UkAccountNumber,
+    BankAccountDetails, BankAccountId, BillingAddress, CardBrand, CardDetails, CardExpiry, CardNumber, HolderName,
+    Iban, InstrumentDetails, InstrumentDisplay, InstrumentState, InstrumentType, MandateDetails, MandateReference,
+    MandateScheme, PhoneNumber, RoutingNumber, SortCode, StateChange, StateReason, UkAccountNumber, WalletDetails,
 };
 pub use metadata::{Metadata, MetadataRules};
 pub use money::{Amount, DecimalInput};

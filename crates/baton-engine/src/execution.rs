@@ -57,7 +57,8 @@ impl Default for ExecuteRequest {
 #[derive(Debug, Clone)]
 pub struct Execution {
     pub instruction: InstructionView,
-    /// Set when the instruction ended `FAILED`: the last attempt's decline.
+    /// Set when the attempt failed (the instruction `FAILED`, or payable again after a
+    /// customer-initiated attempt): the last attempt's decline.
     pub decline: Option<Decline>,
 }
 
@@ -144,6 +145,9 @@ fn method_fits(method: &str, details: &InstrumentDetails, direction: Direction) 
         }
         InstrumentDetails::BankAccount(_) => {
             direction == Direction::Credit && method.eq_ignore_ascii_case("BANK_TRANSFER")
+        }
+        InstrumentDetails::Wallet(wallet) => {
+            direction == Direction::Debit && method.eq_ignore_ascii_case(&wallet.provider)
         }
         InstrumentDetails::MobilePhone(_) | InstrumentDetails::Reward => false,
     }
@@ -398,12 +402,17 @@ impl Engine {
     /// The instruction as it now stands, with the last attempt's decline if it failed.
     async fn execution_result(&self, prepared: &Prepared) -> EngineResult<Execution> {
         let instruction = self.instruction_view_of(&prepared.order, &prepared.view.instruction_ref).await?;
-        let decline = if instruction.status == InstructionStatus::Failed {
+        // FAILED, or (a customer-initiated attempt) payable again: the last attempt's decline.
+        let failed = matches!(
+            instruction.status,
+            InstructionStatus::Failed | InstructionStatus::Ready | InstructionStatus::Late
+        );
+        let decline = if failed {
             let attempts = self
                 .store
                 .instruction_transactions(&prepared.order.tenant_id, &prepared.instruction.instruction_id)
                 .await?;
-            attempts.last().map(|t| {
+            attempts.last().filter(|t| t.status == TransactionStatus::Failed).map(|t| {
                 let category = t.decline_category.unwrap_or(DeclineCategory::HardDecline);
                 Decline::new(category)
                     .code(t.error_code.clone().unwrap_or_else(|| category.error_code().to_string()))
@@ -624,19 +633,27 @@ impl Engine {
                     TransactionStatus::Failed,
                     failed_outcome(decline, provider_reference.clone(), connector_ms.unwrap_or(0)),
                 ));
-                changes.push(instruction_change(InstructionStatus::Failed));
+                // A merchant-initiated payment ends FAILED; a customer-initiated one
+                // (checkout) leaves the instruction payable, READY or LATE.
+                let to = baton_domain::instruction::after_failed_attempt(
+                    attempt.transaction_type,
+                    prepared.view.settled_by_date,
+                    self.now_utc(),
+                );
+                changes.push(instruction_change(to));
                 let mut failed = attempt.clone();
                 failed.status = TransactionStatus::Failed;
                 failed.error_code = Some(decline.code.clone());
                 failed.decline_category = Some(decline.category);
                 failed.psp_code = decline.psp_code.clone();
-                changes.push(self.instruction_event(
-                    prepared,
-                    EventType::InstructionFailed,
-                    InstructionStatus::Failed,
-                    Some(&failed),
-                    now,
-                ));
+                // The failed attempt is announced either way: as `instruction.failed`, or as
+                // the status change back to payable (`instruction.updated`, with the attempt).
+                let event_type = if to == InstructionStatus::Failed {
+                    EventType::InstructionFailed
+                } else {
+                    EventType::InstructionUpdated
+                };
+                changes.push(self.instruction_event(prepared, event_type, to, Some(&failed), now));
                 if attempt.operation == Operation::RewardClaim {
                     // The reward was not issued: the account gets its money back.
                     changes.push(Change::CreditRewardAccount {

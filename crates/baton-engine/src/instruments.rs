@@ -122,6 +122,7 @@ fn sensitive_json(details: &InstrumentDetails) -> Value {
             "expiryMonth": c.expiry.month(),
             "expiryYear": c.expiry.year(),
             "cardholderName": c.holder_name.as_ref().map(|n| n.as_str()),
+            "billingAddress": c.billing_address.as_ref().map(|b| b.to_json()),
         }),
         InstrumentDetails::BankAccount(b) => match &b.account {
             BankAccountId::Iban(iban) => json!({
@@ -143,6 +144,7 @@ fn sensitive_json(details: &InstrumentDetails) -> Value {
             "scheme": m.scheme.as_str(),
         }),
         InstrumentDetails::Reward => json!({}),
+        InstrumentDetails::Wallet(w) => json!({ "provider": w.provider, "payerId": w.payer_id }),
     }
 }
 
@@ -274,6 +276,14 @@ impl Engine {
                 )
                 .into())
             }
+            Some(InstrumentType::Wallet) => {
+                return Err(Problem::invalid_field(
+                    "WALLET_INSTRUMENT_NOT_CREATABLE",
+                    "type",
+                    "WALLET instruments are created when the customer approves a wallet in the hosted checkout.",
+                )
+                .into())
+            }
             Some(InstrumentType::Card) if !self.config.accept_raw_card_data => {
                 return Err(Problem::bad_request("RAW_CARD_DATA_NOT_ACCEPTED")
                     .message(
@@ -301,38 +311,11 @@ impl Engine {
             return Err(problems.into());
         };
 
-        let key = self.customer_data_key(tenant_id, customer.as_str()).await?;
-        let id = new_id();
-        let aad = instrument_aad(tenant_id, customer.as_str(), &id);
-        let details_sealed = key.seal(sensitive_json(&details).to_string().as_bytes(), &aad);
-        let provider_tokens_sealed = (!tokens.is_empty()).then(|| {
-            let plain = serde_json::to_vec(&tokens).expect("a map of strings serialises");
-            key.seal(&plain, &provider_tokens_aad(tenant_id, customer.as_str(), &id))
-        });
-        let display = serde_json::to_string(&details.display()).expect("display data serialises");
-        let now_ms = self.now_ms();
-        let record = InstrumentRecord {
-            financial_instrument_id: id,
-            tenant_id: tenant_id.to_string(),
-            customer_ref: customer.as_str().to_string(),
-            kind,
-            state: InstrumentState::INITIAL,
-            state_reason: None,
-            display,
-            details_sealed,
-            provider_tokens_sealed,
-            single_use: input.single_use.unwrap_or(false),
-            supports_debit: input.supports_debit.unwrap_or(true),
-            supports_credit: input.supports_credit.unwrap_or(true),
-            created_at: now_ms,
-            updated_at: now_ms,
-        };
-        let mut changes =
-            vec![instrument_event(&record, record.state, None, EventType::FinancialInstrumentCreated, now_ms)];
-        if kind == InstrumentType::DirectDebitMandate {
-            changes.push(instrument_event(&record, record.state, None, EventType::MandateRegistered, now_ms));
-        }
-        changes.insert(0, Change::InsertInstrument(Box::new(record.clone())));
+        let single_use = input.single_use.unwrap_or(false);
+        let supports = (input.supports_debit.unwrap_or(true), input.supports_credit.unwrap_or(true));
+        let (record, changes) =
+            self.new_instrument(tenant_id, customer.as_str(), &details, &tokens, single_use, supports).await?;
+        let now_ms = record.created_at;
         self.apply(&changes, now_ms).await?;
         tracing::info!(tenant_id, financial_instrument_id = %record.financial_instrument_id, kind = kind.as_str(),
             "financial instrument stored");
@@ -340,6 +323,56 @@ impl Engine {
             &record,
             Some(vec![InstrumentStateRecord { seq: 1, state: record.state, reason: None, changed_at: now_ms }]),
         )
+    }
+
+    /// A new `ACTIVE` instrument of validated `details` for the customer, sealed with the
+    /// customer's data key, and the changes that store and announce it
+    /// (`financial_instrument.created`, and `mandate.registered` for a mandate); the
+    /// caller applies them, possibly with more changes in the same transaction.
+    pub(crate) async fn new_instrument(
+        &self,
+        tenant_id: &str,
+        customer_ref: &str,
+        details: &InstrumentDetails,
+        tokens: &BTreeMap<String, String>,
+        single_use: bool,
+        (supports_debit, supports_credit): (bool, bool),
+    ) -> EngineResult<(InstrumentRecord, Vec<Change>)> {
+        let key = self.customer_data_key(tenant_id, customer_ref).await?;
+        let id = new_id();
+        let aad = instrument_aad(tenant_id, customer_ref, &id);
+        let details_sealed = key.seal(sensitive_json(details).to_string().as_bytes(), &aad);
+        let provider_tokens_sealed = (!tokens.is_empty()).then(|| {
+            let plain = serde_json::to_vec(tokens).expect("a map of strings serialises");
+            key.seal(&plain, &provider_tokens_aad(tenant_id, customer_ref, &id))
+        });
+        let display = serde_json::to_string(&details.display()).expect("display data serialises");
+        let now_ms = self.now_ms();
+        let kind = details.kind();
+        let record = InstrumentRecord {
+            financial_instrument_id: id,
+            tenant_id: tenant_id.to_string(),
+            customer_ref: customer_ref.to_string(),
+            kind,
+            state: InstrumentState::INITIAL,
+            state_reason: None,
+            display,
+            details_sealed,
+            provider_tokens_sealed,
+            single_use,
+            supports_debit,
+            supports_credit,
+            created_at: now_ms,
+            updated_at: now_ms,
+        };
+        let mut changes = vec![
+            Change::InsertInstrument(Box::new(record.clone())),
+            instrument_event(&record, record.state, None, EventType::FinancialInstrumentCreated, now_ms),
+        ];
+        if kind == InstrumentType::DirectDebitMandate {
+            changes.push(instrument_event(&record, record.state, None, EventType::MandateRegistered, now_ms));
+        }
+        Ok((record, changes))
     }
 
     /// The customer's instruments, oldest first, optionally only those in `state`.

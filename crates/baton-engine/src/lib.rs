@@ -8,6 +8,7 @@ mod accounts;
 mod api_keys;
 mod bootstrap;
 pub mod chargebacks;
+pub mod checkout;
 pub mod claims;
 mod clock;
 pub mod demo;
@@ -192,9 +193,12 @@ impl Engine {
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
     }
 
-    /// Deletes expired nonces and idempotency records.
+    /// Deletes expired nonces and idempotency records, and checkout sessions a day
+    /// after they expired.
     pub async fn purge_expired(&self) -> EngineResult<u64> {
-        Ok(self.store.purge_expired(self.now_ms()).await?)
+        let now = self.now_ms();
+        let purged = self.store.purge_expired(now).await?;
+        Ok(purged + self.store.purge_checkout_sessions(now - checkout::SESSION_RETENTION_MS).await?)
     }
 }
 

@@ -80,14 +80,15 @@ pub async fn correlate(State(state): State<AppState>, mut request: Request, next
         correlation_id = %correlation.platform,
         caller_correlation_id = correlation.caller.as_deref().unwrap_or(""),
         method = %request.method(),
-        path = %request.uri().path(),
+        path = %crate::checkout::loggable_path(request.uri().path()),
         environment = %state.engine.environment(),
         client_ip = tracing::field::Empty,
     );
     async move {
         let started = std::time::Instant::now();
         let mut response = next.run(request).await;
-        let page = response.extensions().get::<PageResponse>().is_some();
+        let page = response.extensions().get::<PageResponse>().is_some()
+            || response.extensions().get::<crate::checkout::PageBody>().is_some();
         if !page && (response.status().is_client_error() || response.status().is_server_error()) {
             response = render_envelope(response, &correlation);
         }

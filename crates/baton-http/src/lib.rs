@@ -5,6 +5,7 @@
 //! result. No business rule lives here.
 
 pub mod auth;
+pub mod checkout;
 pub mod client_ip;
 pub mod correlation;
 pub mod docs;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     pub rate_limits: Option<Arc<RateLimits>>,
     pub docs: Arc<docs::Documents>,
+    /// Submission limits of the hosted checkout pages.
+    pub checkout_limits: Arc<checkout::CheckoutLimits>,
     correlation_ids: Arc<correlation::CorrelationIds>,
 }
 
@@ -70,6 +73,7 @@ impl AppState {
             settings: Arc::new(settings),
             metrics: Arc::default(),
             docs: Arc::new(docs::Documents::build()),
+            checkout_limits: Arc::default(),
             correlation_ids: Arc::default(),
         }
     }

@@ -6,6 +6,7 @@
 //! transactions, row locks — stays in the backend's own module. The conformance
 //! suite in `tests/` runs against every backend.
 
+mod checkout_store;
 mod error;
 mod execution_store;
 mod instrument_store;
@@ -23,6 +24,7 @@ mod webhook_store;
 
 use async_trait::async_trait;
 
+pub use checkout_store::*;
 pub use error::StoreError;
 pub use execution_store::*;
 pub use instrument_store::*;
@@ -65,6 +67,7 @@ pub trait Store:
     + RefundStore
     + WebhookStore
     + PayByLinkStore
+    + CheckoutStore
     + Send
     + Sync
     + 'static

@@ -41,6 +41,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "instruction_order_index", include_str!("../migrations/sqlite/0007_instruction_order_index.sql")),
     (8, "execution", include_str!("../migrations/sqlite/0008_execution.sql")),
     (9, "webhooks", include_str!("../migrations/sqlite/0009_webhooks.sql")),
+    (10, "checkout", include_str!("../migrations/sqlite/0010_checkout.sql")),
     (11, "pay_by_links", include_str!("../migrations/sqlite/0011_pay_by_links.sql")),
 ];
 
@@ -395,3 +396,4 @@ include!("portable_execution.rs");
 include!("portable_refunds.rs");
 include!("portable_webhooks.rs");
 include!("portable_pay_by_links.rs");
+include!("portable_checkout.rs");

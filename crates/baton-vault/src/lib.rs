@@ -68,6 +68,13 @@ impl MasterKey {
         mac.finalize().into_bytes().into()
     }
 
+    /// [`MasterKey::derive`] as an AES-256-GCM key for sealing values of one purpose
+    /// (checkout tokens: `checkout-token`).
+    pub fn purpose_key(&self, label: &str) -> PurposeKey {
+        let bytes = Zeroizing::new(self.derive(label));
+        PurposeKey(SecretBox::init_with_mut(|key: &mut [u8; KEY_LEN]| key.copy_from_slice(&bytes[..])))
+    }
+
     /// A value that identifies this key without revealing it, stored with the data it
     /// protects so that starting with the wrong key fails loudly instead of corrupting.
     pub fn check_value(&self) -> Vec<u8> {
@@ -113,6 +120,36 @@ impl MasterKey {
             return Err(VaultError::CannotOpen);
         }
         Ok(DataKey(SecretBox::init_with_mut(|key: &mut [u8; KEY_LEN]| key.copy_from_slice(&bytes))))
+    }
+}
+
+/// A key for one purpose, derived from the master key (see [`MasterKey::purpose_key`]):
+/// sealing with it never yields a value the master key or another purpose's key opens.
+/// Same sealed format as [`MasterKey::seal`]; `Debug` is redacted; zeroed on drop.
+pub struct PurposeKey(SecretBox<[u8; KEY_LEN]>);
+
+impl std::fmt::Debug for PurposeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PurposeKey([redacted])")
+    }
+}
+
+impl PurposeKey {
+    /// Encrypts `plaintext` bound to `aad`, with a fresh random 96-bit nonce.
+    pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+        seal_with(self.0.expose_secret(), plaintext, aad)
+    }
+
+    /// Decrypts a value sealed by [`PurposeKey::seal`] with the same `aad`.
+    pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, VaultError> {
+        open_with(self.0.expose_secret(), sealed, aad)
+    }
+
+    /// HMAC-SHA256 of `message` under this key (CSRF tokens and other bindings).
+    pub fn mac(&self, message: &[u8]) -> [u8; KEY_LEN] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.0.expose_secret()).expect("any key length");
+        mac.update(message);
+        mac.finalize().into_bytes().into()
     }
 }
 
@@ -336,6 +373,21 @@ mod tests {
         // Purposes are separated: a customer key's AAD is never an instrument's.
         assert_ne!(customer_key_aad("t", "c"), instrument_aad("t", "c", ""));
         assert_eq!(instrument_aad("t", "c", "i"), instrument_aad("t", "c", "i"));
+    }
+
+    #[test]
+    fn purpose_keys_are_separated() {
+        let (master, _) = MasterKey::generate();
+        let tokens = master.purpose_key("checkout-token");
+        let sealed = tokens.seal(b"claims", b"aad");
+        assert_eq!(tokens.open(&sealed, b"aad").unwrap(), b"claims");
+        assert_eq!(master.purpose_key("checkout-token").open(&sealed, b"aad").unwrap(), b"claims");
+        assert_eq!(master.purpose_key("other").open(&sealed, b"aad").unwrap_err(), VaultError::CannotOpen);
+        assert_eq!(master.open(&sealed, b"aad").unwrap_err(), VaultError::CannotOpen);
+        assert_eq!(tokens.open(&sealed, b"other").unwrap_err(), VaultError::CannotOpen);
+        assert_eq!(format!("{tokens:?}"), "PurposeKey([redacted])");
+        assert_eq!(tokens.mac(b"x"), master.purpose_key("checkout-token").mac(b"x"));
+        assert_ne!(tokens.mac(b"x"), master.purpose_key("other").mac(b"x"));
     }
 
     #[test]

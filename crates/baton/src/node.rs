@@ -364,6 +364,7 @@ fn spawn_background(state: AppState, mut stopped: watch::Receiver<bool>) {
                     if let Some(limits) = &state.rate_limits {
                         limits.forget_idle();
                     }
+                    state.checkout_limits.forget_idle();
                 }
             }
         }

@@ -282,7 +282,26 @@ async fn unauthenticated_routes_are_exactly_the_expected_set() {
     // A pay-by-link's page: its unguessable id is the capability (tests/pay_by_link.rs).
     let pay_page = ("GET".to_string(), "/pay/{payByLinkId}");
     let public_others: BTreeSet<(String, &str)> = [psp_events, pay_page.clone()].into_iter().collect();
-    assert_eq!(public, expected_public.union(&public_others).cloned().collect::<BTreeSet<_>>());
+    // The hosted checkout's pages: the checkout token, then the session id in the path,
+    // is the customer's capability; forms also carry a CSRF token (tests/checkout.rs).
+    let checkout_pages: BTreeSet<(String, &str)> = [
+        ("GET", "/checkout"),
+        ("GET", "/checkout/{token}"),
+        ("GET", "/checkout/assets/{file}"),
+        ("GET", "/checkout/session/{sessionId}"),
+        ("GET", "/checkout/session/{sessionId}/paypal"),
+        ("POST", "/checkout/session/{sessionId}/card"),
+        ("POST", "/checkout/session/{sessionId}/bank"),
+        ("POST", "/checkout/session/{sessionId}/paypal"),
+        ("POST", "/checkout/session/{sessionId}/challenge"),
+        ("POST", "/checkout/session/{sessionId}/cancel"),
+    ]
+    .into_iter()
+    .map(|(m, p)| (m.to_string(), p))
+    .collect();
+    let expected_all: BTreeSet<(String, &str)> =
+        expected_public.iter().chain(&public_others).chain(&checkout_pages).cloned().collect();
+    assert_eq!(public, expected_all);
 
     let hmac: BTreeSet<(String, &str)> =
         specs().iter().filter(|s| s.access == Access::Hmac).map(|s| (s.method.to_string(), s.path)).collect();
@@ -316,6 +335,18 @@ async fn unauthenticated_routes_are_exactly_the_expected_set() {
     assert!(reply.header("content-type").is_some_and(|t| t.starts_with("text/html")), "{}", reply.text);
     for (_, path) in &expected_hmac {
         app.send(Method::POST, path, None, &[], None).await.assert_error(401, "HMAC_MALFORMED");
+    }
+    // Checkout pages answer without a token, as pages (an unknown session is a page too).
+    for (method, path) in &checkout_pages {
+        let path = path
+            .replace("{token}", "bearerToken=unknown")
+            .replace("{file}", "checkout.css")
+            .replace("{sessionId}", "AAAAAAAAAAAAAAAAAAAAAA");
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let reply = app.send(method.clone(), &path, None, &[], None).await;
+        let status = reply.status.as_u16();
+        assert!(status != 401 && status != 403 && status < 500, "{method} {path}: {status}");
+        assert!(reply.header("content-type").unwrap_or("").starts_with("text/"), "{method} {path}: {}", reply.text);
     }
 }
 

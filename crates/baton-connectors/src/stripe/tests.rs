@@ -236,6 +236,7 @@ fn card() -> InstrumentDetails {
         number: CardNumber::parse("4242424242424242", "cardNumber").unwrap(),
         expiry: CardExpiry::new(12, 2034, now).unwrap(),
         holder_name: None,
+        billing_address: None,
     })
 }
 

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod api_keys;
 pub mod chargebacks;
+pub mod checkout;
 pub mod claims;
 pub mod component;
 pub mod execution;
