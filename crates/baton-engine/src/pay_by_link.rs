@@ -738,8 +738,20 @@ impl Engine {
 
     /// A fresh checkout token for the link's instruction, living `seconds`.
     async fn mint_link_token(&self, row: &PayByLinkRow, seconds: i64) -> EngineResult<String> {
-        let _ = (row, seconds);
-        Err(internal("the hosted checkout is not available in this build".into()))
+        let callbacks = match row.link.callbacks.as_deref() {
+            Some(text) => Some(serde_json::from_str::<crate::checkout::Callbacks>(text).map_err(|e| {
+                internal(format!("callbacks of pay-by-link {}: {e}", row.link.pay_by_link_id))
+            })?),
+            None => None,
+        };
+        let request = crate::checkout::GrantRequest {
+            order_ref: row.order_ref.clone(),
+            instruction_ref: row.instruction_ref.clone(),
+            expires_in_seconds: seconds,
+            callbacks,
+            pay_by_link_id: Some(row.link.pay_by_link_id.clone()),
+        };
+        Ok(self.grant_checkout(&row.link.tenant_id, request).await?.access_token)
     }
 
     /// Runs one `deliver-message` job: `Ok(None)` when the message is settled (sent or

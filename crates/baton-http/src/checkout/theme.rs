@@ -31,7 +31,19 @@ pub fn default_theme() -> PageTheme {
     }
 }
 
-/// The theme of `tenant_id`'s pages.
-pub async fn page_theme(_engine: &Engine, _tenant_id: &str) -> PageTheme {
-    default_theme()
+/// The theme of `tenant_id`'s pages: the saved theme template, or the default when
+/// none is saved (or it cannot be read, which is logged).
+pub async fn page_theme(engine: &Engine, tenant_id: &str) -> PageTheme {
+    match engine.checkout_theme(tenant_id).await {
+        Ok(theme) => PageTheme {
+            stylesheet: theme.style_sheet,
+            collect_cardholder_name: theme.cc_data_collection_options.cardholder_name,
+            collect_billing_address: theme.cc_data_collection_options.billing_address,
+            allowed_origins: theme.allowed_origins,
+        },
+        Err(e) => {
+            tracing::error!(tenant_id, error = %e, "theme template unreadable; the default theme is used");
+            default_theme()
+        }
+    }
 }
