@@ -3584,6 +3584,8 @@ async fn scenario_tenant_documents(store: Arc<dyn Store>) {
     assert!(store.reseal_secret(&location, &[9, 9, 9], &[7, 7]).await.unwrap());
     let saved = store.tenant_document(DocumentKind::DeliverySettings, "t_2").await.unwrap().unwrap();
     assert_eq!(saved.secrets_sealed, Some(vec![7, 7]));
+}
+
 // Checkout sessions ----------------------------------------------------------------------
 
 conformance! {
