@@ -56,9 +56,8 @@ async fn checkout_js_is_served_from_the_binary_with_a_revalidating_cache() {
 
 // -- the hosted checkout ------------------------------------------------------------------------
 
-/// The demo tenant of `baton serve --demo` (SANDBOX_CARD and SANDBOX_BANK behind one
-/// published collect scheme, merchant name "Baton Demo") and a token holding every
-/// tenant role.
+/// The demo tenant of `baton serve --demo` ("Demo": SANDBOX_CARD and SANDBOX_BANK behind
+/// one published collect scheme) and a token holding every tenant role.
 struct Shop {
     app: TestApp,
     key: KeyPair,
@@ -217,9 +216,9 @@ async fn a_link_paid_by_card_settles_and_is_announced() {
         "shots": { "form": "card-form", "result": "success" } });
     let seen = Browser::get().run("pay.mjs", &shop.app.base, &input).await;
     assert!(seen["opened"].as_str().unwrap().starts_with(&shop.app.url("/checkout/session/")), "{seen}");
-    assert_eq!(seen["summary"]["merchant"], "Baton Demo", "{seen}");
+    assert_eq!(seen["summary"]["merchant"], "Demo", "{seen}");
     assert_eq!(seen["summary"]["amount"], "€25.00", "{seen}");
-    assert_eq!(seen["summary"]["lang"], "en-GB", "{seen}");
+    assert!(seen["summary"]["lang"].as_str().unwrap().starts_with("en"), "{seen}");
     assert_eq!(seen["challenge"], false);
     assert_eq!(seen["result"]["outcome"], "succeeded", "{seen}");
     assert_accessible(&seen["violations"]);
@@ -237,41 +236,62 @@ async fn a_link_paid_by_card_settles_and_is_announced() {
 }
 
 #[tokio::test]
-async fn a_declined_card_shows_the_failure_and_returns_the_customer_with_the_payload() {
+async fn a_declined_card_shows_the_failure_and_another_card_pays() {
     let shop = Shop::new().await;
-    let site = merchant_site().await;
     shop.order("POLICY-2").await;
-    let token = shop.grant("POLICY-2", callbacks(&site)).await;
-
+    let token = shop.grant("POLICY-2", json!({})).await;
     let input = json!({ "url": shop.checkout_url(&token, None),
         "card": { "number": "4000000000000002", "expiry": "1234", "cvc": "123" },
-        "callbackPrefix": site.url("/failed"), "shots": { "result": "failure" } });
+        "retryCard": { "number": CARD, "expiry": "1234", "cvc": "123" }, "shots": { "result": "failure" } });
     let seen = Browser::get().run("pay.mjs", &shop.app.base, &input).await;
     assert_eq!(seen["result"]["outcome"], "failed", "{seen}");
     assert_eq!(seen["result"]["retry"], true, "the customer may try another card: {seen}");
     let message = seen["result"]["message"].as_str().unwrap();
-    assert!(!message.is_empty() && !message.contains("PAYMENT_DECLINED"), "a plain message: {message}");
+    assert!(message.contains("declined") && !message.contains("PAYMENT_DECLINED"), "a plain message: {message}");
+    assert_accessible(&seen["violations"]);
+    // The same session takes the second card.
+    assert_eq!(seen["retried"]["result"]["outcome"], "succeeded", "{seen}");
+    assert!(seen["retried"]["url"].as_str().unwrap().starts_with(seen["opened"].as_str().unwrap()), "{seen}");
+
+    let attempts = shop.transactions("POLICY-2").await;
+    let statuses: Vec<&str> = attempts.iter().map(|a| a["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses.len(), 2, "{attempts:?}");
+    assert!(statuses.contains(&"FAILED") && statuses.contains(&"SETTLED"), "{attempts:?}");
+    assert_eq!(shop.instruction("POLICY-2").await["status"], "SETTLED");
+}
+
+#[tokio::test]
+async fn a_declined_card_returns_the_customer_to_the_merchant_with_the_payload() {
+    let shop = Shop::new().await;
+    let site = merchant_site().await;
+    shop.order("POLICY-3").await;
+    let token = shop.grant("POLICY-3", callbacks(&site)).await;
+    let input = json!({ "url": shop.checkout_url(&token, None),
+        "card": { "number": "4000000000000002", "expiry": "1234", "cvc": "123" },
+        "callbackPrefix": site.url("/failed") });
+    let seen = Browser::get().run("pay.mjs", &shop.app.base, &input).await;
+    assert_eq!(seen["result"]["outcome"], "failed", "{seen}");
     assert_accessible(&seen["violations"]);
 
     // Back at the merchant's failed page with the SPEC's base64 payload.
     let payload = &seen["payload"];
     assert_eq!(payload["messageType"], "imburse_payment_failed", "{seen}");
     assert_eq!(payload["bearerToken"], token.as_str());
-    assert_eq!(payload["providerName"], "SANDBOX_CARD");
+    assert_eq!(payload["providerName"], "Sandbox Card", "the app's name: {payload}");
     assert!(payload["messageDescription"].as_str().is_some_and(|d| !d.is_empty()), "{payload}");
 
     // The attempt is recorded as failed; the premium can still be paid.
-    let attempts = shop.transactions("POLICY-2").await;
+    let attempts = shop.transactions("POLICY-3").await;
     assert_eq!(attempts.iter().map(|a| a["status"].as_str().unwrap()).collect::<Vec<_>>(), ["FAILED"]);
-    assert_ne!(shop.instruction("POLICY-2").await["status"], "FAILED");
+    assert_ne!(shop.instruction("POLICY-3").await["status"], "FAILED");
 }
 
 #[tokio::test]
 async fn the_authentication_challenge_card_asks_the_customer_first() {
     let shop = Shop::new().await;
     let card = json!({ "number": "4000000000003220", "expiry": "1234", "cvc": "123" });
-    shop.order("POLICY-3").await;
-    let token = shop.grant("POLICY-3", json!({})).await;
+    shop.order("POLICY-4").await;
+    let token = shop.grant("POLICY-4", json!({})).await;
     let input = json!({ "url": shop.checkout_url(&token, None), "card": card, "challenge": "approve",
         "shots": { "challenge": "challenge" } });
     let seen = Browser::get().run("pay.mjs", &shop.app.base, &input).await;
@@ -281,11 +301,11 @@ async fn the_authentication_challenge_card_asks_the_customer_first() {
         "{seen}"
     );
     assert_accessible(&seen["violations"]);
-    assert_eq!(shop.instruction("POLICY-3").await["status"], "SETTLED");
+    assert_eq!(shop.instruction("POLICY-4").await["status"], "SETTLED");
 
     // Failing the challenge is a failed payment; nothing settles.
-    shop.order("POLICY-4").await;
-    let token = shop.grant("POLICY-4", json!({})).await;
+    shop.order("POLICY-5").await;
+    let token = shop.grant("POLICY-5", json!({})).await;
     let input = json!({ "url": shop.checkout_url(&token, None), "card": card, "challenge": "fail" });
     let seen = Browser::get().run("pay.mjs", &shop.app.base, &input).await;
     assert_eq!(
@@ -293,7 +313,7 @@ async fn the_authentication_challenge_card_asks_the_customer_first() {
         (Some(true), Some("failed")),
         "{seen}"
     );
-    assert_ne!(shop.instruction("POLICY-4").await["status"], "SETTLED");
+    assert_ne!(shop.instruction("POLICY-5").await["status"], "SETTLED");
 }
 
 #[tokio::test]
@@ -310,9 +330,8 @@ async fn used_expired_and_forged_tokens_get_a_clear_page() {
         { "url": shop.checkout_url(&used, None) },
         // The same token again, from another browser: already used, and the merchant
         // learns it through the failed callback.
-        { "url": shop.checkout_url(&used, None), "shot": "invalid-token", "axe": true,
-          "callbackPrefix": site.url("/failed") },
-        { "url": shop.checkout_url(&forged, None) },
+        { "url": shop.checkout_url(&used, None), "axe": true, "callbackPrefix": site.url("/failed") },
+        { "url": shop.checkout_url(&forged, None), "shot": "invalid-token", "axe": true },
         { "url": shop.checkout_url("not-a-token", Some("de-DE")) },
     ] });
     shop.advance(Duration::from_secs(61)).await;
@@ -324,9 +343,10 @@ async fn used_expired_and_forged_tokens_get_a_clear_page() {
         assert_eq!(visit["result"]["outcome"], "invalid", "{visit}");
     }
     assert_accessible(&visits[1]["violations"]);
+    assert_accessible(&visits[2]["violations"]);
     assert_eq!(visits[1]["payload"]["messageType"], "imburse_invalid_token", "{}", visits[1]);
     assert_eq!(visits[1]["payload"]["bearerToken"], used.as_str());
-    assert_eq!(visits[3]["lang"], "de-DE", "{}", visits[3]);
+    assert!(visits[3]["lang"].as_str().unwrap().starts_with("de"), "{}", visits[3]);
 
     // A token opened after its expiry.
     let input = json!({ "visits": [{ "url": shop.checkout_url(&expiring, None) }] });
@@ -354,8 +374,8 @@ async fn the_checkout_speaks_german() {
     ] });
     let seen = Browser::get().run("visit.mjs", &shop.app.base, &input).await;
     for visit in seen["visits"].as_array().unwrap() {
-        assert_eq!(visit["lang"], "de-DE", "{visit}");
-        assert_eq!(visit["summary"]["amount"], "25,00 €", "{visit}");
+        assert!(visit["lang"].as_str().unwrap().starts_with("de"), "{visit}");
+        assert_eq!(visit["summary"]["amount"], "25,00\u{a0}€", "{visit}");
         let text = visit["text"].as_str().unwrap();
         assert!(text.contains("Kartennummer"), "{text}");
         assert!(!text.contains("Card number"), "{text}");

@@ -1,13 +1,6 @@
 // What a customer does on Baton's hosted checkout, in terms of the page's stable hooks
 // (documented at the top of crates/baton-http/templates/checkout/page.html).
 
-/** Opens `url` in a new page and waits for it to load. */
-export async function open(t, url, options = {}) {
-  const page = await t.page(options);
-  await page.goto(url);
-  return page;
-}
-
 /** What the pay page shows the customer before they pay. */
 export async function summary(page) {
   return {
@@ -18,10 +11,48 @@ export async function summary(page) {
   };
 }
 
-/** Picks a payment method when the page offers a choice. */
+/** Picks a payment method when the page offers a choice (by its label, as a person would). */
 export async function chooseMethod(page, method) {
-  const radio = page.locator(`#method-${method}`);
-  if ((await radio.count()) > 0) await radio.check();
+  if ((await page.locator(`#method-${method}`).count()) > 0) await page.locator(`label[for="method-${method}"]`).click();
+}
+
+/**
+ * Result pages with a callback send the customer on after a few seconds. To look at
+ * such a page first, a scenario holds the way back: requests for addresses starting
+ * with `prefix` wait until the returned function is called, so the result page stays
+ * until then.
+ */
+export async function holdReturn(page, prefix) {
+  let release;
+  const released = new Promise((resolve) => {
+    release = resolve;
+  });
+  await page.route(
+    (url) => url.href.startsWith(prefix),
+    async (route) => {
+      await released;
+      await route.continue();
+    },
+  );
+  return release;
+}
+
+/**
+ * Waits until the page has been sent back to the merchant (an address starting with
+ * `prefix`) and returns that address. Polls, because the result page may start the
+ * same navigation more than once, aborting the first.
+ */
+export async function returnedTo(page, prefix) {
+  const deadline = Date.now() + 20_000;
+  while (!page.url().startsWith(prefix)) {
+    if (Date.now() > deadline) {
+      const target = await page.evaluate(() => document.body.dataset.redirect).catch(() => undefined);
+      throw new Error(`not sent back to ${prefix}; still at ${page.url()} (the page's redirect: ${target})`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await page.waitForLoadState();
+  return page.url();
 }
 
 /**

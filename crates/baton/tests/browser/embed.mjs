@@ -34,7 +34,13 @@ await scenario(async (t) => {
   // Every message the merchant's window receives, as the component sees it.
   await page.evaluate(() => {
     window.received = [];
-    window.addEventListener('message', (e) => window.received.push({ origin: e.origin, data: e.data }));
+    window.addEventListener('message', (e) =>
+      window.received.push({
+        origin: e.origin,
+        mounted: e.source === document.querySelector('#checkout iframe')?.contentWindow,
+        data: e.data,
+      }),
+    );
   });
   check(frame.url().startsWith(`${baseUrl}/checkout`), `the frame shows the checkout: ${frame.url()}`);
 
@@ -77,6 +83,8 @@ await scenario(async (t) => {
     status: (await page.locator('#status').textContent()).trim(),
     height: await iframeHeight(page),
   };
+  // The forgers' frames were the test's doing, not the merchant's page: take them away.
+  await page.evaluate(() => document.querySelectorAll('body > iframe').forEach((f) => f.remove()));
 
   // The customer pays inside the frame.
   await fillCard(frame, input.card);
@@ -91,7 +99,8 @@ await scenario(async (t) => {
     result: shown,
     events: await events(page),
     status: (await page.locator('#status').textContent()).trim(),
-    raw: await page.evaluate((origin) => window.received.filter((r) => r.origin === origin).map((r) => r.data), baseUrl),
+    // What the mounted checkout itself sent.
+    raw: await page.evaluate((origin) => window.received.filter((r) => r.origin === origin && r.mounted).map((r) => r.data), baseUrl),
     violations: await t.axe(page),
   };
 

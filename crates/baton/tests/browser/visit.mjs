@@ -6,7 +6,7 @@
 //           form (a pay form is shown), summary?, result?, text (visible text),
 //           redirectedTo?, payload?, violations? }] }
 import { scenario, input } from './lib.mjs';
-import { summary, result, payload } from './checkout.mjs';
+import { summary, result, payload, returnedTo, holdReturn } from './checkout.mjs';
 
 await scenario(async (t) => {
   const visits = [];
@@ -15,6 +15,7 @@ await scenario(async (t) => {
     if (visit.locale) options.locale = visit.locale;
     if (visit.viewport) options.viewport = visit.viewport;
     const page = await t.page(options);
+    const release = visit.callbackPrefix ? await holdReturn(page, visit.callbackPrefix) : null;
     const response = await page.goto(visit.url);
     const seen = {
       status: response.status(),
@@ -28,8 +29,8 @@ await scenario(async (t) => {
     if (visit.axe) seen.violations = await t.axe(page);
     if (visit.shot) await t.screenshot(page, visit.shot);
     if (visit.callbackPrefix) {
-      await page.waitForURL((url) => url.href.startsWith(visit.callbackPrefix), { timeout: 20_000 });
-      seen.redirectedTo = page.url();
+      release();
+      seen.redirectedTo = await returnedTo(page, visit.callbackPrefix);
       seen.payload = payload(page.url());
     }
     visits.push(seen);

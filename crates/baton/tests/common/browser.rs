@@ -138,8 +138,8 @@ pub struct Site {
 }
 
 impl Site {
-    /// Serves `files` as `(path, body)`; the content type follows the extension and
-    /// `/` serves `/index.html`.
+    /// Serves `files` as `(path, body)`; the content type follows the extension (a path
+    /// without one is HTML) and `/` serves `/index.html`.
     pub async fn serve(files: Vec<(String, Vec<u8>)>) -> Site {
         use axum::http::{header, StatusCode, Uri};
         use axum::response::IntoResponse;
@@ -155,11 +155,13 @@ impl Site {
                 let Some(body) = files.get(path) else {
                     return (StatusCode::NOT_FOUND, "not found").into_response();
                 };
-                let kind = match path.rsplit('.').next() {
-                    Some("html") => "text/html; charset=utf-8",
+                let name = path.rsplit('/').next().unwrap_or_default();
+                let kind = match name.rsplit_once('.').map(|(_, ext)| ext) {
                     Some("js" | "mjs") => "text/javascript; charset=utf-8",
                     Some("css") => "text/css; charset=utf-8",
-                    _ => "application/octet-stream",
+                    Some("png") => "image/png",
+                    Some("html") | None => "text/html; charset=utf-8",
+                    Some(_) => "application/octet-stream",
                 };
                 ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "no-store")], body.clone()).into_response()
             }
