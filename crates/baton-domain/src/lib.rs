@@ -43,9 +43,7 @@ pub use instrument::{
 };
 pub use metadata::{Metadata, MetadataRules};
 pub use money::{Amount, DecimalInput};
-pub use pay_by_link::{
-    DeliveryChannel, DeliveryStatus, EmailAddress, Language, MessageTemplate, PayByLinkStatus,
-};
+pub use pay_by_link::{DeliveryChannel, DeliveryStatus, EmailAddress, Language, MessageTemplate, PayByLinkStatus};
 pub use problem::{Problem, ProblemKind, Problems};
 pub use refs::{CustomerRef, InstructionRef, OrderRef, Ref};
 pub use roles::{KeyKind, Role, RoleSet};

@@ -144,7 +144,11 @@ impl EmailAddress {
     /// Parses an address, else `400 INVALID_EMAIL_ADDRESS` naming `field`.
     pub fn parse(input: &str, field: &str) -> Result<Self, Problem> {
         let bad = || {
-            Problem::invalid_field("INVALID_EMAIL_ADDRESS", field, "{field} must be an e-mail address (name@example.com).")
+            Problem::invalid_field(
+                "INVALID_EMAIL_ADDRESS",
+                field,
+                "{field} must be an e-mail address (name@example.com).",
+            )
         };
         let s = input.trim();
         if s.is_empty() || s.len() > Self::MAX_LEN {

@@ -22,8 +22,8 @@ pub(crate) mod messages;
 
 use base64::Engine as _;
 use baton_domain::{
-    Currency, DeliveryChannel, DeliveryStatus, Direction, EmailAddress, Environment, EventType, InstructionStatus,
-    Language, MessageTemplate, PayByLinkStatus, PhoneNumber, Problem, Ref,
+    Currency, DeliveryChannel, DeliveryStatus, Direction, EmailAddress, EventType, InstructionStatus, Language,
+    MessageTemplate, PayByLinkStatus, PhoneNumber, Problem, Ref,
 };
 use baton_store::{Change, EventRecord, JobRecord, MessageDeliveryRecord, PayByLinkRecord, PayByLinkRow};
 use serde_json::{json, Value};
@@ -36,25 +36,15 @@ use crate::{new_id, Engine, EngineResult};
 pub(crate) const DELIVER_MESSAGE_JOB: &str = "deliver-message";
 /// Sends tried before a message is given up.
 pub const MAX_SEND_ATTEMPTS: i64 = 6;
-/// Link lifetimes allowed (SPEC §4.11), and the default.
-pub const MIN_EXPIRY_SECONDS: i64 = 60;
-pub const MAX_EXPIRY_SECONDS: i64 = 2_592_000;
-pub const DEFAULT_EXPIRY_SECONDS: i64 = 3600;
+/// Link lifetimes allowed are those of checkout tokens (SPEC §4.11).
+pub use crate::checkout::{DEFAULT_EXPIRY_SECONDS, MAX_EXPIRY_SECONDS, MIN_EXPIRY_SECONDS};
 /// The longest a checkout token minted by an open lives.
 const TOKEN_SECONDS: i64 = 3600;
 /// How many links one worker round ends at most.
 const BATCH: u32 = 100;
 
-/// `{success, failed, cancelled}` URLs the checkout redirects to.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CallbackUrls {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub success: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failed: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cancelled: Option<String>,
-}
+/// `{success, failed, cancelled}` URLs the checkout redirects to (checked as for grants).
+pub use crate::checkout::Callbacks as CallbackUrls;
 
 /// `delivery` of a pay-by-link request (SPEC §5.7), or the body of a resend.
 #[derive(Debug, Clone, Default)]
@@ -189,54 +179,7 @@ pub fn parse_expiry_seconds(value: Option<&Value>) -> Result<i64, Problem> {
         Some(Value::Number(n)) => n.as_i64().ok_or_else(bad)?,
         Some(_) => return Err(bad()),
     };
-    if !(MIN_EXPIRY_SECONDS..=MAX_EXPIRY_SECONDS).contains(&seconds) {
-        return Err(bad());
-    }
-    Ok(seconds)
-}
-
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
-/// Callback URLs: absolute `https` (or `http` to a loopback host in the sandbox), no
-/// credentials, at most 2,048 characters.
-pub fn parse_callbacks(input: Option<&CallbackUrls>, environment: Environment) -> Result<Option<CallbackUrls>, Vec<Problem>> {
-    let Some(input) = input else { return Ok(None) };
-    let mut problems = Vec::new();
-    let mut check = |name: &str, value: &Option<String>| -> Option<String> {
-        let text = value.as_deref().map(str::trim).filter(|s| !s.is_empty())?;
-        let ok = text.len() <= 2048
-            && url::Url::parse(text).is_ok_and(|u| {
-                let scheme_ok = u.scheme() == "https"
-                    || (u.scheme() == "http" && environment == Environment::Sandbox && is_loopback(&u));
-                scheme_ok && u.host_str().is_some_and(|h| !h.is_empty()) && u.username().is_empty() && u.password().is_none()
-            });
-        if ok {
-            Some(text.to_string())
-        } else {
-            problems.push(Problem::invalid_field(
-                "INVALID_CALLBACK_URL",
-                format!("callbacks.{name}"),
-                "{field} must be an absolute https URL.",
-            ));
-            None
-        }
-    };
-    let parsed = CallbackUrls {
-        success: check("success", &input.success),
-        failed: check("failed", &input.failed),
-        cancelled: check("cancelled", &input.cancelled),
-    };
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    Ok((parsed != CallbackUrls::default()).then_some(parsed))
+    crate::checkout::check_expiry_seconds(seconds)
 }
 
 /// Unix milliseconds as ISO-8601 UTC with milliseconds, as the API writes times.
@@ -271,7 +214,11 @@ fn parse_delivery(input: &DeliveryInput, prefix: &str) -> Result<ParsedDelivery,
     let field = |name: &str| format!("{prefix}{name}");
     let channel = match input.channel.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => {
-            problems.push(Problem::invalid_field("DELIVERY_CHANNEL_REQUIRED", field("channel"), "{field} is required: EMAIL or SMS."));
+            problems.push(Problem::invalid_field(
+                "DELIVERY_CHANNEL_REQUIRED",
+                field("channel"),
+                "{field} is required: EMAIL or SMS.",
+            ));
             None
         }
         Some(text) => DeliveryChannel::parse(text, &field("channel")).map_err(|p| problems.push(p)).ok(),
@@ -373,8 +320,7 @@ impl Engine {
             updated_at: now,
             sent_at: None,
         };
-        let job =
-            JobRecord::new(new_id(), DELIVER_MESSAGE_JOB, &delivery_id, &link.tenant_id, "{}".into(), now, now);
+        let job = JobRecord::new(new_id(), DELIVER_MESSAGE_JOB, &delivery_id, &link.tenant_id, "{}".into(), now, now);
         Ok([Change::InsertMessageDelivery(Box::new(record)), Change::ScheduleJob(job)])
     }
 
@@ -382,9 +328,10 @@ impl Engine {
     /// payable DEBIT instruction, with its first message queued when `delivery` asks.
     pub async fn create_pay_by_link(&self, tenant_id: &str, input: PayByLinkInput) -> EngineResult<PayByLinkView> {
         let mut problems = Vec::new();
-        let order_ref = Ref::parse_with(input.order_ref.as_deref(), "orderRef", "ORDER_REF_REQUIRED", "INVALID_ORDER_REF")
-            .map_err(|p| problems.push(p))
-            .ok();
+        let order_ref =
+            Ref::parse_with(input.order_ref.as_deref(), "orderRef", "ORDER_REF_REQUIRED", "INVALID_ORDER_REF")
+                .map_err(|p| problems.push(p))
+                .ok();
         let instruction_ref = Ref::parse_with(
             input.instruction_ref.as_deref(),
             "instructionRef",
@@ -394,9 +341,12 @@ impl Engine {
         .map_err(|p| problems.push(p))
         .ok();
         let expiry = parse_expiry_seconds(input.expiry_seconds.as_ref()).map_err(|p| problems.push(p)).ok();
-        let callbacks = parse_callbacks(input.callbacks.as_ref(), self.environment())
-            .map_err(|p| problems.extend(p))
-            .unwrap_or_default();
+        let callbacks = match &input.callbacks {
+            None => None,
+            Some(c) => crate::checkout::check_callbacks(c, self.environment())
+                .map_err(|p| problems.extend(p))
+                .unwrap_or_default(),
+        };
         let page_language = match input.language.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
             Some(t) => Language::parse(t, "language").map_err(|p| problems.push(p)).ok(),
@@ -415,17 +365,26 @@ impl Engine {
             self.check_channel(tenant_id, d.channel).await?;
         }
         let order = self.order_record(tenant_id, order_ref.as_str()).await?;
-        let (instruction, _) = self.instruction_and_view(&order, instruction_ref.as_str()).await?;
+        let (instruction, view) = self.instruction_and_view(&order, instruction_ref.as_str()).await?;
         if instruction.direction != Direction::Debit {
             return Err(Problem::payment_required("PAY_BY_LINK_NOT_SUPPORTED")
                 .message("Pay-by-link collects money: only a DEBIT instruction can have one.")
                 .into());
         }
-        if !matches!(instruction.status, InstructionStatus::Incomplete | InstructionStatus::Ready | InstructionStatus::Late)
-        {
+        if !matches!(
+            instruction.status,
+            InstructionStatus::Incomplete | InstructionStatus::Ready | InstructionStatus::Late
+        ) {
             return Err(Problem::bad_request("INSTRUCTION_NOT_UPDATABLE")
                 .message("The instruction is {status}; it can no longer be paid.")
                 .detail("status", instruction.status.as_str())
+                .into());
+        }
+        if view.scheme.id.is_none() {
+            // The checkout offers what the collect scheme resolves to: without one, the
+            // link could never be paid.
+            return Err(Problem::bad_request("SCHEME_REQUIRED")
+                .message("The instruction has no collect scheme; set one before asking for a link.")
                 .into());
         }
         let now = self.now_ms();
@@ -516,7 +475,8 @@ impl Engine {
                     .open(&last.recipient_sealed, &delivery_aad(tenant_id, &last.delivery_id))
                     .map_err(|e| internal(format!("recipient of message {}: {e}", last.delivery_id)))?;
                 let extra = other.unwrap_or_default();
-                let given = |t: &Option<String>| t.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+                let given =
+                    |t: &Option<String>| t.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
                 let language = given(&extra.language).map(|t| Language::parse(&t, "language")).transpose()?;
                 let template = given(&extra.template).map(|t| MessageTemplate::parse(&t, "template")).transpose()?;
                 ParsedDelivery {
@@ -562,7 +522,8 @@ impl Engine {
         }
         for d in self.store.message_deliveries(tenant_id, pay_by_link_id).await? {
             if d.status == DeliveryStatus::Queued {
-                self.give_up(&d, d.attempts, "PAY_BY_LINK_CANCELLED: the link was cancelled before it was sent").await?;
+                self.give_up(&d, d.attempts, "PAY_BY_LINK_CANCELLED: the link was cancelled before it was sent")
+                    .await?;
             }
         }
         Ok(())
@@ -673,8 +634,13 @@ impl Engine {
     /// `GET /pay/{payByLinkId}` (public): a fresh checkout token while the link can be
     /// paid, else why not. `language` is the visitor's choice (query or
     /// `Accept-Language`); the link's own language applies otherwise.
-    pub async fn open_pay_by_link(&self, pay_by_link_id: &str, language: Option<Language>) -> EngineResult<LinkOpening> {
-        let unavailable = |reason, language, merchant, theme| LinkOpening::Unavailable { reason, language, merchant, theme };
+    pub async fn open_pay_by_link(
+        &self,
+        pay_by_link_id: &str,
+        language: Option<Language>,
+    ) -> EngineResult<LinkOpening> {
+        let unavailable =
+            |reason, language, merchant, theme| LinkOpening::Unavailable { reason, language, merchant, theme };
         if !looks_like_link_id(pay_by_link_id) {
             return Ok(unavailable(LinkUnavailable::NotFound, language.unwrap_or_default(), None, None));
         }
@@ -703,7 +669,7 @@ impl Engine {
             }
         };
         if let Some(reason) = reason {
-            let merchant = self.store.tenant_name(&tenant_id).await?;
+            let merchant = self.store.merchant_name(&tenant_id).await?;
             let theme = self.checkout_theme(&tenant_id).await.ok();
             return Ok(unavailable(reason, language, merchant, theme));
         }
@@ -714,7 +680,7 @@ impl Engine {
             Ok(token) => token,
             Err(crate::EngineError::Rejected(problems)) => {
                 tracing::info!(pay_by_link_id = %pay_by_link_id, problems = %problems, "pay-by-link not payable");
-                let merchant = self.store.tenant_name(&tenant_id).await?;
+                let merchant = self.store.merchant_name(&tenant_id).await?;
                 let theme = self.checkout_theme(&tenant_id).await.ok();
                 return Ok(unavailable(LinkUnavailable::NotPayable, language, merchant, theme));
             }
@@ -736,19 +702,14 @@ impl Engine {
         Ok(LinkOpening::Checkout { access_token, language })
     }
 
-    /// A fresh checkout token for the link's instruction, living `seconds`.
+    /// A fresh checkout token for the link's instruction, living `seconds`, carrying
+    /// the link's id and callbacks.
     async fn mint_link_token(&self, row: &PayByLinkRow, seconds: i64) -> EngineResult<String> {
-        let callbacks = match row.link.callbacks.as_deref() {
-            Some(text) => Some(serde_json::from_str::<crate::checkout::Callbacks>(text).map_err(|e| {
-                internal(format!("callbacks of pay-by-link {}: {e}", row.link.pay_by_link_id))
-            })?),
-            None => None,
-        };
         let request = crate::checkout::GrantRequest {
             order_ref: row.order_ref.clone(),
             instruction_ref: row.instruction_ref.clone(),
             expires_in_seconds: seconds,
-            callbacks,
+            callbacks: row.link.callbacks.as_deref().and_then(|c| serde_json::from_str(c).ok()),
             pay_by_link_id: Some(row.link.pay_by_link_id.clone()),
         };
         Ok(self.grant_checkout(&row.link.tenant_id, request).await?.access_token)
@@ -781,9 +742,7 @@ impl Engine {
         let result = match d.channel {
             DeliveryChannel::Email => match &channels.email {
                 None => Err(delivery::SendError::Permanent(not_configured(d.channel).render(&[]))),
-                Some(channel) => {
-                    self.send_email(channel, &merchant, &recipient, &messages::email(&content)).await
-                }
+                Some(channel) => self.send_email(channel, &merchant, &recipient, &messages::email(&content)).await,
             },
             DeliveryChannel::Sms => match &channels.sms {
                 None => Err(delivery::SendError::Permanent(not_configured(d.channel).render(&[]))),
@@ -845,7 +804,7 @@ impl Engine {
             .parse()
             .map_err(|_| internal(format!("currency of instruction {}", instruction.instruction_id)))?;
         let amount = baton_domain::Amount { minor: instruction.amount_minor, currency }.to_decimal();
-        let merchant = self.store.tenant_name(tenant_id).await?.unwrap_or_default();
+        let merchant = self.store.merchant_name(tenant_id).await?.unwrap_or_default();
         let theme = self.checkout_theme(tenant_id).await?;
         let expires_at = time::OffsetDateTime::from_unix_timestamp(row.link.expires_at / 1000)
             .map_err(|e| internal(e.to_string()))?;
@@ -878,22 +837,6 @@ mod tests {
     }
 
     #[test]
-    fn callbacks_must_be_https() {
-        let urls = |s: &str| CallbackUrls { success: Some(s.into()), ..Default::default() };
-        assert!(parse_callbacks(Some(&urls("https://shop.example/ok")), Environment::Production).is_ok());
-        assert!(parse_callbacks(Some(&urls("http://127.0.0.1:9/ok")), Environment::Sandbox).is_ok());
-        for bad in ["http://shop.example/ok", "javascript:alert(1)", "https://user:pw@shop.example/", "/ok"] {
-            let codes: Vec<_> = parse_callbacks(Some(&urls(bad)), Environment::Sandbox)
-                .unwrap_err()
-                .into_iter()
-                .map(|p| p.code)
-                .collect();
-            assert_eq!(codes, ["INVALID_CALLBACK_URL"], "{bad}");
-        }
-        assert_eq!(parse_callbacks(Some(&CallbackUrls::default()), Environment::Sandbox), Ok(None));
-    }
-
-    #[test]
     fn link_ids_carry_128_random_bits() {
         let a = new_link_id();
         assert!(looks_like_link_id(&a), "{a}");
@@ -904,7 +847,8 @@ mod tests {
 
     #[test]
     fn deliveries_are_parsed_with_their_fields() {
-        let input = DeliveryInput { channel: Some("email".into()), to: Some("jane@example.com".into()), ..Default::default() };
+        let input =
+            DeliveryInput { channel: Some("email".into()), to: Some("jane@example.com".into()), ..Default::default() };
         let d = parse_delivery(&input, "delivery.").map_err(|_| ()).unwrap();
         assert_eq!((d.channel, d.masked.as_str()), (DeliveryChannel::Email, "j***@example.com"));
         let input = DeliveryInput {

@@ -384,7 +384,10 @@ mod tests {
         assert_eq!(theme.style_sheet, ".title{color:#123}");
         assert_eq!(theme.input_field_styles[0].style_name, ".cvv");
         assert_eq!(theme.input_field_styles[0].styles[0], StyleEntry { key: "font-size".into(), value: "16px".into() });
-        assert_eq!(theme.cc_data_collection_options, CcDataCollectionOptions { cardholder_name: true, billing_address: true });
+        assert_eq!(
+            theme.cc_data_collection_options,
+            CcDataCollectionOptions { cardholder_name: true, billing_address: true }
+        );
         assert_eq!(theme.allowed_origins, ["https://shop.example"]);
         assert_eq!(theme.brand_color, "#00aaff");
         assert_eq!(theme.input_field_css(".card"), ".card input.cvv{font-size:16px}.card input{color:#333}");
@@ -420,11 +423,20 @@ mod tests {
 
     #[test]
     fn loopback_http_origins_only_in_the_sandbox() {
-        assert_eq!(parse_origin("http://127.0.0.1:5173", Environment::Sandbox).as_deref(), Some("http://127.0.0.1:5173"));
-        assert_eq!(parse_origin("http://localhost:8000/", Environment::Sandbox).as_deref(), Some("http://localhost:8000"));
+        assert_eq!(
+            parse_origin("http://127.0.0.1:5173", Environment::Sandbox).as_deref(),
+            Some("http://127.0.0.1:5173")
+        );
+        assert_eq!(
+            parse_origin("http://localhost:8000/", Environment::Sandbox).as_deref(),
+            Some("http://localhost:8000")
+        );
         assert_eq!(parse_origin("http://127.0.0.1:5173", Environment::Production), None);
         assert_eq!(parse_origin("http://shop.example", Environment::Sandbox), None);
-        assert_eq!(parse_origin("https://shop.example:443", Environment::Production).as_deref(), Some("https://shop.example"));
+        assert_eq!(
+            parse_origin("https://shop.example:443", Environment::Production).as_deref(),
+            Some("https://shop.example")
+        );
         assert_eq!(parse_origin("https://user@shop.example", Environment::Production), None);
         assert_eq!(parse_origin("https://shop.example?x=1", Environment::Production), None);
         assert_eq!(parse_origin("javascript:alert(1)", Environment::Sandbox), None);

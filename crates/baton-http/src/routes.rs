@@ -748,6 +748,25 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             post(crate::handlers::sandbox::advance_reward_claim),
         ),
         // -- end of sandbox routes --
+        // White-label checkout (SPEC §4.11)
+        route(
+            &M::POST,
+            "/v1/whitelabel-customer/grants",
+            Tenant(crate::handlers::checkout::CHECKOUT_WRITE),
+            post(crate::handlers::checkout::create_grant),
+        ),
+        // Hosted checkout pages: public, the session id in the path is the capability
+        route(&M::GET, "/checkout", Public, get(crate::checkout::open)),
+        route(&M::GET, "/checkout/{token}", Public, get(crate::checkout::open_path)),
+        route(&M::GET, "/checkout/assets/{file}", Public, get(crate::checkout::asset)),
+        route(&M::GET, "/checkout/session/{sessionId}", Public, get(crate::checkout::session_page)),
+        route(&M::POST, "/checkout/session/{sessionId}/card", Public, post(crate::checkout::pay_card)),
+        route(&M::POST, "/checkout/session/{sessionId}/bank", Public, post(crate::checkout::pay_bank)),
+        route(&M::GET, "/checkout/session/{sessionId}/paypal", Public, get(crate::checkout::paypal_page)),
+        route(&M::POST, "/checkout/session/{sessionId}/paypal", Public, post(crate::checkout::paypal_decision)),
+        route(&M::POST, "/checkout/session/{sessionId}/challenge", Public, post(crate::checkout::challenge_decision)),
+        route(&M::POST, "/checkout/session/{sessionId}/cancel", Public, post(crate::checkout::cancel)),
+        // -- end of checkout routes --
         // Pay-by-link and the white-label settings (SPEC §4.11, §5.7)
         route(
             &M::POST,
@@ -799,25 +818,6 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             put(crate::handlers::whitelabel::put_delivery_settings),
         ),
         // -- end of pay-by-link routes --
-        // White-label checkout (SPEC §4.11)
-        route(
-            &M::POST,
-            "/v1/whitelabel-customer/grants",
-            Tenant(crate::handlers::checkout::CHECKOUT_WRITE),
-            post(crate::handlers::checkout::create_grant),
-        ),
-        // Hosted checkout pages: public, the session id in the path is the capability
-        route(&M::GET, "/checkout", Public, get(crate::checkout::open)),
-        route(&M::GET, "/checkout/{token}", Public, get(crate::checkout::open_path)),
-        route(&M::GET, "/checkout/assets/{file}", Public, get(crate::checkout::asset)),
-        route(&M::GET, "/checkout/session/{sessionId}", Public, get(crate::checkout::session_page)),
-        route(&M::POST, "/checkout/session/{sessionId}/card", Public, post(crate::checkout::pay_card)),
-        route(&M::POST, "/checkout/session/{sessionId}/bank", Public, post(crate::checkout::pay_bank)),
-        route(&M::GET, "/checkout/session/{sessionId}/paypal", Public, get(crate::checkout::paypal_page)),
-        route(&M::POST, "/checkout/session/{sessionId}/paypal", Public, post(crate::checkout::paypal_decision)),
-        route(&M::POST, "/checkout/session/{sessionId}/challenge", Public, post(crate::checkout::challenge_decision)),
-        route(&M::POST, "/checkout/session/{sessionId}/cancel", Public, post(crate::checkout::cancel)),
-        // -- end of checkout routes --
     ]
 }
 

@@ -66,8 +66,8 @@ pub trait Store:
     + ExecutionStore
     + RefundStore
     + WebhookStore
-    + PayByLinkStore
     + CheckoutStore
+    + PayByLinkStore
     + Send
     + Sync
     + 'static

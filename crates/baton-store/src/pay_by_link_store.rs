@@ -131,9 +131,6 @@ pub trait PayByLinkStore: Send + Sync + 'static {
     /// instruction has settled. Oldest expiry first.
     async fn pay_by_links_due(&self, now: i64, limit: u32) -> StoreResult<Vec<PayByLinkRow>>;
 
-    /// The tenant's name (the merchant name customers see), if the tenant exists.
-    async fn tenant_name(&self, tenant_id: &str) -> StoreResult<Option<String>>;
-
     /// A tenant's theme template or delivery settings, if saved.
     async fn tenant_document(&self, kind: DocumentKind, tenant_id: &str) -> StoreResult<Option<TenantDocument>>;
     /// Saves (inserts or replaces) a tenant's document.

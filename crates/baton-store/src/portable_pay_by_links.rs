@@ -259,14 +259,6 @@ impl crate::PayByLinkStore for ThisStore {
         rows.iter().map(pay_by_links_sql::link_row_from_row).collect()
     }
 
-    async fn tenant_name(&self, tenant_id: &str) -> StoreResult<Option<String>> {
-        let row = sqlx::query("SELECT name FROM tenants WHERE tenant_id = $1")
-            .bind(tenant_id)
-            .fetch_optional(self.reader())
-            .await?;
-        row.map(|r| r.try_get::<String, _>("name").map_err(Into::into)).transpose()
-    }
-
     async fn tenant_document(
         &self,
         kind: crate::DocumentKind,

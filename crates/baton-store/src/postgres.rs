@@ -117,5 +117,5 @@ include!("portable_orders.rs");
 include!("portable_execution.rs");
 include!("portable_refunds.rs");
 include!("portable_webhooks.rs");
-include!("portable_pay_by_links.rs");
 include!("portable_checkout.rs");
+include!("portable_pay_by_links.rs");

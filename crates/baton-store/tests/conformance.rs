@@ -3363,229 +3363,6 @@ async fn scenario_webhook_batch_records(store: Arc<dyn Store>) {
     }
 }
 
-// Pay-by-links --------------------------------------------------------------------------
-
-fn pay_link(id: &str, expires_at: i64) -> baton_store::PayByLinkRecord {
-    baton_store::PayByLinkRecord {
-        pay_by_link_id: id.into(),
-        tenant_id: "t_1".into(),
-        order_id: "o-1".into(),
-        instruction_id: "i-1".into(),
-        status: baton_domain::PayByLinkStatus::Active,
-        language: baton_domain::Language::DeDe,
-        callbacks: Some(r#"{"success":"https://shop.example/ok"}"#.into()),
-        expires_at,
-        opened_at: None,
-        finished_at: None,
-        created_at: T0,
-        updated_at: T0,
-    }
-}
-
-fn message(id: &str, link: &str) -> baton_store::MessageDeliveryRecord {
-    baton_store::MessageDeliveryRecord {
-        delivery_id: id.into(),
-        tenant_id: "t_1".into(),
-        pay_by_link_id: link.into(),
-        customer_ref: "C1".into(),
-        channel: baton_domain::DeliveryChannel::Email,
-        recipient_sealed: vec![1, 2, 3],
-        recipient_masked: "j***@example.com".into(),
-        language: baton_domain::Language::DeDe,
-        template: baton_domain::MessageTemplate::PaymentRequest,
-        status: baton_domain::DeliveryStatus::Queued,
-        attempts: 0,
-        last_error: None,
-        created_at: T0,
-        updated_at: T0,
-        sent_at: None,
-    }
-}
-
-fn deliver_job(id: &str, subject: &str) -> baton_store::JobRecord {
-    baton_store::JobRecord::new(id.into(), "deliver-message", subject, "t_1", "{}".into(), T0, T0)
-}
-
-async fn scenario_pay_by_links(store: Arc<dyn Store>) {
-    use baton_domain::{DeliveryStatus, InstructionStatus, PayByLinkStatus};
-    two_tenants(&*store).await;
-    let ins = InstructionRecord {
-        direction: baton_domain::Direction::Debit,
-        ..instruction_record("t_1", "o-1", "i-1", "C1")
-    };
-    store.create_order(&order_record("t_1", "o-1", "REF1"), &[], &[ins]).await.unwrap();
-
-    // The link, its message and the job that sends it: one transaction.
-    let link = pay_link("L1", T0 + 60_000);
-    let changes = [
-        Change::InsertPayByLink(Box::new(link.clone())),
-        Change::InsertMessageDelivery(Box::new(message("d-1", "L1"))),
-        Change::ScheduleJob(deliver_job("j-1", "d-1")),
-    ];
-    assert!(store.apply(&changes, T0).await.unwrap());
-    let row = store.pay_by_link("t_1", "L1").await.unwrap().unwrap();
-    assert_eq!(row.link, link);
-    assert_eq!((row.order_ref.as_str(), row.instruction_ref.as_str(), row.customer_ref.as_str()), ("REF1", "ref-i-1", "C1"));
-    assert_eq!(store.pay_by_link_by_id("L1").await.unwrap().unwrap(), row);
-    assert!(store.pay_by_link("t_2", "L1").await.unwrap().is_none(), "another tenant's link is not found");
-    assert_eq!(store.message_deliveries("t_1", "L1").await.unwrap(), vec![message("d-1", "L1")]);
-    assert!(store.message_deliveries("t_2", "L1").await.unwrap().is_empty());
-    assert!(store.job("deliver-message", "d-1").await.unwrap().is_some());
-    assert_eq!(store.tenant_name("t_1").await.unwrap().as_deref(), Some("One"));
-    assert_eq!(store.tenant_name("t_x").await.unwrap(), None);
-
-    // A failing change takes the link and its message down with it.
-    let broken = [
-        Change::InsertPayByLink(Box::new(pay_link("L2", T0 + 60_000))),
-        Change::InsertMessageDelivery(Box::new(message("d-2", "L2"))),
-        Change::PayByLinkStatus {
-            tenant_id: "t_1".into(),
-            pay_by_link_id: "L1".into(),
-            from: vec![PayByLinkStatus::Expired],
-            to: PayByLinkStatus::Cancelled,
-        },
-    ];
-    assert!(!store.apply(&broken, T0).await.unwrap());
-    assert!(store.pay_by_link("t_1", "L2").await.unwrap().is_none());
-    assert!(store.message_delivery("t_1", "d-2").await.unwrap().is_none());
-
-    // Status moves are compare-and-set; OPENED records the first open, a final status its end.
-    let open = Change::PayByLinkStatus {
-        tenant_id: "t_1".into(),
-        pay_by_link_id: "L1".into(),
-        from: vec![PayByLinkStatus::Active],
-        to: PayByLinkStatus::Opened,
-    };
-    assert!(store.apply(&[open.clone()], T0 + 1000).await.unwrap());
-    assert!(!store.apply(&[open], T0 + 2000).await.unwrap(), "opened once");
-    let row = store.pay_by_link("t_1", "L1").await.unwrap().unwrap();
-    assert_eq!((row.link.status, row.link.opened_at, row.link.finished_at), (PayByLinkStatus::Opened, Some(T0 + 1000), None));
-
-    // Messages: retried (attempts and error kept), then sent.
-    let retry = Change::MessageDeliveryStatus {
-        tenant_id: "t_1".into(),
-        delivery_id: "d-1".into(),
-        from: DeliveryStatus::Queued,
-        to: DeliveryStatus::Queued,
-        attempts: 1,
-        last_error: Some("451 later".into()),
-    };
-    assert!(store.apply(&[retry], T0 + 3000).await.unwrap());
-    let sent = Change::MessageDeliveryStatus {
-        tenant_id: "t_1".into(),
-        delivery_id: "d-1".into(),
-        from: DeliveryStatus::Queued,
-        to: DeliveryStatus::Sent,
-        attempts: 2,
-        last_error: None,
-    };
-    assert!(store.apply(&[sent.clone()], T0 + 4000).await.unwrap());
-    assert!(!store.apply(&[sent], T0 + 5000).await.unwrap(), "a sent message stays sent");
-    let d = store.message_delivery("t_1", "d-1").await.unwrap().unwrap();
-    assert_eq!((d.status, d.attempts, d.last_error, d.sent_at), (DeliveryStatus::Sent, 2, None, Some(T0 + 4000)));
-    assert!(store.message_delivery("t_2", "d-1").await.unwrap().is_none());
-
-    // Due: live links past their expiry, or whose instruction settled.
-    assert!(store.apply(&[Change::InsertPayByLink(Box::new(pay_link("L3", T0 + 600_000)))], T0).await.unwrap());
-    let due = |now| {
-        let store = store.clone();
-        async move {
-            store.pay_by_links_due(now, 10).await.unwrap().into_iter().map(|r| r.link.pay_by_link_id).collect::<Vec<_>>()
-        }
-    };
-    assert!(due(T0 + 59_999).await.is_empty());
-    assert_eq!(due(T0 + 60_000).await, ["L1"]);
-    let settle = Change::InstructionStatus {
-        tenant_id: "t_1".into(),
-        order_id: "o-1".into(),
-        instruction_id: "i-1".into(),
-        from: vec![InstructionStatus::Incomplete],
-        to: InstructionStatus::Settled,
-    };
-    assert!(store.apply(&[settle], T0).await.unwrap());
-    assert_eq!(due(T0).await, ["L1", "L3"]);
-    let expire = Change::PayByLinkStatus {
-        tenant_id: "t_1".into(),
-        pay_by_link_id: "L1".into(),
-        from: PayByLinkStatus::LIVE.to_vec(),
-        to: PayByLinkStatus::Expired,
-    };
-    assert!(store.apply(&[expire], T0 + 70_000).await.unwrap());
-    let row = store.pay_by_link("t_1", "L1").await.unwrap().unwrap();
-    assert_eq!((row.link.status, row.link.finished_at), (PayByLinkStatus::Expired, Some(T0 + 70_000)));
-    assert_eq!(due(T0 + 70_000).await, ["L3"], "ended links are not due");
-}
-
-async fn scenario_pay_by_link_status_concurrent(store: Arc<dyn Store>) {
-    use baton_domain::PayByLinkStatus;
-    two_tenants(&*store).await;
-    let ins = InstructionRecord {
-        direction: baton_domain::Direction::Debit,
-        ..instruction_record("t_1", "o-1", "i-1", "C1")
-    };
-    store.create_order(&order_record("t_1", "o-1", "REF1"), &[], &[ins]).await.unwrap();
-    assert!(store.apply(&[Change::InsertPayByLink(Box::new(pay_link("L1", T0)))], T0).await.unwrap());
-    // An open, an expiry and a cancellation race: exactly one moves the link, and its
-    // event is written only with it.
-    let barrier = Arc::new(Barrier::new(3));
-    let mut tasks = Vec::new();
-    for (i, to) in [PayByLinkStatus::Opened, PayByLinkStatus::Expired, PayByLinkStatus::Cancelled].into_iter().enumerate() {
-        let store = store.clone();
-        let barrier = barrier.clone();
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
-            let changes = [
-                Change::PayByLinkStatus {
-                    tenant_id: "t_1".into(),
-                    pay_by_link_id: "L1".into(),
-                    from: vec![PayByLinkStatus::Active],
-                    to,
-                },
-                Change::Event(event("t_1", &format!("e-{i}"), baton_domain::EventType::PayByLinkExpired)),
-            ];
-            store.apply(&changes, T0).await.unwrap()
-        }));
-    }
-    let mut won = 0;
-    for t in tasks {
-        won += usize::from(t.await.unwrap());
-    }
-    assert_eq!(won, 1);
-    assert_eq!(store.events("t_1").await.unwrap().len(), 1);
-}
-
-async fn scenario_tenant_documents(store: Arc<dyn Store>) {
-    use baton_store::{DocumentKind, SealedSecretRef, TenantDocument};
-    two_tenants(&*store).await;
-    let doc = |tenant: &str, text: &str, sealed: Option<Vec<u8>>, at| TenantDocument {
-        tenant_id: tenant.into(),
-        document: text.into(),
-        secrets_sealed: sealed,
-        updated_at: at,
-    };
-    assert!(store.tenant_document(DocumentKind::ThemeTemplate, "t_1").await.unwrap().is_none());
-    let theme = doc("t_1", r#"{"styleSheet":"a{color:red}"}"#, None, T0);
-    store.save_tenant_document(DocumentKind::ThemeTemplate, &theme).await.unwrap();
-    assert_eq!(store.tenant_document(DocumentKind::ThemeTemplate, "t_1").await.unwrap(), Some(theme));
-    let replaced = doc("t_1", r#"{"styleSheet":""}"#, None, T0 + 1);
-    store.save_tenant_document(DocumentKind::ThemeTemplate, &replaced).await.unwrap();
-    assert_eq!(store.tenant_document(DocumentKind::ThemeTemplate, "t_1").await.unwrap(), Some(replaced));
-    // The kinds and the tenants are kept apart.
-    assert!(store.tenant_document(DocumentKind::DeliverySettings, "t_1").await.unwrap().is_none());
-    assert!(store.tenant_document(DocumentKind::ThemeTemplate, "t_2").await.unwrap().is_none());
-
-    // Delivery secrets are among the values a master key rotation re-seals.
-    let settings = doc("t_2", "{}", Some(vec![9, 9, 9]), T0);
-    store.save_tenant_document(DocumentKind::DeliverySettings, &settings).await.unwrap();
-    let location = SealedSecretRef::DeliverySettings { tenant_id: "t_2".into() };
-    let listed = store.sealed_secrets().await.unwrap();
-    assert!(listed.iter().any(|s| s.location == location && s.sealed == vec![9, 9, 9]), "{listed:?}");
-    assert!(!store.reseal_secret(&location, &[1], &[7, 7]).await.unwrap(), "compare-and-set on the old bytes");
-    assert!(store.reseal_secret(&location, &[9, 9, 9], &[7, 7]).await.unwrap());
-    let saved = store.tenant_document(DocumentKind::DeliverySettings, "t_2").await.unwrap().unwrap();
-    assert_eq!(saved.secrets_sealed, Some(vec![7, 7]));
-}
-
 // Checkout sessions ----------------------------------------------------------------------
 
 conformance! {
@@ -3720,4 +3497,239 @@ async fn scenario_checkout_lease_concurrent(store: Arc<dyn Store>) {
     })
     .await;
     assert_eq!(leases.iter().filter(|l| l.is_some()).count(), 1);
+}
+
+// Pay-by-links --------------------------------------------------------------------------
+
+fn pay_link(id: &str, expires_at: i64) -> baton_store::PayByLinkRecord {
+    baton_store::PayByLinkRecord {
+        pay_by_link_id: id.into(),
+        tenant_id: "t_1".into(),
+        order_id: "o-1".into(),
+        instruction_id: "i-1".into(),
+        status: baton_domain::PayByLinkStatus::Active,
+        language: baton_domain::Language::DeDe,
+        callbacks: Some(r#"{"success":"https://shop.example/ok"}"#.into()),
+        expires_at,
+        opened_at: None,
+        finished_at: None,
+        created_at: T0,
+        updated_at: T0,
+    }
+}
+
+fn message(id: &str, link: &str) -> baton_store::MessageDeliveryRecord {
+    baton_store::MessageDeliveryRecord {
+        delivery_id: id.into(),
+        tenant_id: "t_1".into(),
+        pay_by_link_id: link.into(),
+        customer_ref: "C1".into(),
+        channel: baton_domain::DeliveryChannel::Email,
+        recipient_sealed: vec![1, 2, 3],
+        recipient_masked: "j***@example.com".into(),
+        language: baton_domain::Language::DeDe,
+        template: baton_domain::MessageTemplate::PaymentRequest,
+        status: baton_domain::DeliveryStatus::Queued,
+        attempts: 0,
+        last_error: None,
+        created_at: T0,
+        updated_at: T0,
+        sent_at: None,
+    }
+}
+
+fn deliver_job(id: &str, subject: &str) -> baton_store::JobRecord {
+    baton_store::JobRecord::new(id.into(), "deliver-message", subject, "t_1", "{}".into(), T0, T0)
+}
+
+async fn scenario_pay_by_links(store: Arc<dyn Store>) {
+    use baton_domain::{DeliveryStatus, InstructionStatus, PayByLinkStatus};
+    two_tenants(&*store).await;
+    let ins = InstructionRecord {
+        direction: baton_domain::Direction::Debit,
+        ..instruction_record("t_1", "o-1", "i-1", "C1")
+    };
+    store.create_order(&order_record("t_1", "o-1", "REF1"), &[], &[ins]).await.unwrap();
+
+    // The link, its message and the job that sends it: one transaction.
+    let link = pay_link("L1", T0 + 60_000);
+    let changes = [
+        Change::InsertPayByLink(Box::new(link.clone())),
+        Change::InsertMessageDelivery(Box::new(message("d-1", "L1"))),
+        Change::ScheduleJob(deliver_job("j-1", "d-1")),
+    ];
+    assert!(store.apply(&changes, T0).await.unwrap());
+    let row = store.pay_by_link("t_1", "L1").await.unwrap().unwrap();
+    assert_eq!(row.link, link);
+    assert_eq!(
+        (row.order_ref.as_str(), row.instruction_ref.as_str(), row.customer_ref.as_str()),
+        ("REF1", "ref-i-1", "C1")
+    );
+    assert_eq!(store.pay_by_link_by_id("L1").await.unwrap().unwrap(), row);
+    assert!(store.pay_by_link("t_2", "L1").await.unwrap().is_none(), "another tenant's link is not found");
+    assert_eq!(store.message_deliveries("t_1", "L1").await.unwrap(), vec![message("d-1", "L1")]);
+    assert!(store.message_deliveries("t_2", "L1").await.unwrap().is_empty());
+    assert!(store.job("deliver-message", "d-1").await.unwrap().is_some());
+
+    // A failing change takes the link and its message down with it.
+    let broken = [
+        Change::InsertPayByLink(Box::new(pay_link("L2", T0 + 60_000))),
+        Change::InsertMessageDelivery(Box::new(message("d-2", "L2"))),
+        Change::PayByLinkStatus {
+            tenant_id: "t_1".into(),
+            pay_by_link_id: "L1".into(),
+            from: vec![PayByLinkStatus::Expired],
+            to: PayByLinkStatus::Cancelled,
+        },
+    ];
+    assert!(!store.apply(&broken, T0).await.unwrap());
+    assert!(store.pay_by_link("t_1", "L2").await.unwrap().is_none());
+    assert!(store.message_delivery("t_1", "d-2").await.unwrap().is_none());
+
+    // Status moves are compare-and-set; OPENED records the first open, a final status its end.
+    let open = Change::PayByLinkStatus {
+        tenant_id: "t_1".into(),
+        pay_by_link_id: "L1".into(),
+        from: vec![PayByLinkStatus::Active],
+        to: PayByLinkStatus::Opened,
+    };
+    assert!(store.apply(std::slice::from_ref(&open), T0 + 1000).await.unwrap());
+    assert!(!store.apply(&[open], T0 + 2000).await.unwrap(), "opened once");
+    let row = store.pay_by_link("t_1", "L1").await.unwrap().unwrap();
+    assert_eq!(
+        (row.link.status, row.link.opened_at, row.link.finished_at),
+        (PayByLinkStatus::Opened, Some(T0 + 1000), None)
+    );
+
+    // Messages: retried (attempts and error kept), then sent.
+    let retry = Change::MessageDeliveryStatus {
+        tenant_id: "t_1".into(),
+        delivery_id: "d-1".into(),
+        from: DeliveryStatus::Queued,
+        to: DeliveryStatus::Queued,
+        attempts: 1,
+        last_error: Some("451 later".into()),
+    };
+    assert!(store.apply(&[retry], T0 + 3000).await.unwrap());
+    let sent = Change::MessageDeliveryStatus {
+        tenant_id: "t_1".into(),
+        delivery_id: "d-1".into(),
+        from: DeliveryStatus::Queued,
+        to: DeliveryStatus::Sent,
+        attempts: 2,
+        last_error: None,
+    };
+    assert!(store.apply(std::slice::from_ref(&sent), T0 + 4000).await.unwrap());
+    assert!(!store.apply(&[sent], T0 + 5000).await.unwrap(), "a sent message stays sent");
+    let d = store.message_delivery("t_1", "d-1").await.unwrap().unwrap();
+    assert_eq!((d.status, d.attempts, d.last_error, d.sent_at), (DeliveryStatus::Sent, 2, None, Some(T0 + 4000)));
+    assert!(store.message_delivery("t_2", "d-1").await.unwrap().is_none());
+
+    // Due: live links past their expiry, or whose instruction settled.
+    assert!(store.apply(&[Change::InsertPayByLink(Box::new(pay_link("L3", T0 + 600_000)))], T0).await.unwrap());
+    let due = |now| {
+        let store = store.clone();
+        async move {
+            store
+                .pay_by_links_due(now, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.link.pay_by_link_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(due(T0 + 59_999).await.is_empty());
+    assert_eq!(due(T0 + 60_000).await, ["L1"]);
+    let settle = Change::InstructionStatus {
+        tenant_id: "t_1".into(),
+        order_id: "o-1".into(),
+        instruction_id: "i-1".into(),
+        from: vec![InstructionStatus::Incomplete],
+        to: InstructionStatus::Settled,
+    };
+    assert!(store.apply(&[settle], T0).await.unwrap());
+    assert_eq!(due(T0).await, ["L1", "L3"]);
+    let expire = Change::PayByLinkStatus {
+        tenant_id: "t_1".into(),
+        pay_by_link_id: "L1".into(),
+        from: PayByLinkStatus::LIVE.to_vec(),
+        to: PayByLinkStatus::Expired,
+    };
+    assert!(store.apply(&[expire], T0 + 70_000).await.unwrap());
+    let row = store.pay_by_link("t_1", "L1").await.unwrap().unwrap();
+    assert_eq!((row.link.status, row.link.finished_at), (PayByLinkStatus::Expired, Some(T0 + 70_000)));
+    assert_eq!(due(T0 + 70_000).await, ["L3"], "ended links are not due");
+}
+
+async fn scenario_pay_by_link_status_concurrent(store: Arc<dyn Store>) {
+    use baton_domain::PayByLinkStatus;
+    two_tenants(&*store).await;
+    let ins = InstructionRecord {
+        direction: baton_domain::Direction::Debit,
+        ..instruction_record("t_1", "o-1", "i-1", "C1")
+    };
+    store.create_order(&order_record("t_1", "o-1", "REF1"), &[], &[ins]).await.unwrap();
+    assert!(store.apply(&[Change::InsertPayByLink(Box::new(pay_link("L1", T0)))], T0).await.unwrap());
+    // An open, an expiry and a cancellation race: exactly one moves the link, and its
+    // event is written only with it.
+    let barrier = Arc::new(Barrier::new(3));
+    let mut tasks = Vec::new();
+    for (i, to) in
+        [PayByLinkStatus::Opened, PayByLinkStatus::Expired, PayByLinkStatus::Cancelled].into_iter().enumerate()
+    {
+        let store = store.clone();
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let changes = [
+                Change::PayByLinkStatus {
+                    tenant_id: "t_1".into(),
+                    pay_by_link_id: "L1".into(),
+                    from: vec![PayByLinkStatus::Active],
+                    to,
+                },
+                Change::Event(event("t_1", &format!("e-{i}"), baton_domain::EventType::PayByLinkExpired)),
+            ];
+            store.apply(&changes, T0).await.unwrap()
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        won += usize::from(t.await.unwrap());
+    }
+    assert_eq!(won, 1);
+    assert_eq!(store.events("t_1").await.unwrap().len(), 1);
+}
+
+async fn scenario_tenant_documents(store: Arc<dyn Store>) {
+    use baton_store::{DocumentKind, SealedSecretRef, TenantDocument};
+    two_tenants(&*store).await;
+    let doc = |tenant: &str, text: &str, sealed: Option<Vec<u8>>, at| TenantDocument {
+        tenant_id: tenant.into(),
+        document: text.into(),
+        secrets_sealed: sealed,
+        updated_at: at,
+    };
+    assert!(store.tenant_document(DocumentKind::ThemeTemplate, "t_1").await.unwrap().is_none());
+    let theme = doc("t_1", r#"{"styleSheet":"a{color:red}"}"#, None, T0);
+    store.save_tenant_document(DocumentKind::ThemeTemplate, &theme).await.unwrap();
+    assert_eq!(store.tenant_document(DocumentKind::ThemeTemplate, "t_1").await.unwrap(), Some(theme));
+    let replaced = doc("t_1", r#"{"styleSheet":""}"#, None, T0 + 1);
+    store.save_tenant_document(DocumentKind::ThemeTemplate, &replaced).await.unwrap();
+    assert_eq!(store.tenant_document(DocumentKind::ThemeTemplate, "t_1").await.unwrap(), Some(replaced));
+    // The kinds and the tenants are kept apart.
+    assert!(store.tenant_document(DocumentKind::DeliverySettings, "t_1").await.unwrap().is_none());
+    assert!(store.tenant_document(DocumentKind::ThemeTemplate, "t_2").await.unwrap().is_none());
+
+    // Delivery secrets are among the values a master key rotation re-seals.
+    let settings = doc("t_2", "{}", Some(vec![9, 9, 9]), T0);
+    store.save_tenant_document(DocumentKind::DeliverySettings, &settings).await.unwrap();
+    let location = SealedSecretRef::DeliverySettings { tenant_id: "t_2".into() };
+    let listed = store.sealed_secrets().await.unwrap();
+    assert!(listed.iter().any(|s| s.location == location && s.sealed == vec![9, 9, 9]), "{listed:?}");
+    assert!(!store.reseal_secret(&location, &[1], &[7, 7]).await.unwrap(), "compare-and-set on the old bytes");
+    assert!(store.reseal_secret(&location, &[9, 9, 9], &[7, 7]).await.unwrap());
+    let saved = store.tenant_document(DocumentKind::DeliverySettings, "t_2").await.unwrap().unwrap();
+    assert_eq!(saved.secrets_sealed, Some(vec![7, 7]));
 }

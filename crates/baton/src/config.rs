@@ -392,9 +392,8 @@ impl DeliveryArgs {
             Some(url) => {
                 let method = match nonblank(&e.sms_method, &s.method) {
                     None => SmsMethod::default(),
-                    Some(m) => {
-                        SmsMethod::parse(&m).ok_or_else(|| anyhow::anyhow!("[delivery.sms] method must be POST or PUT"))?
-                    }
+                    Some(m) => SmsMethod::parse(&m)
+                        .ok_or_else(|| anyhow::anyhow!("[delivery.sms] method must be POST or PUT"))?,
                 };
                 let config = SmsGatewayConfig {
                     url,

@@ -68,6 +68,21 @@ sys.stdin.read()
 controller.stop()
 "#;
 
+/// A Python with `aiosmtpd`: `python3` if it has it (`.ci/run` installs it), else the
+/// tests' virtual environment, installed once.
+fn smtp_python() -> std::path::PathBuf {
+    let has_it = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if has_it {
+        return "python3".into();
+    }
+    common::python_venv(&["aiosmtpd"]).join("bin").join("python")
+}
+
 struct SmtpSink {
     child: Child,
     port: u16,
@@ -76,8 +91,7 @@ struct SmtpSink {
 
 impl SmtpSink {
     fn start(env: &[(&str, &str)]) -> Self {
-        let venv = common::python_venv(&["aiosmtpd"]);
-        let mut child = Command::new(venv.join("bin").join("python"))
+        let mut child = Command::new(smtp_python())
             .args(["-c", SMTP_SINK])
             .envs(env.iter().copied())
             .stdin(Stdio::piped())
@@ -147,17 +161,15 @@ impl Gateway {
         let state = gateway.clone();
         let app = axum::Router::new().route(
             "/sms/send",
-            axum::routing::post(
-                move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
-                    let state = state.clone();
-                    async move {
-                        state.received.lock().unwrap().push((headers, body));
-                        let mut script = state.script.lock().unwrap();
-                        let status = if script.is_empty() { 200 } else { script.remove(0) };
-                        (axum::http::StatusCode::from_u16(status).unwrap(), "{\"id\":\"msg-1\"}")
-                    }
-                },
-            ),
+            axum::routing::post(move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
+                let state = state.clone();
+                async move {
+                    state.received.lock().unwrap().push((headers, body));
+                    let mut script = state.script.lock().unwrap();
+                    let status = if script.is_empty() { 200 } else { script.remove(0) };
+                    (axum::http::StatusCode::from_u16(status).unwrap(), "{\"id\":\"msg-1\"}")
+                }
+            }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/sms/send", listener.local_addr().unwrap());
@@ -322,10 +334,7 @@ async fn an_sms_goes_through_the_gateway_template_with_its_auth_header() {
     assert_eq!(headers.get("x-api-key").unwrap(), "gateway-secret");
     assert_eq!(body["recipient"], "+447700900123");
     assert_eq!(body["sender"], "Baton");
-    assert_eq!(
-        body["text"],
-        format!("Payments tenant: please pay €49.90 securely at https://pay.baton.test/pay/{id}")
-    );
+    assert_eq!(body["text"], format!("Payments tenant: please pay €49.90 securely at https://pay.baton.test/pay/{id}"));
     let link = get_link(&p, id).await;
     assert_eq!(link["deliveries"][0]["status"], "SENT", "{link}");
 }
@@ -334,9 +343,11 @@ async fn an_sms_goes_through_the_gateway_template_with_its_auth_header() {
 async fn a_channel_without_settings_is_refused_when_the_link_is_asked_for_and_nothing_is_stored() {
     let p = payments(DeliveryConfig::default()).await;
     unpaid_order(&p, "PBL-NC", "10.00").await;
-    let email = json!({"orderRef": "PBL-NC", "instructionRef": "I1", "delivery": {"channel": "EMAIL", "to": "a@b.example"}});
+    let email =
+        json!({"orderRef": "PBL-NC", "instructionRef": "I1", "delivery": {"channel": "EMAIL", "to": "a@b.example"}});
     create_link(&p, email).await.assert_error(400, "EMAIL_DELIVERY_NOT_CONFIGURED");
-    let sms = json!({"orderRef": "PBL-NC", "instructionRef": "I1", "delivery": {"channel": "SMS", "to": "+447700900123"}});
+    let sms =
+        json!({"orderRef": "PBL-NC", "instructionRef": "I1", "delivery": {"channel": "SMS", "to": "+447700900123"}});
     create_link(&p, sms).await.assert_error(400, "SMS_DELIVERY_NOT_CONFIGURED");
     assert_eq!(count(&p, "pay_by_links", "1 = 1").await, 0);
     assert_eq!(count(&p, "message_deliveries", "1 = 1").await, 0);
@@ -358,12 +369,35 @@ async fn bad_requests_get_specific_codes_and_change_nothing() {
         (common::with(base.clone(), json!({"expirySeconds": 59})), 400, "INVALID_EXPIRY_SECONDS"),
         (common::with(base.clone(), json!({"expirySeconds": "2592001"})), 400, "INVALID_EXPIRY_SECONDS"),
         (common::with(base.clone(), json!({"expirySeconds": "soon"})), 400, "INVALID_EXPIRY_SECONDS"),
-        (common::with(base.clone(), json!({"callbacks": {"success": "http://shop.example/ok"}})), 400, "INVALID_CALLBACK_URL"),
-        (common::with(base.clone(), json!({"delivery": {"channel": "EMAIL", "to": "not-an-address"}})), 400, "INVALID_EMAIL_ADDRESS"),
-        (common::with(base.clone(), json!({"delivery": {"channel": "SMS", "to": "0770090"}})), 400, "INVALID_PHONE_NUMBER"),
-        (common::with(base.clone(), json!({"delivery": {"channel": "FAX", "to": "x"}})), 400, "INVALID_DELIVERY_CHANNEL"),
+        (
+            common::with(base.clone(), json!({"callbacks": {"success": "http://shop.example/ok"}})),
+            400,
+            "INVALID_CALLBACK_URL",
+        ),
+        (
+            common::with(base.clone(), json!({"delivery": {"channel": "EMAIL", "to": "not-an-address"}})),
+            400,
+            "INVALID_EMAIL_ADDRESS",
+        ),
+        (
+            common::with(base.clone(), json!({"delivery": {"channel": "SMS", "to": "0770090"}})),
+            400,
+            "INVALID_PHONE_NUMBER",
+        ),
+        (
+            common::with(base.clone(), json!({"delivery": {"channel": "FAX", "to": "x"}})),
+            400,
+            "INVALID_DELIVERY_CHANNEL",
+        ),
         (common::with(base.clone(), json!({"delivery": {"channel": "EMAIL"}})), 400, "DELIVERY_RECIPIENT_REQUIRED"),
-        (common::with(base.clone(), json!({"delivery": {"channel": "EMAIL", "to": "a@b.example", "language": "fr-FR"}})), 400, "INVALID_LANGUAGE"),
+        (
+            common::with(
+                base.clone(),
+                json!({"delivery": {"channel": "EMAIL", "to": "a@b.example", "language": "fr-FR"}}),
+            ),
+            400,
+            "INVALID_LANGUAGE",
+        ),
         (json!({"orderRef": "NOPE", "instructionRef": "I1"}), 404, "ORDER_NOT_FOUND"),
         (json!({"orderRef": "PBL-BAD", "instructionRef": "NOPE"}), 404, "INSTRUCTION_NOT_FOUND"),
     ];
@@ -372,6 +406,11 @@ async fn bad_requests_get_specific_codes_and_change_nothing() {
         assert_eq!((reply.status.as_u16(), reply.code()), (status, code), "{body}: {}", reply.text);
     }
 
+    // Without a collect scheme the checkout could offer nothing.
+    let no_scheme = json!({"instructionRef": "NS", "customerRef": "C9", "direction": "DEBIT", "amount": "5.00",
+        "currency": "EUR", "country": "DE"});
+    p.app.post("/v1/order-management/PBL-BAD/instruction", &p.token, &no_scheme).await.assert_status(201);
+    create_link(&p, json!({"orderRef": "PBL-BAD", "instructionRef": "NS"})).await.assert_error(400, "SCHEME_REQUIRED");
     // A CREDIT instruction cannot be collected by link.
     let credit = json!({"instructionRef": "C1", "customerRef": "C1", "direction": "CREDIT", "amount": "5.00",
         "currency": "EUR", "country": "DE"});
@@ -510,8 +549,11 @@ async fn a_link_expires_once_by_the_worker_or_on_open_and_says_so() {
     unpaid_order(&p, "PBL-EXP", "10.00").await;
     let a = create_link(&p, json!({"orderRef": "PBL-EXP", "instructionRef": "I1", "expirySeconds": 60})).await;
     let a = a.assert_status(201)["payByLinkId"].as_str().unwrap().to_string();
-    let b = create_link(&p, json!({"orderRef": "PBL-EXP", "instructionRef": "I1", "expirySeconds": 120,
-        "language": "de-DE"}))
+    let b = create_link(
+        &p,
+        json!({"orderRef": "PBL-EXP", "instructionRef": "I1", "expirySeconds": 120,
+        "language": "de-DE"}),
+    )
     .await;
     let b = b.assert_status(201)["payByLinkId"].as_str().unwrap().to_string();
 
@@ -598,7 +640,10 @@ async fn unknown_links_and_other_tenants_links_are_not_found() {
     // Reading the link needs tx-r; making one needs tx-w.
     let reader = p.token_with(&["tenant-transaction-read"]).await;
     p.app.get(&format!("{LINKS}/{id}"), &reader).await.assert_status(200);
-    p.app.post(LINKS, &reader, &json!({"orderRef": "PBL-ISO", "instructionRef": "I1"})).await.assert_error(403, "ROLE_REQUIRED");
+    p.app
+        .post(LINKS, &reader, &json!({"orderRef": "PBL-ISO", "instructionRef": "I1"}))
+        .await
+        .assert_error(403, "ROLE_REQUIRED");
 }
 
 #[tokio::test]
@@ -669,4 +714,71 @@ async fn in_production_a_tenant_cannot_point_messages_at_internal_addresses() {
     p.app.put("/v1/whitelabel/delivery-settings", &p.token, &put).await.assert_error(400, "URL_NOT_ALLOWED");
     let settings = p.app.get("/v1/whitelabel/delivery-settings", &p.token).await;
     assert!(settings.assert_status(200)["email"].is_null(), "nothing saved");
+}
+
+#[tokio::test]
+async fn each_open_mints_a_fresh_checkout_token_and_the_first_is_announced_once() {
+    let p = payments(DeliveryConfig::default()).await;
+    unpaid_order(&p, "PBL-OPEN", "10.00").await;
+    let body = json!({"orderRef": "PBL-OPEN", "instructionRef": "I1", "expirySeconds": 600, "language": "de-DE",
+        "callbacks": {"success": "https://shop.example/paid", "failed": "https://shop.example/failed"}});
+    let id = create_link(&p, body).await.assert_status(201)["payByLinkId"].as_str().unwrap().to_string();
+    let long = json!({"orderRef": "PBL-OPEN", "instructionRef": "I1", "expirySeconds": 86400});
+    let long = create_link(&p, long).await.assert_status(201)["payByLinkId"].as_str().unwrap().to_string();
+    let master_key = match &p.app.config.store.master_key {
+        baton::config::MasterKeySource::Inline(text) => baton_vault::MasterKey::from_base64(text).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let token_of = |reply: &Reply, language: &str| {
+        assert_eq!(reply.status.as_u16(), 303, "{}", reply.text);
+        let location = reply.header("location").unwrap().to_string();
+        let token = location
+            .strip_prefix("/checkout?bearerToken=")
+            .and_then(|rest| rest.strip_suffix(&format!("&language={language}")))
+            .unwrap_or_else(|| panic!("{location}"))
+            .to_string();
+        let claims = baton_engine::checkout::open_token(&master_key, &token, p.app.now_ms() / 1000).unwrap();
+        (token, claims)
+    };
+
+    let (first, claims) = token_of(&open(&p, &id, &[]).await, "de-DE");
+    assert_eq!(claims.pay_by_link_id.as_deref(), Some(id.as_str()));
+    assert_eq!((claims.order_ref.as_str(), claims.instruction_ref.as_str()), ("PBL-OPEN", "I1"));
+    assert_eq!(claims.amount, 1000);
+    let callbacks = claims.callbacks.clone().unwrap();
+    assert_eq!(callbacks.success.as_deref(), Some("https://shop.example/paid"));
+    assert_eq!(callbacks.failed.as_deref(), Some("https://shop.example/failed"));
+    let lifetime = claims.exp - p.app.now_ms() / 1000;
+    assert!((590..=600).contains(&lifetime), "the token ends with the link: {lifetime}");
+    assert_eq!(first_open_status(&p, &id).await, "OPENED");
+
+    // Another open: another token, in the visitor's language; still one announcement.
+    let (second, again) = token_of(&open(&p, &id, &[("accept-language", "en-GB,en;q=0.9")]).await, "en-GB");
+    assert_ne!((first, claims.jti), (second, again.jti));
+    assert_eq!(count(&p, "events", "event_type = 'pay_by_link.opened'").await, 1);
+
+    // A long link's tokens live an hour at most.
+    let (_, claims) = token_of(&open(&p, &long, &[]).await, "en-GB");
+    let lifetime = claims.exp - p.app.now_ms() / 1000;
+    assert!((3590..=3600).contains(&lifetime), "{lifetime}");
+    assert_eq!(count(&p, "events", "event_type = 'pay_by_link.opened'").await, 2);
+
+    // Paid: the link is completed and says so.
+    let fi = p.card("C1", "4242424242424242").await;
+    let put = json!({"customerRef": "C1", "direction": "DEBIT", "amount": "10.00", "currency": "EUR",
+        "country": "DE", "schemeId": p.scheme, "financialInstrumentId": fi});
+    p.app.put("/v1/order-management/PBL-OPEN/instruction/I1", &p.token, &put).await.assert_status(200);
+    p.execute("PBL-OPEN").await.assert_status(200);
+    let page = open(&p, &id, &[]).await;
+    assert_eq!(page.status.as_u16(), 200);
+    assert!(page.text.contains("Diese Zahlung ist erfolgt"), "{}", page.text);
+    assert_eq!(first_open_status(&p, &id).await, "COMPLETED");
+}
+
+async fn first_open_status(p: &Payments, id: &str) -> String {
+    let link = get_link(p, id).await;
+    if link["status"] == "OPENED" {
+        assert!(link["openedAt"].is_string(), "{link}");
+    }
+    link["status"].as_str().unwrap().to_string()
 }

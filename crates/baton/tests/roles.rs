@@ -330,7 +330,8 @@ async fn unauthenticated_routes_are_exactly_the_expected_set() {
         assert_eq!(reply.status.as_u16(), 200, "GET {path}: {}", reply.text);
     }
     // An unknown link gets its page, not an API error.
-    let reply = app.send(Method::GET, &pay_page.1.replace("{payByLinkId}", "AAAAAAAAAAAAAAAAAAAAAA"), None, &[], None).await;
+    let reply =
+        app.send(Method::GET, &pay_page.1.replace("{payByLinkId}", "AAAAAAAAAAAAAAAAAAAAAA"), None, &[], None).await;
     assert_eq!(reply.status.as_u16(), 404);
     assert!(reply.header("content-type").is_some_and(|t| t.starts_with("text/html")), "{}", reply.text);
     for (_, path) in &expected_hmac {

@@ -154,7 +154,11 @@ async fn the_theme_styles_the_link_pages_and_names_the_origins_that_may_frame_th
     p.app.delete(&format!("/v1/whitelabel-customer/session/checkout/pay-by-link/{id}"), &p.token).await;
     let page = p.app.send(reqwest::Method::GET, &format!("/pay/{id}"), None, &[], None).await;
     assert_eq!(page.status.as_u16(), 410);
-    assert!(page.text.contains("main{border-radius:0}") && page.text.contains("--baton-brand:#7a1f5c"), "{}", page.text);
+    assert!(
+        page.text.contains("main{border-radius:0}") && page.text.contains("--baton-brand:#7a1f5c"),
+        "{}",
+        page.text
+    );
     let csp = page.header("content-security-policy").unwrap();
     assert!(csp.contains("frame-ancestors 'self' https://shop.example"), "{csp}");
     let nonce = csp.split("'nonce-").nth(1).and_then(|s| s.split('\'').next()).unwrap();

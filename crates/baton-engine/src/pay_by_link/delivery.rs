@@ -126,7 +126,11 @@ impl SmtpConfig {
             ));
         }
         if self.port == 0 {
-            problems.push(Problem::invalid_field("INVALID_DELIVERY_SETTINGS", field("port"), "{field} must be 1 to 65535."));
+            problems.push(Problem::invalid_field(
+                "INVALID_DELIVERY_SETTINGS",
+                field("port"),
+                "{field} must be 1 to 65535.",
+            ));
         }
         if self.from.parse::<Mailbox>().is_err() {
             problems.push(Problem::invalid_field(
@@ -432,9 +436,10 @@ impl Engine {
         let secrets = match &doc.secrets_sealed {
             None => StoredSecrets::default(),
             Some(sealed) => {
-                let plain = self.master_key.open(sealed, &settings_aad(tenant_id)).map_err(|e| {
-                    internal(format!("the delivery secrets of tenant {tenant_id} do not open: {e}"))
-                })?;
+                let plain = self
+                    .master_key
+                    .open(sealed, &settings_aad(tenant_id))
+                    .map_err(|e| internal(format!("the delivery secrets of tenant {tenant_id} do not open: {e}")))?;
                 serde_json::from_slice(&plain)
                     .map_err(|e| internal(format!("delivery secrets of tenant {tenant_id}: {e}")))?
             }
@@ -608,8 +613,12 @@ impl Engine {
                 }
             }
             secrets.sms_auth_value = config.auth_value.clone();
-            stored.sms =
-                Some(StoredSms { url: config.url, method: config.method, body: config.body, auth_header: config.auth_header });
+            stored.sms = Some(StoredSms {
+                url: config.url,
+                method: config.method,
+                body: config.body,
+                auth_header: config.auth_header,
+            });
         }
         if !problems.is_empty() {
             return Err(problems.into());
@@ -621,7 +630,8 @@ impl Engine {
         } else {
             None
         };
-        let doc = TenantDocument { tenant_id: tenant_id.to_string(), document, secrets_sealed, updated_at: self.now_ms() };
+        let doc =
+            TenantDocument { tenant_id: tenant_id.to_string(), document, secrets_sealed, updated_at: self.now_ms() };
         self.store.save_tenant_document(DocumentKind::DeliverySettings, &doc).await?;
         self.delivery_settings(tenant_id).await
     }
@@ -691,7 +701,9 @@ impl Engine {
         let transport = builder.build();
         match transport.send(message).await {
             Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(SendError::Permanent(format!("the SMTP server refused the message: {e}"))),
+            Err(e) if e.is_permanent() => {
+                Err(SendError::Permanent(format!("the SMTP server refused the message: {e}")))
+            }
             Err(e) => Err(SendError::Transient(format!("SMTP: {e}"))),
         }
     }

@@ -72,10 +72,34 @@ pub(crate) fn format_amount(amount: Decimal, currency: Currency, language: Langu
     }
 }
 
-const MONTHS_EN: [&str; 12] =
-    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
-const MONTHS_DE: [&str; 12] =
-    ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober", "November", "Dezember"];
+const MONTHS_EN: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const MONTHS_DE: [&str; 12] = [
+    "Januar",
+    "Februar",
+    "März",
+    "April",
+    "Mai",
+    "Juni",
+    "Juli",
+    "August",
+    "September",
+    "Oktober",
+    "November",
+    "Dezember",
+];
 
 /// `12 March 2026, 14:05 UTC` / `12. März 2026, 14:05 UTC`.
 pub(crate) fn format_time(t: OffsetDateTime, language: Language) -> String {
@@ -156,7 +180,8 @@ fn strings(language: Language, template: MessageTemplate) -> Strings {
             fallback: "Falls die Schaltfläche nicht funktioniert, kopieren Sie diesen Link in Ihren Browser:",
             valid_until: "Der Link ist gültig bis {expires}.",
             ignore: "Falls Sie diese Nachricht nicht erwartet haben, können Sie sie ignorieren.",
-            secure: "Sie geben Ihre Zahlungsdaten auf einer sicheren Seite ein; {merchant} fragt sie nie per E-Mail ab.",
+            secure:
+                "Sie geben Ihre Zahlungsdaten auf einer sicheren Seite ein; {merchant} fragt sie nie per E-Mail ab.",
         },
     }
 }

@@ -54,11 +54,8 @@ enum Node {
 
 fn read<'i>(p: &mut Parser<'i>, depth: usize) -> Vec<Node> {
     let mut out = Vec::new();
-    loop {
-        let token = match p.next_including_whitespace_and_comments() {
-            Ok(t) => t.clone(),
-            Err(_) => break,
-        };
+    while let Ok(token) = p.next_including_whitespace_and_comments() {
+        let token = token.clone();
         let nested = |p: &mut Parser<'i>| -> Vec<Node> {
             if depth >= MAX_DEPTH {
                 return vec![Node::Bad];
@@ -153,7 +150,9 @@ fn is_safe(nodes: &[Node]) -> bool {
         Node::Url(u) => is_safe_data_image(u),
         Node::Ident(s) | Node::Str(s) => !names_script_url(s),
         Node::Function(name, inner) => {
-            !FORBIDDEN_FUNCTIONS.iter().any(|f| f.eq_ignore_ascii_case(name)) && !names_script_url(name) && is_safe(inner)
+            !FORBIDDEN_FUNCTIONS.iter().any(|f| f.eq_ignore_ascii_case(name))
+                && !names_script_url(name)
+                && is_safe(inner)
         }
         Node::Paren(inner) | Node::Square(inner) => is_safe(inner),
         _ => true,
@@ -495,9 +494,15 @@ mod tests {
             ".button,a:hover>span{color:#0B5CAD;margin:0 auto!important;width:calc(100% - 2 * 8px)}\
              @media(max-width:600px){.card{padding:8px 12px}}"
         );
-        assert_eq!(clean("a b  .c{font-family: \"Open Sans\", sans-serif}"), "a b .c{font-family:\"Open Sans\",sans-serif}");
+        assert_eq!(
+            clean("a b  .c{font-family: \"Open Sans\", sans-serif}"),
+            "a b .c{font-family:\"Open Sans\",sans-serif}"
+        );
         assert_eq!(clean(".a{}"), "");
-        assert_eq!(clean("@keyframes pulse { from { opacity: 0 } 50% { opacity: .5 } }"), "@keyframes pulse{from{opacity:0}50%{opacity:0.5}}");
+        assert_eq!(
+            clean("@keyframes pulse { from { opacity: 0 } 50% { opacity: .5 } }"),
+            "@keyframes pulse{from{opacity:0}50%{opacity:0.5}}"
+        );
         assert_eq!(clean(".a { color: red; .b & { color: blue } }"), ".a{color:red;.b &{color:blue}}");
         assert_eq!(clean(":root{--brand: #123456}"), ":root{--brand:#123456}");
     }
@@ -525,14 +530,20 @@ mod tests {
             assert!(!out.contains("evil") && !out.contains("url(") && !out.contains("@import"), "{css} -> {out}");
             assert!(out.contains(".a{color:red}"), "{css} -> {out}");
         }
-        assert_eq!(clean("@charset \"utf-8\"; @font-face{font-family:X;src:local(Arial)}"), "@font-face{font-family:X;src:local(Arial)}");
+        assert_eq!(
+            clean("@charset \"utf-8\"; @font-face{font-family:X;src:local(Arial)}"),
+            "@font-face{font-family:X;src:local(Arial)}"
+        );
     }
 
     #[test]
     fn keeps_inline_raster_images() {
         let css = ".logo{background:url(data:image/png;base64,iVBORw0KGgo=) no-repeat}";
         assert_eq!(clean(css), css);
-        assert_eq!(clean(".logo{background:url(\"data:image/png;base64,iVBORw0KGgo=\")}"), ".logo{background:url(data:image/png;base64,iVBORw0KGgo=)}");
+        assert_eq!(
+            clean(".logo{background:url(\"data:image/png;base64,iVBORw0KGgo=\")}"),
+            ".logo{background:url(data:image/png;base64,iVBORw0KGgo=)}"
+        );
         assert_eq!(clean(".logo{background:url(data:text/html;base64,PHNjcmlwdD4=)}"), "");
     }
 

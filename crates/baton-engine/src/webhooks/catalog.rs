@@ -143,10 +143,14 @@ fn example_data(t: EventType) -> Value {
             data["claim"] = json!({"rewardId": "AMAZON-DE-10", "status": status});
             data
         }
-        PayByLinkOpened | PayByLinkExpired => json!({"payByLink": {
-            "payByLinkId": "0190f5e2-6666-7c1e-9a53-1b2c3d4e5f60", "orderRef": "ORDER-1001",
-            "instructionRef": "premium-2026-01",
-            "status": if t == PayByLinkOpened { "OPENED" } else { "EXPIRED" }}}),
+        PayByLinkOpened | PayByLinkExpired => with(
+            instruction("INCOMPLETE"),
+            "payByLink",
+            json!({"payByLinkId": "cGF5LWJ5LWxpbmstaWQxMg", "orderRef": "ORDER-1001",
+                "instructionRef": "premium-2026-01",
+                "status": if t == PayByLinkOpened { "OPENED" } else { "EXPIRED" },
+                "expiresAt": "2026-01-16T09:30:00.000Z"}),
+        ),
         ReportReady => json!({"report": {"reportId": "0190f5e2-7777-7c1e-9a53-1b2c3d4e5f60", "type": "TRANSACTIONS",
             "status": "READY", "rowCount": 1200, "expiresAt": "2026-02-07T00:00:00.000Z"}}),
         TenantApprovalRequested => json!({"tenant": {"tenantId": "0190f5e2-8888-7c1e-9a53-1b2c3d4e5f60",

@@ -186,7 +186,8 @@ fn location(id: &str) -> String {
     (status = 400, description = "ORDER_REF_REQUIRED, INSTRUCTION_REF_REQUIRED, INVALID_EXPIRY_SECONDS, \
         INVALID_CALLBACK_URL, INVALID_LANGUAGE, DELIVERY_CHANNEL_REQUIRED, INVALID_DELIVERY_CHANNEL, \
         DELIVERY_RECIPIENT_REQUIRED, INVALID_EMAIL_ADDRESS, INVALID_PHONE_NUMBER, INVALID_DELIVERY_TEMPLATE, \
-        EMAIL_DELIVERY_NOT_CONFIGURED, SMS_DELIVERY_NOT_CONFIGURED, INSTRUCTION_NOT_UPDATABLE", body = ErrorEnvelope),
+        EMAIL_DELIVERY_NOT_CONFIGURED, SMS_DELIVERY_NOT_CONFIGURED, INSTRUCTION_NOT_UPDATABLE, SCHEME_REQUIRED",
+        body = ErrorEnvelope),
     (status = 402, description = "PAY_BY_LINK_NOT_SUPPORTED (a CREDIT instruction)", body = ErrorEnvelope),
     (status = 404, description = "ORDER_NOT_FOUND, INSTRUCTION_NOT_FOUND", body = ErrorEnvelope)))]
 pub async fn create_link(
@@ -198,7 +199,11 @@ pub async fn create_link(
         order_ref: body.order_ref,
         instruction_ref: body.instruction_ref,
         expiry_seconds: body.expiry_seconds,
-        callbacks: body.callbacks.map(|c| CallbackUrls { success: c.success, failed: c.failed, cancelled: c.cancelled }),
+        callbacks: body.callbacks.map(|c| CallbackUrls {
+            success: c.success,
+            failed: c.failed,
+            cancelled: c.cancelled,
+        }),
         delivery: body.delivery.map(DeliveryInput::from),
         language: body.language,
     };
@@ -381,8 +386,7 @@ fn page(
     };
     let name = escape(merchant.unwrap_or(fallback));
     let text = text.replace("{merchant}", &name);
-    let nonce =
-        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, rand::random::<[u8; 16]>());
+    let nonce = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, rand::random::<[u8; 16]>());
     let default_theme = CheckoutTheme::default();
     let theme = theme.unwrap_or(&default_theme);
     let frame_ancestors = std::iter::once("'self'".to_string())

@@ -8,9 +8,7 @@ use baton_domain::Role;
 use baton_engine::pay_by_link::delivery::{
     DeliverySettingsInput, DeliverySettingsView, EmailSettingsInput, SmsSettingsInput,
 };
-use baton_engine::theme::{
-    CcOptionsInput, CheckoutTheme, InputFieldStyleInput, StyleEntry, StyleInput, ThemeInput,
-};
+use baton_engine::theme::{CcOptionsInput, CheckoutTheme, InputFieldStyleInput, StyleEntry, StyleInput, ThemeInput};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -124,18 +122,14 @@ impl From<ThemeRequest> for ThemeInput {
                     .map(|f| InputFieldStyleInput {
                         style_name: f.style_name,
                         styles: f.styles.map(|styles| {
-                            styles
-                                .into_iter()
-                                .map(|s| StyleInput { key: s.key, value: value_text(s.value) })
-                                .collect()
+                            styles.into_iter().map(|s| StyleInput { key: s.key, value: value_text(s.value) }).collect()
                         }),
                     })
                     .collect()
             }),
-            cc_data_collection_options: r.cc_data_collection_options.map(|o| CcOptionsInput {
-                cardholder_name: o.cardholder_name,
-                billing_address: o.billing_address,
-            }),
+            cc_data_collection_options: r
+                .cc_data_collection_options
+                .map(|o| CcOptionsInput { cardholder_name: o.cardholder_name, billing_address: o.billing_address }),
             allowed_origins: r.allowed_origins,
             brand_color: r.brand_color,
         }
