@@ -184,8 +184,9 @@ impl Engine {
     }
 
     /// `POST …/instruction/{instructionRef}/execute`: executes a `READY` or `LATE`
-    /// instruction now. A decline ends in `FAILED` (returned with its decline), an
-    /// accepted asynchronous payment in `PROCESSING`, a success in `SETTLED`.
+    /// instruction now. A decline ends in `FAILED` (returned with its decline), or, for
+    /// a customer-initiated payment (`CIT`, the checkout), back in `READY`/`LATE` with
+    /// its decline; an accepted asynchronous payment in `PROCESSING`, a success in `SETTLED`.
     pub async fn execute_instruction(
         &self,
         tenant_id: &str,

@@ -413,6 +413,12 @@ async fn a_token_opens_once_into_a_secure_page_in_english_and_german() {
     assert!(page.text.contains("<html lang=\"de\">"));
     assert!(page.text.contains("Kartennummer") && page.text.contains("49,90\u{a0}€"), "{}", page.text);
     assert!(page.text.contains("SEPA-Lastschriftmandat") && page.text.contains("Ich ermächtige Payments tenant"));
+    // Repeated or unknown parameters change nothing: the first of each counts.
+    let twice = token_for(&p, "O-1").await;
+    let got =
+        browser.get(&format!("/checkout?bearerToken={twice}&bearerToken=x&language=de-DE&language=en-GB&x=1")).await;
+    assert_eq!(got.status, 303, "{}", got.text);
+    assert!(browser.get(got.location()).await.text.contains("<html lang=\"de\">"));
     let by_header = token_for(&p, "O-1").await;
     let got = browser
         .get_with(&format!("/checkout?bearerToken={by_header}"), &[("accept-language", "de-CH, de;q=0.9")])
@@ -819,4 +825,90 @@ async fn the_customer_can_cancel_and_a_paid_instruction_is_not_offered_again() {
 /// The session's CSRF token, as any of its forms carries it (a result page has none).
 fn page_csrf(p: &Payments, session: &str) -> String {
     p.app.engine().checkout_csrf_token(session.trim_start_matches("/checkout/session/"))
+}
+
+/// Everything the nodes of this test binary log, from the first call on.
+fn captured_logs() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        #[derive(Clone)]
+        struct Sink(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let sink = Sink(buffer.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("log capture needs the first subscriber of this test binary (unset BATON_TEST_LOG)");
+        buffer
+    })
+    .clone()
+}
+
+#[tokio::test]
+async fn card_numbers_tokens_and_session_ids_never_reach_the_log() {
+    let logs = captured_logs();
+    let p = shop().await;
+    let browser = Browser::new(&p);
+    let token = token_for(&p, "O-1").await;
+    let session = browser.open(&token, "").await;
+    let session_id = session.trim_start_matches("/checkout/session/").to_string();
+    browser.pay_card(&session, "4000 0000 0000 9995", FUTURE, "737", "Jane Logged").await;
+    browser.pay_card(&session, "4242424242424241", FUTURE, "737", "Jane Logged").await;
+    let csrf = page_csrf(&p, &session);
+    browser
+        .post(
+            &format!("{session}/bank"),
+            &[
+                ("csrf", &csrf),
+                ("iban", "DE89370400440532013000"),
+                ("accountHolder", "Jane Logged"),
+                ("mandateConsent", "yes"),
+            ],
+        )
+        .await;
+    browser.get(&format!("/checkout/bearerToken={token}")).await;
+
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    assert!(text.contains("checkout token opened"), "the capture works");
+    assert!(text.contains("/checkout/session/{sessionId}/card"), "requests are logged by route");
+    for secret in [
+        "4000000000009995",
+        "4000 0000 0000 9995",
+        "4242424242424241",
+        "DE89370400440532013000",
+        "Jane Logged",
+        &token,
+        &session_id,
+    ] {
+        assert!(!text.contains(secret), "{secret} reached the log");
+    }
+}
+
+#[tokio::test]
+async fn messages_go_only_to_an_allowed_parent_origin() {
+    let p = shop().await;
+    let browser = Browser::new(&p);
+    // Baton's own origin may embed the page and receive its messages (`frame-ancestors 'self'`).
+    let own = p.app.base.clone();
+    let session = browser.open(&token_for(&p, "O-1").await, &format!("&parentOrigin={own}")).await;
+    let page = browser.get(&session).await;
+    assert_eq!(page.body_attr("data-parent-origin").unwrap(), own);
+    // Anything else is kept but never written into the page.
+    for other in ["https://evil.example", "javascript:alert(1)", "https://shop.example/path"] {
+        let session = browser.open(&token_for(&p, "O-1").await, &format!("&parentOrigin={other}")).await;
+        assert_eq!(browser.get(&session).await.body_attr("data-parent-origin").unwrap(), "", "{other}");
+    }
 }

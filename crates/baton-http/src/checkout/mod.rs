@@ -22,7 +22,7 @@ use std::num::NonZeroU32;
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -33,7 +33,6 @@ use baton_engine::checkout::{
     BankInput, CardInput, CheckoutAction, CheckoutClaims, CheckoutView, OpenRefusal, PayOutcome, Unavailable,
 };
 use governor::{DefaultKeyedRateLimiter, Quota};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use self::i18n::{with_merchant, Lang, Strings};
@@ -139,6 +138,8 @@ pub struct KeptValues {
     pub expiry: String,
     pub cardholder_name: String,
     pub account_holder: String,
+    /// Billing address lines by form name.
+    pub billing: Vec<(&'static str, String)>,
 }
 
 pub struct FormsView {
@@ -372,16 +373,30 @@ fn request_lang(query: Option<&str>, headers: &HeaderMap) -> Lang {
 
 // -- opening a token -------------------------------------------------------------------------
 
-#[derive(Debug, Default, Deserialize)]
+/// The parameters of `GET /checkout` (repeated or unknown ones are ignored, never an error).
+#[derive(Debug, Default)]
 pub struct OpenQuery {
-    #[serde(rename = "bearerToken", alias = "bearertoken", alias = "token")]
     bearer_token: Option<String>,
     language: Option<String>,
-    #[serde(rename = "parentOrigin")]
     parent_origin: Option<String>,
 }
 
-/// `GET /checkout?bearerToken=…&language=en-GB|de-DE&parentOrigin=…`.
+impl OpenQuery {
+    fn parse(query: &str) -> Self {
+        let mut out = Self::default();
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            let slot = match k.as_ref() {
+                "bearerToken" | "bearertoken" => &mut out.bearer_token,
+                "language" => &mut out.language,
+                "parentOrigin" => &mut out.parent_origin,
+                _ => continue,
+            };
+            slot.get_or_insert_with(|| v.into_owned());
+        }
+        out
+    }
+}
+
 #[utoipa::path(get, path = "/checkout", tag = "hosted checkout", params(
     ("bearerToken" = String, Query, description = "A checkout token from `POST /v1/whitelabel-customer/grants`"),
     ("language" = Option<String>, Query, description = "`en-GB` (default) or `de-DE`; else `Accept-Language`"),
@@ -391,8 +406,8 @@ pub struct OpenQuery {
     (status = 400, description = "Invalid token: a page in the customer's language", content_type = "text/html"),
     (status = 410, description = "Expired or already used token: a page, redirecting to the token's `failed` \
         callback with `messageType=imburse_invalid_token`", content_type = "text/html")))]
-pub async fn open(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<OpenQuery>) -> Response {
-    open_token(&state, &headers, query).await
+pub async fn open(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    open_token(&state, &headers, OpenQuery::parse(query.as_deref().unwrap_or(""))).await
 }
 
 /// `GET /checkout/bearerToken=…` (the documented form without `?`; `&language=…` may follow).
@@ -400,21 +415,15 @@ pub async fn open(State(state): State<AppState>, headers: HeaderMap, Query(query
     params(("token" = String, Path, description = "`bearerToken=<checkout token>` (optionally `&language=…`)")),
     responses((status = 303, description = "As `GET /checkout`")))]
 pub async fn open_path(State(state): State<AppState>, headers: HeaderMap, Path(segment): Path<String>) -> Response {
-    let mut query = OpenQuery::default();
     let Some(rest) = segment.strip_prefix("bearerToken=").or_else(|| segment.strip_prefix("bearertoken=")) else {
         let lang = request_lang(None, &headers);
         let t = lang.strings();
         return Page::message(StatusCode::NOT_FOUND, lang, "invalid", t.invalid_title, t.invalid_body).render();
     };
-    let mut parts = rest.splitn(2, '&');
-    query.bearer_token = parts.next().map(str::to_string);
-    for (k, v) in form_urlencoded::parse(parts.next().unwrap_or("").as_bytes()) {
-        match k.as_ref() {
-            "language" => query.language = Some(v.into_owned()),
-            "parentOrigin" => query.parent_origin = Some(v.into_owned()),
-            _ => {}
-        }
-    }
+    // The token is base64url (no `&`, `=` or `%`); what follows it is a query string.
+    let (token, rest) = rest.split_once('&').unwrap_or((rest, ""));
+    let mut query = OpenQuery::parse(rest);
+    query.bearer_token = Some(token.to_string());
     open_token(&state, &headers, query).await
 }
 
@@ -472,15 +481,6 @@ fn internal_error(lang: Lang, error: &str) -> Response {
 
 // -- the session page ------------------------------------------------------------------------
 
-#[derive(Debug, Default, Deserialize)]
-pub struct SessionQuery {
-    /// Show the forms again after a failed attempt.
-    retry: Option<String>,
-    /// The method to show first (`card`, `bank`, `paypal`).
-    method: Option<String>,
-}
-
-/// `GET /checkout/session/{sessionId}`.
 #[utoipa::path(get, path = "/checkout/session/{sessionId}", tag = "hosted checkout",
     params(("sessionId" = String, Path), ("retry" = Option<String>, Query), ("method" = Option<String>, Query)),
     responses((status = 200, description = "The payment page, the authentication challenge, or the result", content_type = "text/html"),
@@ -490,7 +490,7 @@ pub async fn session_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(session_id): Path<String>,
-    Query(query): Query<SessionQuery>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     let fallback = request_lang(None, &headers);
     let view = match state.engine.checkout_view(&session_id).await {
@@ -499,9 +499,17 @@ pub async fn session_page(
         Err(e) => return internal_error(fallback, &e.to_string()),
     };
     let ctx = Context::new(&state, &headers, view).await;
-    let retry = query.retry.is_some();
-    let method = query.method.as_deref().unwrap_or("");
-    ctx.page_for_state(retry, method, Vec::new(), KeptValues::default()).render()
+    // `retry`: show the forms again after a failed attempt; `method`: the one to show first.
+    let mut retry = false;
+    let mut method = String::new();
+    for (k, v) in form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "retry" => retry = true,
+            "method" => method = v.into_owned(),
+            _ => {}
+        }
+    }
+    ctx.page_for_state(retry, &method, Vec::new(), KeptValues::default()).render()
 }
 
 fn unknown_session(lang: Lang) -> Response {
@@ -781,7 +789,6 @@ const BILLING: [(&str, &str, &str, &str, bool); 9] = [
 ];
 
 fn billing_fields(t: &'static Strings, values: &KeptValues) -> Vec<BillingField> {
-    let _ = values;
     BILLING
         .iter()
         .map(|&(id, name, json, autocomplete, required)| BillingField {
@@ -800,7 +807,7 @@ fn billing_fields(t: &'static Strings, values: &KeptValues) -> Vec<BillingField>
             },
             autocomplete,
             max: if json == "country" { 2 } else { baton_domain::BillingAddress::MAX_LINE },
-            value: String::new(),
+            value: values.billing.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()).unwrap_or_default(),
             required,
         })
         .collect()
@@ -984,6 +991,7 @@ pub async fn pay_card(
         expiry: form.text("expiry").chars().take(7).collect(),
         cardholder_name: holder.clone().unwrap_or_default().chars().take(140).collect(),
         account_holder: String::new(),
+        billing: BILLING.iter().map(|b| (b.1, form.text(b.1).chars().take(100).collect())).collect(),
     };
     let card = CardInput {
         number: form.text("cardNumber"),
@@ -1200,6 +1208,53 @@ mod tests {
         assert_eq!(loggable_path("/checkout/bearerToken=secret"), "/checkout/{token}");
         assert_eq!(loggable_path("/checkout/assets/checkout.css"), "/checkout/assets/checkout.css");
         assert_eq!(loggable_path("/v1/account"), "/v1/account");
+    }
+
+    #[test]
+    fn the_billing_address_form_and_escaping() {
+        let lang = Lang::De;
+        let t = lang.strings();
+        let values = KeptValues {
+            cardholder_name: "<img src=x onerror=alert(1)>".into(),
+            billing: vec![("billingLocality", "Köln".into())],
+            ..Default::default()
+        };
+        let forms = FormsView {
+            base: "/checkout/session/x".into(),
+            csrf: "c".into(),
+            card: true,
+            bank: false,
+            paypal: false,
+            method_count: 1,
+            selected: "card",
+            brands: vec![BrandMark { class: "visa".into(), name: "Visa" }],
+            collect_name: true,
+            collect_billing: true,
+            billing_fields: billing_fields(t, &values),
+            mandate_text: String::new(),
+            errors: vec![ErrorItem { target: "billing-post-code", message: t.err_required }],
+            values,
+            notice: None,
+        };
+        let mut page = Page::new(StatusCode::OK, lang, View::Forms(forms));
+        page.template.merchant = "Acme <script>alert(1)</script>".into();
+        let html = page.template.render().unwrap();
+        for hook in [
+            r#"id="billing-first-name""#,
+            r#"autocomplete="postal-code""#,
+            r#"id="billing-country""#,
+            r#"<label for="billing-company">Firma <span class="optional">(optional)</span>"#,
+        ] {
+            assert!(html.contains(hook), "{hook}");
+        }
+        assert!(html.contains(
+            r#"id="billing-post-code-error" class="error" aria-live="polite">Dieses Feld ist erforderlich."#
+        ));
+        assert!(html.contains("Acme &lt;script&gt;alert(1)&lt;/script&gt;") && !html.contains("<script>alert"));
+        assert!(html.contains(
+            r#"name="billingLocality" type="text" autocomplete="address-level2" maxlength="100" value="Köln""#
+        ));
+        assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;") && !html.contains("<img"));
     }
 
     #[test]
