@@ -143,19 +143,23 @@ impl Default for CheckoutTheme {
 }
 
 impl CheckoutTheme {
-    /// The input field styles as CSS rules under `scope` (e.g. `.card-fields`):
-    /// `input` styles every card field, `.number`, `.cvv`, `.expiration-month` and
-    /// `.expiration-year` one each. Values are sanitised, so this is safe to embed.
+    /// The input field styles as CSS rules under `scope` (e.g. `#card-form`): `input`
+    /// styles every card field, `.number`, `.cvv`, `.expiration-month` and
+    /// `.expiration-year` one each (the last two also a single `.expiration` field).
+    /// Values are sanitised, so this is safe to embed.
     pub fn input_field_css(&self, scope: &str) -> String {
         let mut out = String::new();
         for field in &self.input_field_styles {
             if field.styles.is_empty() {
                 continue;
             }
-            let selector = if field.style_name == "input" {
-                format!("{scope} input")
-            } else {
-                format!("{scope} input{}", field.style_name)
+            let selector = match field.style_name.as_str() {
+                "input" => format!("{scope} input"),
+                // A page may ask for the expiry in one field (`.expiration`) or two.
+                name @ (".expiration-month" | ".expiration-year") => {
+                    format!("{scope} input{name},{scope} input.expiration")
+                }
+                name => format!("{scope} input{name}"),
             };
             out.push_str(&selector);
             out.push('{');

@@ -87,9 +87,8 @@ pub async fn correlate(State(state): State<AppState>, mut request: Request, next
     async move {
         let started = std::time::Instant::now();
         let mut response = next.run(request).await;
-        let page = response.extensions().get::<PageResponse>().is_some()
-            || response.extensions().get::<crate::checkout::PageBody>().is_some();
-        if !page && (response.status().is_client_error() || response.status().is_server_error()) {
+        let page = response.extensions().get::<crate::checkout::PageBody>().is_some();
+        if (response.status().is_client_error() || response.status().is_server_error()) && !page {
             response = render_envelope(response, &correlation);
         }
         let echo = correlation.caller.as_deref().unwrap_or(&correlation.platform);
@@ -108,11 +107,6 @@ pub async fn correlate(State(state): State<AppState>, mut request: Request, next
     .instrument(span)
     .await
 }
-
-/// Marks a response whose body is a page for people (an HTML page saying why a link
-/// cannot be used): it keeps its body and type whatever its status.
-#[derive(Debug, Clone, Copy)]
-pub struct PageResponse;
 
 /// Replaces an error response's body with the envelope built from its problems.
 fn render_envelope(response: Response, correlation: &Correlation) -> Response {

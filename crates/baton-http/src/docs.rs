@@ -96,9 +96,9 @@ pub fn openapi() -> OpenApiDoc {
     doc.merge(crate::handlers::marketplace::MarketplaceApi::openapi());
     doc.merge(crate::handlers::webhooks::WebhooksApi::openapi());
     doc.merge(crate::handlers::checkout::CheckoutApi::openapi());
+    doc.merge(crate::checkout::CheckoutPagesApi::openapi());
     doc.merge(crate::handlers::pay_by_link::PayByLinkApi::openapi());
     doc.merge(crate::handlers::whitelabel::WhiteLabelApi::openapi());
-    doc.merge(crate::checkout::CheckoutPagesApi::openapi());
     doc.merge(crate::handlers::component::ComponentApi::openapi());
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let components = doc.components.get_or_insert_with(Default::default);

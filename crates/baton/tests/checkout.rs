@@ -227,7 +227,7 @@ impl Got {
 
     /// The message reported to an embedding page.
     fn message(&self) -> Value {
-        serde_json::from_str(&self.body_attr("data-outcome").expect("data-outcome")).expect("JSON message")
+        serde_json::from_str(&self.body_attr("data-message").expect("data-message")).expect("JSON message")
     }
 }
 
@@ -672,6 +672,31 @@ async fn a_direct_debit_and_a_paypal_payment() {
     p.app.clock.advance(Duration::from_secs(3));
     p.app.tick().await;
     assert_eq!(instruction(&p, "O-1").await["status"], "SETTLED");
+    let result = browser.get(&session).await;
+    assert_eq!(result.outcome(), "succeeded");
+    assert!(!result.text.contains("data-pending") && result.text.contains("Payment successful"));
+
+    // A collection the bank refuses later leaves the instruction payable, and the
+    // session's page says the payment did not go through.
+    unpaid_order(&p, "O-3").await;
+    let session = browser.open(&token_for(&p, "O-3").await, "").await;
+    let csrf = page_csrf(&p, &session);
+    browser
+        .post(
+            &format!("{session}/bank"),
+            &[
+                ("csrf", &csrf),
+                ("iban", "GB82 WEST 1234 5698 7654 32"),
+                ("accountHolder", "Jane Doe"),
+                ("mandateConsent", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(instruction(&p, "O-3").await["status"], "PROCESSING");
+    p.app.clock.advance(Duration::from_secs(3));
+    p.app.tick().await;
+    assert_eq!(instruction(&p, "O-3").await["status"], "READY");
+    assert_eq!(browser.get(&session).await.outcome(), "failed");
 
     // PayPal: the sandbox approval step, then paid.
     unpaid_order(&p, "O-2").await;
@@ -911,4 +936,116 @@ async fn messages_go_only_to_an_allowed_parent_origin() {
         let session = browser.open(&token_for(&p, "O-1").await, &format!("&parentOrigin={other}")).await;
         assert_eq!(browser.get(&session).await.body_attr("data-parent-origin").unwrap(), "", "{other}");
     }
+}
+
+/// Server time to render the payment page, as the client sees it on this machine
+/// (`cargo test --release -p baton --test checkout -- --ignored --nocapture`).
+#[tokio::test]
+#[ignore = "a measurement, not a check"]
+async fn measure_page_render_time() {
+    let p = shop().await;
+    let browser = Browser::new(&p);
+    let session = browser.open(&token_for(&p, "O-1").await, "").await;
+    let mut times = Vec::new();
+    for _ in 0..500 {
+        let started = std::time::Instant::now();
+        assert_eq!(browser.get(&session).await.status, 200);
+        times.push(started.elapsed());
+    }
+    times.sort();
+    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    eprintln!("payment page: p50 {:?}, p99 {:?}, max {:?}", at(0.5), at(0.99), times[times.len() - 1]);
+}
+
+#[tokio::test]
+async fn submissions_are_also_limited_per_client_address() {
+    let p = shop().await;
+    let browser = Browser::new(&p);
+    let bad = [("cardNumber", "4242424242424241"), ("expiry", FUTURE), ("cvc", "123"), ("cardholderName", "Jane")];
+    let mut sessions = Vec::new();
+    for _ in 0..16 {
+        sessions.push(browser.open(&token_for(&p, "O-1").await, "").await);
+    }
+    let started = std::time::Instant::now();
+    // Fifty submissions from one address go through at once (five per session)…
+    let mut statuses = Vec::new();
+    for session in &sessions {
+        let mut form = vec![("csrf", page_csrf(&p, session))];
+        form.extend(bad.iter().map(|(k, v)| (*k, v.to_string())));
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        for _ in 0..5 {
+            statuses.push(browser.post(&format!("{session}/card"), &form).await.status);
+        }
+    }
+    let elapsed = started.elapsed().as_secs();
+    assert!(statuses[..50].iter().all(|s| *s == 422), "{statuses:?}");
+    // …then one a second: the rest of the eighty were mostly refused.
+    let admitted = statuses[50..].iter().filter(|s| **s == 422).count() as u64;
+    assert!(statuses[50..].iter().all(|s| *s == 422 || *s == 429), "{statuses:?}");
+    assert!(admitted <= elapsed + 1, "{admitted} more admitted in {elapsed} s: {statuses:?}");
+    assert_eq!(instruction(&p, "O-1").await["status"], "INCOMPLETE");
+}
+
+#[tokio::test]
+async fn a_theme_asking_for_the_billing_address_and_allowing_a_parent() {
+    let p = shop().await;
+    let doc = json!({ "ccDataCollectionOptions": { "cardholderName": true, "billingAddress": true },
+        "allowedOrigins": ["https://shop.example"] });
+    p.app.put("/v1/whitelabel/theme-template", &p.token, &doc).await.assert_status(200);
+    let browser = Browser::new(&p);
+    let session = browser.open(&token_for(&p, "O-1").await, "&parentOrigin=https://shop.example").await;
+    let page = browser.get(&session).await;
+    assert!(page.text.contains(r#"id="billing-post-code""#) && page.text.contains(r#"autocomplete="postal-code""#));
+    // The allowed parent may frame the page and receives its messages.
+    assert_eq!(page.body_attr("data-parent-origin").unwrap(), "https://shop.example");
+    assert!(page.header("content-security-policy").contains("frame-ancestors 'self' https://shop.example"));
+
+    let card = |street: &'static str, country: &'static str| {
+        let csrf = page_csrf(&p, &session);
+        let form: Vec<(&str, String)> = vec![
+            ("csrf", csrf),
+            ("cardNumber", "4242424242424242".into()),
+            ("expiry", FUTURE.into()),
+            ("cvc", "123".into()),
+            ("cardholderName", "Jane Doe".into()),
+            ("billingFirstName", "Jane".into()),
+            ("billingLastName", "Doe".into()),
+            ("billingStreet", street.into()),
+            ("billingLocality", "Köln".into()),
+            ("billingPostCode", "50667".into()),
+            ("billingCountry", country.into()),
+        ];
+        form
+    };
+    // Missing street, unknown country: refused field by field, the typed lines kept.
+    let form = card("", "XX");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let got = browser.post(&format!("{session}/card"), &form).await;
+    assert_eq!(got.status, 422, "{}", got.text);
+    assert!(got.text.contains(r#"id="billing-street-error" class="error" aria-live="polite">This field is required."#));
+    assert!(got.text.contains(
+        r#"id="billing-country-error" class="error" aria-live="polite">Enter a valid two-letter country code."#
+    ));
+    assert!(got.text.contains(r#"value="Köln""#));
+    assert!(instruments(&p, "C1").await.is_empty());
+
+    let form = card("Domkloster 4", "de");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let got = browser.post(&format!("{session}/card"), &form).await;
+    assert_eq!(got.status, 303, "{}", got.text);
+    assert_eq!(instruction(&p, "O-1").await["status"], "SETTLED");
+    // The address is sealed with the card, never shown by the API.
+    let fi = &instruments(&p, "C1").await[0];
+    assert!(!fi.to_string().contains("Domkloster"));
+    let secrets = p
+        .app
+        .engine()
+        .instrument_secrets(&p.tenant, "C1", fi["financialInstrumentId"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(secrets.details["billingAddress"]["streetAddress"], "Domkloster 4");
+    assert_eq!(secrets.details["billingAddress"]["country"], "DE");
+    assert_eq!(secrets.details["cardholderName"], "Jane Doe");
+    assert!(secrets.details.get("cvc").is_none() && !secrets.details.to_string().contains("123\""));
 }

@@ -164,3 +164,34 @@ async fn the_theme_styles_the_link_pages_and_names_the_origins_that_may_frame_th
     let nonce = csp.split("'nonce-").nth(1).and_then(|s| s.split('\'').next()).unwrap();
     assert!(page.text.contains(&format!("<style nonce=\"{nonce}\">")), "the page's one style block carries the nonce");
 }
+
+#[tokio::test]
+async fn the_hosted_checkout_uses_the_saved_theme() {
+    let p = Payments::new().await;
+    let doc = json!({
+        "styleSheet": ".amount { letter-spacing: 0.02em }",
+        "inputFieldStyles": [{"styleName": ".number", "styles": [{"key": "font-size", "value": "18px"}]}],
+        "ccDataCollectionOptions": {"cardholderName": false, "billingAddress": true},
+        "allowedOrigins": ["https://shop.example"],
+        "brandColor": "#7a1f5c"
+    });
+    p.app.put(THEME, &p.token, &doc).await.assert_status(200);
+    let order = json!({ "orderRef": "THEMED-PAGE", "instructions": [{ "instructionRef": "I1", "customerRef": "C1",
+        "direction": "DEBIT", "schemeId": p.scheme, "amount": "10.00", "currency": "EUR", "country": "DE" }] });
+    p.app.post("/v1/order-management", &p.token, &order).await.assert_status(202);
+    let grant = p
+        .app
+        .post("/v1/whitelabel-customer/grants", &p.token, &json!({"orderRef": "THEMED-PAGE", "instructionRef": "I1"}))
+        .await;
+    let token = grant.assert_status(201)["accessToken"].as_str().unwrap().to_string();
+    // The test client follows the redirect to the session's page.
+    let page = p.app.send(reqwest::Method::GET, &format!("/checkout?bearerToken={token}"), None, &[], None).await;
+    assert_eq!(page.status.as_u16(), 200, "{}", page.text);
+    assert!(page.text.contains(".amount{letter-spacing:0.02em}"), "the tenant's stylesheet");
+    assert!(page.text.contains("#card-form input.number{font-size:18px}"), "the card field styles");
+    assert!(page.text.contains("--accent:#7a1f5c"), "the brand colour");
+    assert!(!page.text.contains("name=\"cardholderName\""), "no cardholder name asked for");
+    assert!(page.text.contains("name=\"billingStreet\""), "the billing address asked for");
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("frame-ancestors 'self' https://shop.example"), "{csp}");
+}

@@ -119,7 +119,7 @@
   if (window.ResizeObserver) new ResizeObserver(resize).observe(document.documentElement);
   else window.addEventListener("resize", resize);
 
-  var outcome = body.getAttribute("data-outcome");
+  var outcome = body.getAttribute("data-message");
   if (outcome) {
     try {
       var message = JSON.parse(outcome);

@@ -81,9 +81,9 @@ impl Default for CheckoutLimits {
             per_session: DefaultKeyedRateLimiter::keyed(
                 Quota::with_period(std::time::Duration::from_secs(10)).expect("period").allow_burst(nz(5)),
             ),
-            // 30 at once per client address, then one every 2 s.
+            // 50 at once per client address (customers behind one NAT), then one a second.
             per_client: DefaultKeyedRateLimiter::keyed(
-                Quota::with_period(std::time::Duration::from_secs(2)).expect("period").allow_burst(nz(30)),
+                Quota::with_period(std::time::Duration::from_secs(1)).expect("period").allow_burst(nz(50)),
             ),
         }
     }
@@ -620,6 +620,22 @@ impl Context {
         let record = &self.view.session.record;
         let merchant = self.merchant();
         match record.status {
+            // A bank collection the bank refused after it was submitted.
+            CheckoutStatus::Succeeded if self.view.payable => {
+                let code = "PAYMENT_DECLINED";
+                let message = self.outcome("imburse_payment_failed", Some(Lang::En.message(code).to_string()));
+                let callback = self.callbacks().failed.map(|f| message.failed_url(&f));
+                return self.result(
+                    StatusCode::OK,
+                    "failed",
+                    t.failed_title,
+                    self.lang.message(code).to_string(),
+                    message,
+                    callback,
+                    FAILED_REDIRECT_DELAY,
+                    false,
+                );
+            }
             CheckoutStatus::Succeeded => {
                 let pending = self.view.instruction_status == InstructionStatus::Processing;
                 let (title, body) =

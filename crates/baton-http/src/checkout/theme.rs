@@ -1,8 +1,8 @@
 //! The look and data collection of the hosted page for a tenant.
 //!
-//! Until tenants can save theme templates (`/v1/whitelabel/theme-template`), every
-//! tenant gets the built-in default below; [`page_theme`] is the one place that asks
-//! for a tenant's theme, so the saved one plugs in here.
+//! [`page_theme`] is the one place that asks for a tenant's theme: the template saved
+//! with `PUT /v1/whitelabel/theme-template` (sanitised on save), or the built-in
+//! default below when none is.
 
 use baton_engine::Engine;
 
@@ -31,19 +31,27 @@ pub fn default_theme() -> PageTheme {
     }
 }
 
-/// The theme of `tenant_id`'s pages: the saved theme template, or the default when
-/// none is saved (or it cannot be read, which is logged).
+/// The theme of `tenant_id`'s pages: the brand colour as the page's accent, the card
+/// field styles, then the tenant's stylesheet (last, so it wins). A theme that cannot
+/// be read falls back to the default look rather than failing the payment.
 pub async fn page_theme(engine: &Engine, tenant_id: &str) -> PageTheme {
-    match engine.checkout_theme(tenant_id).await {
-        Ok(theme) => PageTheme {
-            stylesheet: theme.style_sheet,
-            collect_cardholder_name: theme.cc_data_collection_options.cardholder_name,
-            collect_billing_address: theme.cc_data_collection_options.billing_address,
-            allowed_origins: theme.allowed_origins,
-        },
+    let theme = match engine.checkout_theme(tenant_id).await {
+        Ok(t) => t,
         Err(e) => {
-            tracing::error!(tenant_id, error = %e, "theme template unreadable; the default theme is used");
-            default_theme()
+            tracing::warn!(tenant_id, error = %e, "the tenant's theme cannot be read; the default applies");
+            return default_theme();
         }
+    };
+    let mut stylesheet = String::new();
+    if theme.brand_color != baton_engine::theme::DEFAULT_BRAND_COLOR {
+        stylesheet.push_str(&format!(":root{{--accent:{}}}", theme.brand_color));
+    }
+    stylesheet.push_str(&theme.input_field_css("#card-form"));
+    stylesheet.push_str(&theme.style_sheet);
+    PageTheme {
+        stylesheet,
+        collect_cardholder_name: theme.cc_data_collection_options.cardholder_name,
+        collect_billing_address: theme.cc_data_collection_options.billing_address,
+        allowed_origins: theme.allowed_origins,
     }
 }

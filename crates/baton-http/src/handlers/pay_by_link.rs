@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use super::created;
 use super::orders::tenant;
 use crate::auth::Caller;
-use crate::correlation::PageResponse;
+use crate::checkout::PageBody;
 use crate::dto::{iso_time, ErrorEnvelope};
 use crate::error::ApiResult;
 use crate::json::{ApiJson, OptionalJson};
@@ -417,7 +417,7 @@ fn page(
         LinkUnavailable::Completed | LinkUnavailable::Processing => StatusCode::OK,
     };
     let mut response = (status, html).into_response();
-    response.extensions_mut().insert(PageResponse);
+    response.extensions_mut().insert(PageBody);
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     if let Ok(v) = HeaderValue::from_str(&csp) {
