@@ -113,6 +113,18 @@ async fn rotate_master_key_moves_everything_and_retires_the_old_key() {
     let engine_before = engine(&app);
     engine_before.customer_data_key(&tenant, "forgotten").await.unwrap();
     assert!(engine_before.shred_customer(&tenant, "forgotten").await.unwrap());
+    // The tenant's own SMTP password, sealed under the master key.
+    let settings = baton_engine::pay_by_link::delivery::DeliverySettingsInput {
+        email: Some(baton_engine::pay_by_link::delivery::EmailSettingsInput {
+            host: Some("smtp.example.com".into()),
+            username: Some("acme".into()),
+            password: Some("smtp-password".into()),
+            from: Some("billing@acme.test".into()),
+            ..Default::default()
+        }),
+        sms: None,
+    };
+    engine_before.save_delivery_settings(&tenant, settings).await.unwrap();
     // A token issued before the rotation.
     let old_token = app.admin_token().await;
     drop(engine_before);
@@ -152,8 +164,8 @@ async fn rotate_master_key_moves_everything_and_retires_the_old_key() {
     // Five live customer keys in batches of two; the shredded one is not touched.
     assert!(err.contains("2 customer data keys re-wrapped, 3 to go"), "{err}");
     assert!(err.contains("5 customer data keys re-wrapped, 0 to go"), "{err}");
-    // Signing key, admin key, tenant key, the app's secrets.
-    assert!(err.contains("5 customer data keys re-wrapped, 4 sealed secrets re-sealed"), "{err}");
+    // Signing key, admin key, tenant key, the app's secrets, the tenant's SMTP password.
+    assert!(err.contains("5 customer data keys re-wrapped, 5 sealed secrets re-sealed"), "{err}");
     assert!(err.contains(&new_key.key_id()), "{err}");
     assert!(err.contains("Restart every node with the new master key"), "{err}");
     assert!(!err.contains(&new_text) && !err.contains(&old_key), "keys are never printed");
@@ -174,6 +186,9 @@ async fn rotate_master_key_moves_everything_and_retires_the_old_key() {
     }
     // New customers get keys under the new master key.
     engine(&app).customer_data_key(&tenant, "after-rotation").await.unwrap();
+    // The SMTP password opens under the new key (it is read to send every message).
+    let delivery = engine(&app).delivery_settings(&tenant).await.expect("delivery secrets open");
+    assert_eq!(delivery.email.unwrap()["password"], "********");
 
     // Running the finished rotation again (config already on the new key) is refused
     // as a no-op; with the old key as current it is accepted and changes nothing.
