@@ -99,6 +99,7 @@ pub fn openapi() -> OpenApiDoc {
     doc.merge(crate::checkout::CheckoutPagesApi::openapi());
     doc.merge(crate::handlers::pay_by_link::PayByLinkApi::openapi());
     doc.merge(crate::handlers::whitelabel::WhiteLabelApi::openapi());
+    doc.merge(crate::handlers::component::ComponentApi::openapi());
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(

@@ -10,7 +10,7 @@ use baton_domain::Role::{self, *};
 
 use crate::auth::Access::{self, *};
 use crate::handlers::marketplace;
-use crate::handlers::{account, api_keys, health, identity, tenants, webhooks};
+use crate::handlers::{account, api_keys, component, health, identity, tenants, webhooks};
 use crate::{docs, AppState};
 
 /// Every account role: for endpoints open to any account key.
@@ -62,6 +62,8 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         route(&M::GET, "/v1/openapi.json", Public, get(docs::openapi_json)),
         route(&M::GET, "/docs", Public, get(docs::reference_page)),
         route(&M::GET, "/docs/reference.css", Public, get(docs::stylesheet)),
+        // The embeddable checkout component (SPEC §4.11)
+        route(&M::GET, "/checkout.js", Public, get(component::checkout_js)),
         // Identity (SPEC §2)
         route(&M::POST, "/identity/v1/hmac/management", Hmac, post(identity::issue_token)),
         alias(&M::POST, "/identity/v1/hmac/collect", "/identity/v1/hmac/management", Hmac, post(identity::issue_token)),

@@ -269,6 +269,7 @@ async fn unauthenticated_routes_are_exactly_the_expected_set() {
         "/v1/openapi.json",
         "/docs",
         "/docs/reference.css",
+        "/checkout.js",
         "/assets/apps/{file}",
         "/assets/payment-methods/{file}",
         "/assets/rewards/{file}",

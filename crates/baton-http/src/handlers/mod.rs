@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod chargebacks;
 pub mod checkout;
 pub mod claims;
+pub mod component;
 pub mod execution;
 pub mod health;
 pub mod identity;

@@ -3,6 +3,8 @@
 //! file, or a fresh PostgreSQL database when `BATON_TEST_DATABASE_URL` is set.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
