@@ -9,6 +9,7 @@
 //! sends a new charge for it. Outcomes are written with compare-and-set on the attempt's
 //! status, so a late answer and a sync cannot both apply.
 
+pub(crate) mod cache;
 pub mod events;
 pub mod notifications;
 pub mod worker;
@@ -26,12 +27,14 @@ use baton_domain::{
     InstrumentState, InstrumentType, Operation, Problem, SchemeKind, StateReason, TransactionStatus, TransactionType,
 };
 use baton_store::{
-    Change, InstructionRecord, InstrumentRecord, JobRecord, OrderRecord, TransactionOutcome, TransactionRecord,
+    Change, CustomerDefaultRecord, ExecutionSubject, InstructionRecord, InstrumentRecord, JobRecord, OrderRecord,
+    TransactionOutcome, TransactionRecord,
 };
 use serde_json::{json, Value};
 
 use crate::error::internal;
-use crate::orders::InstructionView;
+use crate::orders::{instruction_not_found, instruction_view, order_not_found, InstructionView};
+use crate::schemes::DraftView;
 use crate::{new_id, Engine, EngineResult};
 
 /// The job that asks a connector for the outcome of an attempt.
@@ -194,11 +197,15 @@ impl Engine {
         instruction_ref: &str,
         request: ExecuteRequest,
     ) -> EngineResult<Execution> {
-        let order = self.order_record(tenant_id, order_ref).await?;
-        let prepared = self.prepare_execution(&order, instruction_ref).await?;
+        // Everything but routing in one read; routing from this node's copies when they
+        // are as recent as the routing version read with it (see `cache`).
+        let subject = self.execution_subject(tenant_id, order_ref, instruction_ref).await?;
+        let routing_version = subject.routing_version;
+        let default = subject.default.clone();
+        let prepared = self.prepare_subject(subject)?;
         let direction = prepared.instruction.direction;
         let kind = if direction == Direction::Debit { SchemeKind::Collect } else { SchemeKind::Payout };
-        let draft = self.published_rules(tenant_id, kind, &prepared.scheme_id).await?;
+        let draft = self.routing_rules(tenant_id, kind, &prepared.scheme_id, routing_version).await?;
         let query = self.match_query(&prepared.instruction)?;
         let rule =
             baton_domain::first_match(&draft.rules, &query).map(|i| draft.rules[i].clone()).ok_or_else(|| {
@@ -213,14 +220,42 @@ impl Engine {
                 .into());
         }
         let prepared = Prepared { draft_id: draft.draft_id.clone(), draft_code: draft.code.clone(), ..prepared };
-        self.run_attempts(prepared, candidates, request).await
+        self.run_attempts(prepared, default, candidates, request, routing_version).await
+    }
+
+    /// The order with the instruction and what executing it needs, in one read
+    /// (`404 ORDER_NOT_FOUND`, `404 INSTRUCTION_NOT_FOUND`).
+    async fn execution_subject(
+        &self,
+        tenant_id: &str,
+        order_ref: &str,
+        instruction_ref: &str,
+    ) -> EngineResult<ExecutionSubject> {
+        let order_ref = baton_domain::OrderRef::parse(order_ref, "orderRef").map_err(|_| order_not_found())?;
+        let subject = self
+            .store
+            .execution_subject(tenant_id, order_ref.as_str(), instruction_ref)
+            .await?
+            .ok_or_else(order_not_found)?;
+        if subject.instruction.is_none() {
+            return Err(instruction_not_found().into());
+        }
+        Ok(subject)
     }
 
     /// Loads and checks what an execution needs: a `READY`/`LATE` instruction with an
     /// `ACTIVE` instrument whose details open, and a scheme.
     pub(crate) async fn prepare_execution(&self, order: &OrderRecord, instruction_ref: &str) -> EngineResult<Prepared> {
-        let tenant_id = &order.tenant_id;
-        let (instruction, view) = self.instruction_and_view(order, instruction_ref).await?;
+        let subject = self.execution_subject(&order.tenant_id, &order.order_ref, instruction_ref).await?;
+        self.prepare_subject(subject)
+    }
+
+    /// Checks what an execution needs, as read: a `READY`/`LATE` instruction with an
+    /// `ACTIVE` instrument whose details open, and a scheme.
+    fn prepare_subject(&self, subject: ExecutionSubject) -> EngineResult<Prepared> {
+        let ExecutionSubject { order, instruction, default, instrument, customer_key, .. } = subject;
+        let instruction = instruction.ok_or_else(instruction_not_found)?;
+        let view = instruction_view(&instruction, default.as_ref())?;
         if !matches!(instruction.status, InstructionStatus::Ready | InstructionStatus::Late) {
             return Err(not_executable(instruction.status).into());
         }
@@ -233,20 +268,25 @@ impl Engine {
             .id
             .clone()
             .ok_or_else(|| Problem::bad_request("SCHEME_REQUIRED").message("The instruction has no scheme."))?;
-        let instrument =
-            self.store.instrument(tenant_id, &instruction.customer_ref, &instrument_id).await?.ok_or_else(|| {
-                Problem::bad_request("FINANCIAL_INSTRUMENT_NOT_FOUND")
-                    .message("The financial instrument no longer exists.")
-            })?;
+        let instrument = instrument.ok_or_else(|| {
+            Problem::bad_request("FINANCIAL_INSTRUMENT_NOT_FOUND").message("The financial instrument no longer exists.")
+        })?;
+        if instrument.financial_instrument_id != instrument_id {
+            return Err(internal(format!(
+                "instruction {} resolves to instrument {instrument_id}, but {} was read with it",
+                instruction.instruction_id, instrument.financial_instrument_id
+            )));
+        }
         if instrument.state != InstrumentState::Active {
             return Err(Problem::bad_request("FINANCIAL_INSTRUMENT_NOT_ACTIVE")
                 .message("The financial instrument is {state}.")
                 .detail("state", instrument.state.as_str())
                 .into());
         }
-        let (details, tokens) = self.open_instrument(&instrument).await?;
+        let secrets = self.open_instrument_secrets(&instrument, customer_key.as_ref())?;
+        let (details, tokens) = self.instrument_details(&instrument, secrets)?;
         Ok(Prepared {
-            order: order.clone(),
+            order,
             instruction,
             view,
             instrument,
@@ -265,10 +305,19 @@ impl Engine {
     ) -> EngineResult<(InstrumentDetails, BTreeMap<String, String>)> {
         let secrets = self
             .instrument_secrets(&instrument.tenant_id, &instrument.customer_ref, &instrument.financial_instrument_id)
-            .await?
-            .ok_or_else(|| {
-                Problem::bad_request("FINANCIAL_INSTRUMENT_NOT_ACTIVE").message("The customer was erased.")
-            })?;
+            .await?;
+        self.instrument_details(instrument, secrets)
+    }
+
+    /// The instrument's details parsed from its opened secrets (`None`: the customer was erased).
+    fn instrument_details(
+        &self,
+        instrument: &InstrumentRecord,
+        secrets: Option<crate::instruments::InstrumentSecrets>,
+    ) -> EngineResult<(InstrumentDetails, BTreeMap<String, String>)> {
+        let secrets = secrets.ok_or_else(|| {
+            Problem::bad_request("FINANCIAL_INSTRUMENT_NOT_ACTIVE").message("The customer was erased.")
+        })?;
         let kind: InstrumentType = instrument.kind;
         // Parsed as of the card's own expiry check: an expired card is refused here.
         let details = InstrumentDetails::parse(kind, &secrets.details, self.now_utc()).map_err(|problems| {
@@ -297,6 +346,41 @@ impl Engine {
         Ok(AppCredentials { public: config.public, secrets: config.secrets })
     }
 
+    /// [`Engine::app_credentials`] as of the tenant's routing version `routing_version`
+    /// (or later), from this node's copy when it is that recent.
+    async fn routing_credentials(
+        &self,
+        tenant_id: &str,
+        app_id: &str,
+        routing_version: i64,
+    ) -> EngineResult<Arc<AppCredentials>> {
+        let key = (tenant_id.to_string(), app_id.to_string());
+        if let Some(credentials) = self.routing.apps.get(&key, routing_version) {
+            return Ok(credentials);
+        }
+        let credentials = Arc::new(self.app_credentials(tenant_id, app_id).await?);
+        self.routing.apps.put(key, routing_version, credentials.clone());
+        Ok(credentials)
+    }
+
+    /// The scheme's published draft as of the tenant's routing version `routing_version`
+    /// (or later), from this node's copy when it is that recent.
+    async fn routing_rules(
+        &self,
+        tenant_id: &str,
+        kind: SchemeKind,
+        scheme_id: &str,
+        routing_version: i64,
+    ) -> EngineResult<Arc<DraftView>> {
+        let key = (tenant_id.to_string(), kind, scheme_id.to_string());
+        if let Some(draft) = self.routing.rules.get(&key, routing_version) {
+            return Ok(draft);
+        }
+        let draft = Arc::new(self.published_rules(tenant_id, kind, scheme_id).await?);
+        self.routing.rules.put(key, routing_version, draft.clone());
+        Ok(draft)
+    }
+
     pub(crate) fn connector(&self, app_id: &str) -> EngineResult<Arc<dyn Connector>> {
         self.connectors.get(app_id).cloned().ok_or_else(|| internal(format!("no connector for app {app_id}")))
     }
@@ -306,20 +390,19 @@ impl Engine {
     async fn run_attempts(
         &self,
         prepared: Prepared,
+        default: Option<CustomerDefaultRecord>,
         candidates: Vec<Candidate>,
         request: ExecuteRequest,
+        routing_version: i64,
     ) -> EngineResult<Execution> {
         let tenant_id = prepared.order.tenant_id.clone();
         let now = self.now_ms();
         let mut attempt = self.new_attempt(&prepared, &candidates[0], 1, request.transaction_type, now);
+        // The instruction as it is kept from now on (what it inherited frozen into it).
+        let frozen = prepared.instruction.frozen(default.as_ref())?;
         let begin = vec![
-            Change::InstructionStatus {
-                tenant_id: tenant_id.clone(),
-                order_id: prepared.order.order_id.clone(),
-                instruction_id: prepared.instruction.instruction_id.clone(),
-                from: vec![InstructionStatus::Ready, InstructionStatus::Late],
-                to: InstructionStatus::Processing,
-            },
+            // Only if nothing it was read with has changed: what is charged is what was read.
+            Change::StartProcessing { seen: Box::new(prepared.instruction.clone()), default: default.map(Box::new) },
             Change::InsertTransaction(Box::new(attempt.clone())),
             self.instruction_event(
                 &prepared,
@@ -330,30 +413,29 @@ impl Engine {
             ),
         ];
         if !self.apply(&begin, now).await? {
-            let current =
-                self.store.instruction(&tenant_id, &prepared.order.order_id, &prepared.view.instruction_ref).await?;
-            return Err(match current {
-                Some(c) if !matches!(c.status, InstructionStatus::Ready | InstructionStatus::Late) => {
-                    not_executable(c.status)
-                }
-                _ => Problem::conflict("CONCURRENT_MODIFICATION")
-                    .message("The instruction changed while it was being executed; read it and try again."),
-            }
-            .into());
+            // Something changed since it was read: a fresh read tells what.
+            return Err(match self.prepare_execution(&prepared.order, &prepared.view.instruction_ref).await {
+                Err(e) => e,
+                Ok(_) => Problem::conflict("CONCURRENT_MODIFICATION")
+                    .message("The instruction changed while it was being executed; read it and try again.")
+                    .into(),
+            });
         }
         // An erasure that ran between reading the instrument and taking the instruction
         // must win: nothing is charged for a forgotten customer.
         let key = self.store.customer_key(&tenant_id, &prepared.instruction.customer_ref).await?;
         if key.is_none_or(|k| k.wrapped_key.is_none()) {
             let decline = Decline::new(DeclineCategory::HardDecline).code("CUSTOMER_ERASED");
-            let outcome = Outcome::Failed { decline, provider_reference: None };
-            self.record_outcome(&prepared, &attempt, outcome, None, &request).await?;
-            return self.execution_result(&prepared).await;
+            let outcome = Outcome::Failed { decline: decline.clone(), provider_reference: None };
+            let status = self.record_attempt_outcome(&prepared, &attempt, outcome, None, &request).await?;
+            return self.execution_answer(&prepared, &frozen, status.map(|s| (s, Some(decline)))).await;
         }
+        // What the instruction ended in, as recorded here (with the decline), if known.
+        let mut recorded = None;
         let mut index = 0;
         loop {
             let candidate = &candidates[index];
-            let result = self.call_connector(&prepared, candidate, &attempt, &request).await;
+            let result = self.call_connector(&prepared, candidate, &attempt, &request, routing_version).await;
             let next = candidates.get(index + 1);
             match result {
                 Ok((Outcome::Failed { decline, provider_reference }, ms))
@@ -375,7 +457,12 @@ impl Engine {
                     index += 1;
                 }
                 Ok((outcome, ms)) => {
-                    self.record_outcome(&prepared, &attempt, outcome, Some(ms), &request).await?;
+                    let decline = match &outcome {
+                        Outcome::Failed { decline, .. } => Some(decline.clone()),
+                        _ => None,
+                    };
+                    let status = self.record_attempt_outcome(&prepared, &attempt, outcome, Some(ms), &request).await?;
+                    recorded = status.map(|s| (s, decline));
                     break;
                 }
                 Err(ConnectorError::Unknown(reason)) => {
@@ -385,19 +472,41 @@ impl Engine {
                     let now = self.now_ms();
                     let job = self.sync_job(&attempt, now + self.config.execution.sync_retry.as_millis() as i64, now);
                     self.apply(&[Change::ScheduleJob(job)], now).await?;
+                    recorded = Some((InstructionStatus::Processing, None));
                     break;
                 }
                 Err(ConnectorError::Unsupported(reason)) => {
                     let decline = Decline::new(DeclineCategory::Technical)
                         .code("PAYMENT_METHOD_NOT_SUPPORTED")
                         .psp(None, Some(reason));
-                    let outcome = Outcome::Failed { decline, provider_reference: None };
-                    self.record_outcome(&prepared, &attempt, outcome, None, &request).await?;
+                    let outcome = Outcome::Failed { decline: decline.clone(), provider_reference: None };
+                    let status = self.record_attempt_outcome(&prepared, &attempt, outcome, None, &request).await?;
+                    recorded = status.map(|s| (s, Some(decline)));
                     break;
                 }
             }
         }
-        self.execution_result(&prepared).await
+        self.execution_answer(&prepared, &frozen, recorded).await
+    }
+
+    /// The result of an execution. When this execution recorded how it ended and that
+    /// status no longer takes anything from the customer default, it is built from the
+    /// rows in hand (`frozen`, the instruction as it is now kept), exactly as a fresh read
+    /// would show it; otherwise the instruction is read again.
+    async fn execution_answer(
+        &self,
+        prepared: &Prepared,
+        frozen: &InstructionRecord,
+        recorded: Option<(InstructionStatus, Option<Decline>)>,
+    ) -> EngineResult<Execution> {
+        match recorded {
+            Some((status, decline)) if !status.can_update() => {
+                let record = InstructionRecord { status, ..frozen.clone() };
+                let decline = decline.filter(|_| status == InstructionStatus::Failed);
+                Ok(Execution { instruction: instruction_view(&record, None)?, decline })
+            }
+            _ => self.execution_result(prepared).await,
+        }
     }
 
     /// The instruction as it now stands, with the last attempt's decline if it failed.
@@ -476,12 +585,13 @@ impl Engine {
         candidate: &Candidate,
         attempt: &TransactionRecord,
         request: &ExecuteRequest,
+        routing_version: i64,
     ) -> Result<(Outcome, i64), ConnectorError> {
         let tenant_id = &prepared.order.tenant_id;
         let connector =
             self.connector(candidate.app_id.as_str()).map_err(|e| ConnectorError::Unsupported(e.to_string()))?;
         let credentials = self
-            .app_credentials(tenant_id, candidate.app_id.as_str())
+            .routing_credentials(tenant_id, candidate.app_id.as_str(), routing_version)
             .await
             .map_err(|e| ConnectorError::Unsupported(e.to_string()))?;
         let ctx = CallContext { environment: self.environment(), tenant_id, credentials: &credentials };
@@ -557,6 +667,19 @@ impl Engine {
         connector_ms: Option<i64>,
         request: &ExecuteRequest,
     ) -> EngineResult<bool> {
+        Ok(self.record_attempt_outcome(prepared, attempt, outcome, connector_ms, request).await?.is_some())
+    }
+
+    /// [`Engine::record_outcome`], telling the instruction's status once the outcome is
+    /// recorded (`None` when someone else recorded one first).
+    pub(crate) async fn record_attempt_outcome(
+        &self,
+        prepared: &Prepared,
+        attempt: &TransactionRecord,
+        outcome: Outcome,
+        connector_ms: Option<i64>,
+        request: &ExecuteRequest,
+    ) -> EngineResult<Option<InstructionStatus>> {
         let now = self.now_ms();
         let tenant_id = prepared.order.tenant_id.clone();
         let mut changes = Vec::new();
@@ -679,11 +802,18 @@ impl Engine {
             });
             applied = self.apply(&changes, now).await?;
         }
-        if applied {
-            tracing::info!(tenant_id, transaction_id = %attempt.transaction_id, app_id = %attempt.app_id,
-                outcome = outcome_word(&outcome), "attempt recorded");
+        if !applied {
+            return Ok(None);
         }
-        Ok(applied)
+        tracing::info!(tenant_id, transaction_id = %attempt.transaction_id, app_id = %attempt.app_id,
+            outcome = outcome_word(&outcome), "attempt recorded");
+        // The status the changes moved the instruction to; an outcome that moves none
+        // leaves it `PROCESSING`.
+        let status = changes.iter().find_map(|c| match c {
+            Change::InstructionStatus { to, .. } => Some(*to),
+            _ => None,
+        });
+        Ok(Some(status.unwrap_or(InstructionStatus::Processing)))
     }
 
     /// What the PSP returned for the customer (a claim's credentials), sealed with the

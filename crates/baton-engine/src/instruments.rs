@@ -492,23 +492,33 @@ impl Engine {
         let record = self.store.instrument(tenant_id, customer.as_str(), instrument_id).await?.ok_or_else(not_found)?;
         // Read the key row without creating one: an instrument's customer always has one,
         // unless it was erased.
-        let Some(key_record) = self.store.customer_key(tenant_id, customer.as_str()).await? else {
+        let key_record = self.store.customer_key(tenant_id, customer.as_str()).await?;
+        self.open_instrument_secrets(&record, key_record.as_ref())
+    }
+
+    /// The secrets of `record` opened with its customer's key `key_record` (as read);
+    /// `None` once the customer has been erased.
+    pub(crate) fn open_instrument_secrets(
+        &self,
+        record: &InstrumentRecord,
+        key_record: Option<&baton_store::CustomerKeyRecord>,
+    ) -> EngineResult<Option<InstrumentSecrets>> {
+        let Some(key_record) = key_record.filter(|k| k.wrapped_key.is_some()) else {
             return Ok(None);
         };
-        if key_record.wrapped_key.is_none() {
-            return Ok(None);
-        }
-        let key = self.unwrap_customer_key(&key_record)?;
+        let key = self.unwrap_customer_key(key_record)?;
+        let (tenant_id, customer_ref, instrument_id) =
+            (&record.tenant_id, &record.customer_ref, &record.financial_instrument_id);
         let fail = |what: &str| internal(format!("cannot open the {what} of financial instrument {instrument_id}"));
         let plain = key
-            .open(&record.details_sealed, &instrument_aad(tenant_id, customer.as_str(), instrument_id))
+            .open(&record.details_sealed, &instrument_aad(tenant_id, customer_ref, instrument_id))
             .map_err(|_| fail("details"))?;
         let details = serde_json::from_slice(&plain).map_err(|_| fail("details"))?;
         let provider_tokens = match &record.provider_tokens_sealed {
             None => BTreeMap::new(),
             Some(sealed) => {
                 let plain = key
-                    .open(sealed, &provider_tokens_aad(tenant_id, customer.as_str(), instrument_id))
+                    .open(sealed, &provider_tokens_aad(tenant_id, customer_ref, instrument_id))
                     .map_err(|_| fail("provider tokens"))?;
                 serde_json::from_slice(&plain).map_err(|_| fail("provider tokens"))?
             }

@@ -113,6 +113,8 @@ pub struct Engine {
     connectors: Arc<baton_connectors::Connectors>,
     metrics: Arc<metrics::EngineMetrics>,
     webhooks: webhooks::delivery_runtime::Runtime,
+    /// This node's copies of published rules and app configurations.
+    routing: execution::cache::RoutingCache,
 }
 
 impl Engine {
@@ -126,6 +128,7 @@ impl Engine {
             connectors: Arc::new(baton_connectors::Connectors::standard()),
             metrics: Arc::default(),
             webhooks: Default::default(),
+            routing: Default::default(),
         }
     }
 

@@ -113,11 +113,11 @@ pub struct OrderView {
     pub created_at: i64,
 }
 
-fn order_not_found() -> Problem {
+pub(crate) fn order_not_found() -> Problem {
     Problem::not_found("ORDER_NOT_FOUND").message("No such order.")
 }
 
-fn instruction_not_found() -> Problem {
+pub(crate) fn instruction_not_found() -> Problem {
     Problem::not_found("INSTRUCTION_NOT_FOUND").message("No such instruction.")
 }
 
@@ -179,7 +179,10 @@ fn effective_ref(
     EffectiveRef { id: e.value, source: e.source, can_update: true }
 }
 
-fn instruction_view(r: &InstructionRecord, default: Option<&CustomerDefaultRecord>) -> EngineResult<InstructionView> {
+pub(crate) fn instruction_view(
+    r: &InstructionRecord,
+    default: Option<&CustomerDefaultRecord>,
+) -> EngineResult<InstructionView> {
     let own_metadata = stored_metadata(&r.metadata)?;
     let metadata = match default {
         Some(d) if can_update(r.status) => Metadata::merge(&stored_metadata(&d.metadata)?, &own_metadata),

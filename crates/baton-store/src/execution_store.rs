@@ -165,6 +165,16 @@ pub enum Change {
         from: Vec<InstructionStatus>,
         to: InstructionStatus,
     },
+    /// Guarded: starts processing the instruction the caller read (`seen`): moves it from
+    /// `seen.status` to `PROCESSING` only while it still stands exactly as read (its own
+    /// values and, while it is updatable, its customer default `default`, `None` when it
+    /// had none) and the financial instrument it is paid with is `ACTIVE`. What it
+    /// inherited is frozen from those rows, so what is charged is what the instruction
+    /// then shows. One statement besides the order's touch.
+    StartProcessing {
+        seen: Box<crate::InstructionRecord>,
+        default: Option<Box<crate::CustomerDefaultRecord>>,
+    },
     /// Guarded: the instrument must be in `from`; appends to its history.
     InstrumentState {
         tenant_id: String,
@@ -267,8 +277,35 @@ pub enum Change {
     },
 }
 
+/// What executing an instruction starts from, read in one statement (so from one
+/// snapshot): the order, the instruction with its customer default, the financial
+/// instrument it would be paid with and its customer's data key, and the tenant's
+/// routing version (see `RoutingStore`).
+#[derive(Debug, Clone)]
+pub struct ExecutionSubject {
+    pub order: crate::OrderRecord,
+    /// `None` when the order has no instruction with the ref asked for.
+    pub instruction: Option<crate::InstructionRecord>,
+    /// The order's defaults for the instruction's customer, if it has some.
+    pub default: Option<crate::CustomerDefaultRecord>,
+    /// The instruction's effective financial instrument (its own or, while it is
+    /// updatable, the default's), if it has one and it exists.
+    pub instrument: Option<crate::InstrumentRecord>,
+    /// The customer's data key, if one was ever created (shredded keys included).
+    pub customer_key: Option<crate::CustomerKeyRecord>,
+    pub routing_version: i64,
+}
+
 #[async_trait]
 pub trait ExecutionStore: Send + Sync + 'static {
+    /// The order `order_ref` of the tenant with its instruction `instruction_ref` and
+    /// what executing it needs ([`ExecutionSubject`]); `None` if there is no such order.
+    async fn execution_subject(
+        &self,
+        tenant_id: &str,
+        order_ref: &str,
+        instruction_ref: &str,
+    ) -> StoreResult<Option<ExecutionSubject>>;
     /// Applies `changes` in order in one transaction. `false` (and nothing applied)
     /// when a guarded change found its row absent or in another state.
     async fn apply(&self, changes: &[Change], now: i64) -> StoreResult<bool>;

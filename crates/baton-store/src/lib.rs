@@ -184,8 +184,16 @@ pub trait Store:
 
 /// A tenant's routing configuration: installed apps, schemes and their drafts, reward
 /// groups, and reward apps' funding accounts. Every call names the tenant.
+///
+/// Every write that can change what an execution routes with — installing, configuring
+/// or uninstalling an app, publishing a draft, deleting a scheme — raises the tenant's
+/// routing version in its own transaction ([`RoutingStore::routing_version`]; executions
+/// read it with their instruction), so that copies kept in a node's memory are known to
+/// be stale on every node as soon as the change commits.
 #[async_trait]
 pub trait RoutingStore: Send + Sync + 'static {
+    /// The tenant's routing version (0 for a tenant that does not exist).
+    async fn routing_version(&self, tenant_id: &str) -> StoreResult<i64>;
     /// Installs an app unless the account already has as many collect (DEBIT) or
     /// payout (CREDIT) apps as `limits` allow (`LimitExceeded`); installed already is
     /// `Conflict`. Atomic across nodes.

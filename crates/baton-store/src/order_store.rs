@@ -63,6 +63,34 @@ pub struct InstructionRecord {
     pub updated_at: i64,
 }
 
+impl InstructionRecord {
+    /// The instruction as it is kept once it leaves the updatable statuses
+    /// (`INCOMPLETE`, `READY`): what it inherits from its customer default `default` is
+    /// written into it (source `CUSTOMER_DEFAULT` kept; metadata merged per key, its own
+    /// winning). An instruction past those statuses has been frozen already and is
+    /// returned as it is.
+    pub fn frozen(&self, default: Option<&CustomerDefaultRecord>) -> crate::StoreResult<InstructionRecord> {
+        let mut r = self.clone();
+        let Some(d) = default.filter(|_| self.status.can_update()) else { return Ok(r) };
+        if r.financial_instrument_id.is_none() && d.financial_instrument_id.is_some() {
+            r.financial_instrument_id = d.financial_instrument_id.clone();
+            r.instrument_source = Source::CustomerDefault;
+        }
+        if r.scheme_id.is_none() && d.scheme_id.is_some() {
+            r.scheme_id = d.scheme_id.clone();
+            r.scheme_source = Source::CustomerDefault;
+        }
+        let parse = |text: &str| {
+            serde_json::from_str::<std::collections::BTreeMap<String, String>>(text)
+                .map_err(|e| crate::StoreError::Corrupt(format!("metadata: {e}")))
+        };
+        let mut merged = parse(&d.metadata)?;
+        merged.extend(parse(&r.metadata)?);
+        r.metadata = serde_json::to_string(&merged).map_err(|e| crate::StoreError::Corrupt(e.to_string()))?;
+        Ok(r)
+    }
+}
+
 /// One field of a customer default to change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DefaultChange {

@@ -14,6 +14,47 @@ use crate::{Store, StoreError};
 
 type DbRow = <Db as sqlx::Database>::Row;
 
+/// The columns of one table in a result row. A read that joins several tables selects
+/// each table's columns under a prefix of its own (`o.order_id AS o_order_id`, see
+/// [`prefixed`]), so that equal names cannot collide; a plain read has no prefix.
+#[derive(Clone, Copy)]
+struct Cols<'r> {
+    row: &'r DbRow,
+    prefix: &'static str,
+}
+
+impl<'r> Cols<'r> {
+    fn of(row: &'r DbRow) -> Self {
+        Self { row, prefix: "" }
+    }
+
+    fn prefixed(row: &'r DbRow, prefix: &'static str) -> Self {
+        Self { row, prefix }
+    }
+
+    fn get<T>(self, column: &str) -> Result<T, sqlx::Error>
+    where
+        T: sqlx::Decode<'r, Db> + sqlx::Type<Db>,
+    {
+        if self.prefix.is_empty() {
+            self.row.try_get(column)
+        } else {
+            self.row.try_get(format!("{}{column}", self.prefix).as_str())
+        }
+    }
+
+    /// Whether the table had a row in an outer join (its `column`, never NULL in a
+    /// stored row, is not NULL here).
+    fn present(self, column: &str) -> Result<bool, sqlx::Error> {
+        Ok(self.get::<Option<String>>(column)?.is_some())
+    }
+}
+
+/// `columns` (a `, `-separated list) of table alias `t`, each selected as `{prefix}{column}`.
+fn prefixed(columns: &str, t: &str, prefix: &str) -> String {
+    columns.split(", ").map(|c| format!("{t}.{c} AS {prefix}{c}")).collect::<Vec<_>>().join(", ")
+}
+
 const ACCOUNT_COLUMNS: &str = "account_id, account_ref, company_name, billing_first_name, billing_last_name, \
     street_address, extended_street_address, locality, region, post_code, country, \
     tenant_creation_requires_approval, created_at, updated_at";

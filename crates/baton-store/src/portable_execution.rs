@@ -2,6 +2,10 @@
 // `portable_orders.rs` (same conventions and hooks). `SKIP_LOCKED` is the backend's
 // row-claiming clause: `FOR UPDATE SKIP LOCKED` on PostgreSQL, nothing on SQLite,
 // whose single writer already serialises claims.
+//
+// A change list is handed to the backend's `write_changes` hook, which applies it with
+// `apply_changes`: PostgreSQL in a transaction of its own, SQLite together with the
+// other writes waiting for its single writer (group commit, in `sqlite.rs`).
 
 mod execution_sql {
     use baton_domain::{InstructionStatus, TransactionStatus};
@@ -163,30 +167,65 @@ mod execution_sql {
     }
 
     pub(super) async fn insert_event(tx: &mut sqlx::Transaction<'_, Db>, e: &EventRecord) -> StoreResult<()> {
-        let columns = "event_id, account_id, tenant_id, event_type, ordering_key, data, created_at";
-        let query = match (&e.account_id, &e.tenant_id) {
-            (Some(_), _) => format!("INSERT INTO events ({columns}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
-            (None, Some(_)) => format!(
-                "INSERT INTO events ({columns}) SELECT $1, account_id, $3, $4, $5, $6, $7 FROM tenants \
-                 WHERE tenant_id = $3 AND $2 IS NULL"
-            ),
-            (None, None) => return Err(StoreError::Corrupt("an event needs an account or a tenant".into())),
-        };
-        let n = sqlx::query(&query)
-            .bind(&e.event_id)
-            .bind(&e.account_id)
-            .bind(&e.tenant_id)
-            .bind(e.event_type.as_str())
-            .bind(&e.ordering_key)
-            .bind(&e.data)
-            .bind(e.created_at)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-        if n != 1 {
-            return Err(StoreError::Corrupt(format!("event {} names no known tenant", e.event_id)));
+        insert_events(tx, &[e]).await
+    }
+
+    /// Inserts events in order, with one statement for up to 500 of them. An event
+    /// without an account takes its tenant's (and fails as `Corrupt` if the tenant is
+    /// unknown).
+    pub(super) async fn insert_events(tx: &mut sqlx::Transaction<'_, Db>, events: &[&EventRecord]) -> StoreResult<()> {
+        // At most 7 parameters an event: far below either engine's limit.
+        for chunk in events.chunks(500) {
+            insert_event_rows(tx, chunk).await?;
         }
         Ok(())
+    }
+
+    async fn insert_event_rows(tx: &mut sqlx::Transaction<'_, Db>, events: &[&EventRecord]) -> StoreResult<()> {
+        let mut rows = Vec::with_capacity(events.len());
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        for e in events {
+            let id = next();
+            let (account, tenant) = match (&e.account_id, &e.tenant_id) {
+                (Some(_), _) => (next(), next()),
+                (None, Some(_)) => {
+                    let tenant = next();
+                    (format!("(SELECT account_id FROM tenants WHERE tenant_id = {tenant})"), tenant)
+                }
+                (None, None) => return Err(StoreError::Corrupt("an event needs an account or a tenant".into())),
+            };
+            let rest = [next(), next(), next(), next()].join(", ");
+            rows.push(format!("({id}, {account}, {tenant}, {rest})"));
+        }
+        let sql = format!(
+            "INSERT INTO events (event_id, account_id, tenant_id, event_type, ordering_key, data, created_at) VALUES {}",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for e in events {
+            query = query.bind(&e.event_id);
+            if e.account_id.is_some() {
+                query = query.bind(&e.account_id);
+            }
+            query = query
+                .bind(&e.tenant_id)
+                .bind(e.event_type.as_str())
+                .bind(&e.ordering_key)
+                .bind(&e.data)
+                .bind(e.created_at);
+        }
+        match query.execute(&mut **tx).await {
+            Ok(_) => Ok(()),
+            // An event's tenant has no account: there is no such tenant.
+            Err(sqlx::Error::Database(db)) if matches!(db.kind(), sqlx::error::ErrorKind::NotNullViolation) => {
+                Err(StoreError::Corrupt(format!("an event names no known tenant: {db}")))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub(super) async fn schedule_job(tx: &mut sqlx::Transaction<'_, Db>, j: &JobRecord) -> StoreResult<()> {
@@ -220,155 +259,237 @@ mod execution_sql {
     }
 }
 
+/// Applies `changes` in order inside the caller's transaction (see
+/// `ExecutionStore::apply`). `false` as soon as a guarded change finds its row absent or
+/// moved: what was applied before it must then be rolled back by the caller.
+async fn apply_changes(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    changes: &[crate::Change],
+    now: i64,
+) -> StoreResult<bool> {
+    apply_changes_but_events(tx, changes, now, None).await
+}
+
+/// [`apply_changes`], except that with `events` the events are not written but added to
+/// it, for the caller to write later in the same transaction (nothing a change does
+/// reads the outbox).
+async fn apply_changes_but_events<'c>(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    changes: &'c [crate::Change],
+    now: i64,
+    mut events: Option<&mut Vec<&'c crate::EventRecord>>,
+) -> StoreResult<bool> {
+    use crate::Change;
+    let mut i = 0;
+    while i < changes.len() {
+        let change = &changes[i];
+        i += 1;
+        let applied = match change {
+            Change::InsertTransaction(t) => {
+                execution_sql::insert_transaction(tx, t).await?;
+                true
+            }
+            Change::FinishTransaction { tenant_id, transaction_id, from, to, outcome } => {
+                execution_sql::finish_transaction(tx, tenant_id, transaction_id, from, *to, outcome, now).await?
+            }
+            Change::InstructionStatus { tenant_id, order_id, instruction_id, from, to } => {
+                orders_sql::change_status(tx, tenant_id, order_id, instruction_id, from, *to, now).await?
+            }
+            Change::InstrumentState { tenant_id, customer_ref, instrument_id, from, to, reason } => {
+                instruments_sql::change_state(tx, tenant_id, customer_ref, instrument_id, *from, *to, *reason, now)
+                    .await?
+            }
+            Change::InstrumentTokens { tenant_id, customer_ref, instrument_id, provider_tokens_sealed } => {
+                sqlx::query(
+                    "UPDATE financial_instruments SET provider_tokens_sealed = $1, updated_at = $2 \
+                     WHERE financial_instrument_id = $3 AND tenant_id = $4 AND customer_ref = $5",
+                )
+                .bind(provider_tokens_sealed)
+                .bind(now)
+                .bind(instrument_id)
+                .bind(tenant_id)
+                .bind(customer_ref)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()
+                    == 1
+            }
+            Change::Event(e) => {
+                // A run of events is one statement.
+                let mut run = vec![e];
+                while let Some(Change::Event(next)) = changes.get(i) {
+                    run.push(next);
+                    i += 1;
+                }
+                match events.as_deref_mut() {
+                    Some(later) => later.extend(run),
+                    None => execution_sql::insert_events(tx, &run).await?,
+                }
+                true
+            }
+            Change::StartProcessing { seen, default } => {
+                orders_sql::start_processing(tx, seen, default.as_deref(), now).await?
+            }
+            Change::ScheduleJob(j) => {
+                execution_sql::schedule_job(tx, j).await?;
+                true
+            }
+            Change::DeleteJobFor { kind, subject_id } => {
+                sqlx::query("DELETE FROM jobs WHERE kind = $1 AND subject_id = $2")
+                    .bind(kind)
+                    .bind(subject_id)
+                    .execute(&mut **tx)
+                    .await?;
+                true
+            }
+            Change::DeleteJob { job_id } => {
+                sqlx::query("DELETE FROM jobs WHERE job_id = $1").bind(job_id).execute(&mut **tx).await?;
+                true
+            }
+            Change::InsertInstrument(r) => {
+                instruments_sql::insert_instrument(tx, r).await?;
+                true
+            }
+            Change::AttachInstrument { tenant_id, order_id, instruction_id, instrument_id, source } => {
+                sqlx::query(
+                    "UPDATE instructions SET financial_instrument_id = $1, instrument_source = $2, updated_at = $3 \
+                     WHERE instruction_id = $4 AND tenant_id = $5 AND order_id = $6",
+                )
+                .bind(instrument_id)
+                .bind(source.as_str())
+                .bind(now)
+                .bind(instruction_id)
+                .bind(tenant_id)
+                .bind(order_id)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()
+                    == 1
+            }
+            Change::DebitRewardAccount { tenant_id, app_id, amount_minor } => {
+                // One conditional statement: concurrent claims can never overdraw the account.
+                sqlx::query(
+                    "UPDATE reward_accounts SET balance_minor = balance_minor - $1, updated_at = $2 \
+                     WHERE tenant_id = $3 AND app_id = $4 AND balance_minor >= $1",
+                )
+                .bind(amount_minor)
+                .bind(now)
+                .bind(tenant_id)
+                .bind(app_id)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()
+                    == 1
+            }
+            Change::CreditRewardAccount { tenant_id, app_id, amount_minor } => {
+                sqlx::query(
+                    "UPDATE reward_accounts SET balance_minor = balance_minor + $1, updated_at = $2 \
+                     WHERE tenant_id = $3 AND app_id = $4",
+                )
+                .bind(amount_minor)
+                .bind(now)
+                .bind(tenant_id)
+                .bind(app_id)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()
+                    == 1
+            }
+            Change::InsertRefund { refund, limit_minor } => refunds_sql::insert_refund(tx, refund, *limit_minor).await?,
+            Change::FinishRefund { tenant_id, refund_id, from, to, outcome } => {
+                refunds_sql::finish_refund(tx, tenant_id, refund_id, from, *to, outcome, now).await?
+            }
+            Change::InsertChargeback(c) => refunds_sql::insert_chargeback(tx, c).await?,
+            Change::ChargebackStatus { tenant_id, chargeback_id, from, to, evidence } => {
+                refunds_sql::chargeback_status(tx, tenant_id, chargeback_id, *from, *to, evidence.as_deref(), now)
+                    .await?
+            }
+            Change::InsertPayByLink(link) => {
+                pay_by_links_sql::insert_link(tx, link).await?;
+                true
+            }
+            Change::PayByLinkStatus { tenant_id, pay_by_link_id, from, to } => {
+                pay_by_links_sql::link_status(tx, tenant_id, pay_by_link_id, from, *to, now).await?
+            }
+            Change::InsertMessageDelivery(d) => {
+                pay_by_links_sql::insert_delivery(tx, d).await?;
+                true
+            }
+            Change::MessageDeliveryStatus { tenant_id, delivery_id, from, to, attempts, last_error } => {
+                pay_by_links_sql::delivery_status(
+                    tx,
+                    tenant_id,
+                    delivery_id,
+                    *from,
+                    *to,
+                    *attempts,
+                    last_error.as_deref(),
+                    now,
+                )
+                .await?
+            }
+        };
+        if !applied {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 #[async_trait]
 impl crate::ExecutionStore for ThisStore {
     async fn apply(&self, changes: &[crate::Change], now: i64) -> StoreResult<bool> {
-        use crate::Change;
-        let mut tx = self.begin_write().await?;
-        for change in changes {
-            let applied = match change {
-                Change::InsertTransaction(t) => {
-                    execution_sql::insert_transaction(&mut tx, t).await?;
-                    true
-                }
-                Change::FinishTransaction { tenant_id, transaction_id, from, to, outcome } => {
-                    execution_sql::finish_transaction(&mut tx, tenant_id, transaction_id, from, *to, outcome, now)
-                        .await?
-                }
-                Change::InstructionStatus { tenant_id, order_id, instruction_id, from, to } => {
-                    orders_sql::change_status(&mut tx, tenant_id, order_id, instruction_id, from, *to, now).await?
-                }
-                Change::InstrumentState { tenant_id, customer_ref, instrument_id, from, to, reason } => {
-                    instruments_sql::change_state(&mut tx, tenant_id, customer_ref, instrument_id, *from, *to, *reason, now)
-                        .await?
-                }
-                Change::InstrumentTokens { tenant_id, customer_ref, instrument_id, provider_tokens_sealed } => {
-                    sqlx::query(
-                        "UPDATE financial_instruments SET provider_tokens_sealed = $1, updated_at = $2 \
-                         WHERE financial_instrument_id = $3 AND tenant_id = $4 AND customer_ref = $5",
-                    )
-                    .bind(provider_tokens_sealed)
-                    .bind(now)
-                    .bind(instrument_id)
-                    .bind(tenant_id)
-                    .bind(customer_ref)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        == 1
-                }
-                Change::Event(e) => {
-                    execution_sql::insert_event(&mut tx, e).await?;
-                    true
-                }
-                Change::ScheduleJob(j) => {
-                    execution_sql::schedule_job(&mut tx, j).await?;
-                    true
-                }
-                Change::DeleteJobFor { kind, subject_id } => {
-                    sqlx::query("DELETE FROM jobs WHERE kind = $1 AND subject_id = $2")
-                        .bind(kind)
-                        .bind(subject_id)
-                        .execute(&mut *tx)
-                        .await?;
-                    true
-                }
-                Change::DeleteJob { job_id } => {
-                    sqlx::query("DELETE FROM jobs WHERE job_id = $1").bind(job_id).execute(&mut *tx).await?;
-                    true
-                }
-                Change::InsertInstrument(r) => {
-                    instruments_sql::insert_instrument(&mut tx, r).await?;
-                    true
-                }
-                Change::AttachInstrument { tenant_id, order_id, instruction_id, instrument_id, source } => {
-                    sqlx::query(
-                        "UPDATE instructions SET financial_instrument_id = $1, instrument_source = $2, updated_at = $3 \
-                         WHERE instruction_id = $4 AND tenant_id = $5 AND order_id = $6",
-                    )
-                    .bind(instrument_id)
-                    .bind(source.as_str())
-                    .bind(now)
-                    .bind(instruction_id)
-                    .bind(tenant_id)
-                    .bind(order_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        == 1
-                }
-                Change::DebitRewardAccount { tenant_id, app_id, amount_minor } => {
-                    // One conditional statement: concurrent claims can never overdraw the account.
-                    sqlx::query(
-                        "UPDATE reward_accounts SET balance_minor = balance_minor - $1, updated_at = $2 \
-                         WHERE tenant_id = $3 AND app_id = $4 AND balance_minor >= $1",
-                    )
-                    .bind(amount_minor)
-                    .bind(now)
-                    .bind(tenant_id)
-                    .bind(app_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        == 1
-                }
-                Change::CreditRewardAccount { tenant_id, app_id, amount_minor } => {
-                    sqlx::query(
-                        "UPDATE reward_accounts SET balance_minor = balance_minor + $1, updated_at = $2 \
-                         WHERE tenant_id = $3 AND app_id = $4",
-                    )
-                    .bind(amount_minor)
-                    .bind(now)
-                    .bind(tenant_id)
-                    .bind(app_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        == 1
-                }
-                Change::InsertRefund { refund, limit_minor } => {
-                    refunds_sql::insert_refund(&mut tx, refund, *limit_minor).await?
-                }
-                Change::FinishRefund { tenant_id, refund_id, from, to, outcome } => {
-                    refunds_sql::finish_refund(&mut tx, tenant_id, refund_id, from, *to, outcome, now).await?
-                }
-                Change::InsertChargeback(c) => refunds_sql::insert_chargeback(&mut tx, c).await?,
-                Change::ChargebackStatus { tenant_id, chargeback_id, from, to, evidence } => {
-                    refunds_sql::chargeback_status(&mut tx, tenant_id, chargeback_id, *from, *to, evidence.as_deref(), now)
-                        .await?
-                }
-                Change::InsertPayByLink(link) => {
-                    pay_by_links_sql::insert_link(&mut tx, link).await?;
-                    true
-                }
-                Change::PayByLinkStatus { tenant_id, pay_by_link_id, from, to } => {
-                    pay_by_links_sql::link_status(&mut tx, tenant_id, pay_by_link_id, from, *to, now).await?
-                }
-                Change::InsertMessageDelivery(d) => {
-                    pay_by_links_sql::insert_delivery(&mut tx, d).await?;
-                    true
-                }
-                Change::MessageDeliveryStatus { tenant_id, delivery_id, from, to, attempts, last_error } => {
-                    pay_by_links_sql::delivery_status(
-                        &mut tx,
-                        tenant_id,
-                        delivery_id,
-                        *from,
-                        *to,
-                        *attempts,
-                        last_error.as_deref(),
-                        now,
-                    )
-                    .await?
-                }
-            };
-            if !applied {
-                tx.rollback().await?;
-                return Ok(false);
-            }
-        }
-        tx.commit().await?;
-        Ok(true)
+        self.write_changes(changes, now).await
+    }
+
+    async fn execution_subject(
+        &self,
+        tenant_id: &str,
+        order_ref: &str,
+        instruction_ref: &str,
+    ) -> StoreResult<Option<crate::ExecutionSubject>> {
+        // The effective instrument as the engine resolves it: the instruction's own, else,
+        // while it is updatable, the customer default's.
+        let updatable = baton_domain::InstructionStatus::ALL.iter().filter(|s| s.can_update()).collect::<Vec<_>>();
+        let sql = format!(
+            "SELECT {}, {}, {}, {}, {}, t.routing_version AS routing_version \
+             FROM orders o JOIN tenants t ON t.tenant_id = o.tenant_id \
+             LEFT JOIN instructions i ON i.order_id = o.order_id AND i.tenant_id = o.tenant_id \
+               AND i.instruction_ref = $3 \
+             LEFT JOIN customer_defaults d ON d.order_id = o.order_id AND d.customer_ref = i.customer_ref \
+             LEFT JOIN financial_instruments f ON f.tenant_id = o.tenant_id AND f.customer_ref = i.customer_ref \
+               AND f.financial_instrument_id = CASE WHEN i.status IN ({}) \
+                 THEN COALESCE(i.financial_instrument_id, d.financial_instrument_id) ELSE i.financial_instrument_id END \
+             LEFT JOIN customer_keys k ON k.tenant_id = o.tenant_id AND k.customer_ref = i.customer_ref \
+             WHERE o.tenant_id = $1 AND o.order_ref = $2",
+            prefixed(orders_sql::ORDER_COLUMNS, "o", "o_"),
+            prefixed(orders_sql::INSTRUCTION_COLUMNS, "i", "i_"),
+            prefixed(orders_sql::DEFAULT_COLUMNS, "d", "d_"),
+            prefixed(instruments_sql::INSTRUMENT_COLUMNS, "f", "f_"),
+            prefixed(CUSTOMER_KEY_COLUMNS, "k", "k_"),
+            orders_sql::status_list(&updatable),
+        );
+        let Some(row) = sqlx::query(&sql)
+            .bind(tenant_id)
+            .bind(order_ref)
+            .bind(instruction_ref)
+            .fetch_optional(self.reader())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let table = |prefix, key| -> StoreResult<Option<Cols<'_>>> {
+            let c = Cols::prefixed(&row, prefix);
+            Ok(c.present(key)?.then_some(c))
+        };
+        Ok(Some(crate::ExecutionSubject {
+            order: orders_sql::order_from(Cols::prefixed(&row, "o_"))?,
+            instruction: table("i_", "instruction_id")?.map(orders_sql::instruction_from).transpose()?,
+            default: table("d_", "order_id")?.map(orders_sql::default_from).transpose()?,
+            instrument: table("f_", "financial_instrument_id")?.map(instruments_sql::instrument_from).transpose()?,
+            customer_key: table("k_", "customer_ref")?.map(customer_key_from).transpose()?,
+            routing_version: row.try_get("routing_version")?,
+        }))
     }
 
     async fn transaction(&self, tenant_id: &str, transaction_id: &str) -> StoreResult<Option<crate::TransactionRecord>> {

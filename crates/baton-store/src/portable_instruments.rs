@@ -10,7 +10,7 @@ mod instruments_sql {
     use baton_domain::{InstrumentState, InstrumentType, StateReason};
     use sqlx::Row as _;
 
-    use super::{Db, DbRow};
+    use super::{Cols, Db, DbRow};
     use crate::instrument_store::{InstrumentRecord, InstrumentStateRecord};
     use crate::StoreResult;
 
@@ -25,21 +25,25 @@ mod instruments_sql {
     }
 
     pub(super) fn instrument_from_row(row: &DbRow) -> StoreResult<InstrumentRecord> {
+        instrument_from(Cols::of(row))
+    }
+
+    pub(super) fn instrument_from(c: Cols<'_>) -> StoreResult<InstrumentRecord> {
         Ok(InstrumentRecord {
-            financial_instrument_id: row.try_get("financial_instrument_id")?,
-            tenant_id: row.try_get("tenant_id")?,
-            customer_ref: row.try_get("customer_ref")?,
-            kind: word::<InstrumentType>(row.try_get("type")?, "instrument type")?,
-            state: word::<InstrumentState>(row.try_get("state")?, "instrument state")?,
-            state_reason: optional_word::<StateReason>(row.try_get("state_reason")?, "state reason")?,
-            display: row.try_get("display")?,
-            details_sealed: row.try_get("details_sealed")?,
-            provider_tokens_sealed: row.try_get("provider_tokens_sealed")?,
-            single_use: row.try_get("single_use")?,
-            supports_debit: row.try_get("supports_debit")?,
-            supports_credit: row.try_get("supports_credit")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
+            financial_instrument_id: c.get("financial_instrument_id")?,
+            tenant_id: c.get("tenant_id")?,
+            customer_ref: c.get("customer_ref")?,
+            kind: word::<InstrumentType>(c.get("type")?, "instrument type")?,
+            state: word::<InstrumentState>(c.get("state")?, "instrument state")?,
+            state_reason: optional_word::<StateReason>(c.get("state_reason")?, "state reason")?,
+            display: c.get("display")?,
+            details_sealed: c.get("details_sealed")?,
+            provider_tokens_sealed: c.get("provider_tokens_sealed")?,
+            single_use: c.get("single_use")?,
+            supports_debit: c.get("supports_debit")?,
+            supports_credit: c.get("supports_credit")?,
+            created_at: c.get("created_at")?,
+            updated_at: c.get("updated_at")?,
         })
     }
 

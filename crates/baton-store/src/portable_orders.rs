@@ -4,7 +4,9 @@
 // Every write to an order's defaults or instructions starts by touching the order row
 // (`UPDATE orders … WHERE order_id AND tenant_id`): it proves the order is the
 // tenant's and, on PostgreSQL, holds the row lock until commit, so writes to one order
-// are serialised across nodes. It ends with `orders_sql::refresh`, which re-resolves
+// are serialised across nodes. (A status move out of `LATE` or `PROCESSING`, which no
+// other write of the order reaches, is guarded by its own compare-and-set instead; see
+// `change_status`.) It ends with `orders_sql::refresh`, which re-resolves
 // the status of the affected `INCOMPLETE`/`READY` instructions with the domain's
 // `resolve_status`, reading defaults and instrument states inside the transaction.
 //
@@ -17,7 +19,7 @@ mod orders_sql {
     use baton_domain::{Direction, InstructionStatus, InstrumentState, Source};
     use sqlx::Row as _;
 
-    use super::{Db, DbRow};
+    use super::{Cols, Db, DbRow};
     use crate::order_store::{CustomerDefaultRecord, InstructionRecord, OrderRecord};
     use crate::{StoreError, StoreResult};
 
@@ -112,49 +114,61 @@ mod orders_sql {
     }
 
     pub(super) fn order_from_row(row: &DbRow) -> StoreResult<OrderRecord> {
+        order_from(Cols::of(row))
+    }
+
+    pub(super) fn order_from(c: Cols<'_>) -> StoreResult<OrderRecord> {
         Ok(OrderRecord {
-            order_id: row.try_get("order_id")?,
-            tenant_id: row.try_get("tenant_id")?,
-            order_ref: row.try_get("order_ref")?,
-            metadata: row.try_get("metadata")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
+            order_id: c.get("order_id")?,
+            tenant_id: c.get("tenant_id")?,
+            order_ref: c.get("order_ref")?,
+            metadata: c.get("metadata")?,
+            created_at: c.get("created_at")?,
+            updated_at: c.get("updated_at")?,
         })
     }
 
     pub(super) fn default_from_row(row: &DbRow) -> StoreResult<CustomerDefaultRecord> {
+        default_from(Cols::of(row))
+    }
+
+    pub(super) fn default_from(c: Cols<'_>) -> StoreResult<CustomerDefaultRecord> {
         Ok(CustomerDefaultRecord {
-            order_id: row.try_get("order_id")?,
-            customer_ref: row.try_get("customer_ref")?,
-            financial_instrument_id: row.try_get("financial_instrument_id")?,
-            instrument_source: word::<Source>(row.try_get("instrument_source")?, "source")?,
-            scheme_id: row.try_get("scheme_id")?,
-            scheme_source: word::<Source>(row.try_get("scheme_source")?, "source")?,
-            metadata: row.try_get("metadata")?,
-            updated_at: row.try_get("updated_at")?,
+            order_id: c.get("order_id")?,
+            customer_ref: c.get("customer_ref")?,
+            financial_instrument_id: c.get("financial_instrument_id")?,
+            instrument_source: word::<Source>(c.get("instrument_source")?, "source")?,
+            scheme_id: c.get("scheme_id")?,
+            scheme_source: word::<Source>(c.get("scheme_source")?, "source")?,
+            metadata: c.get("metadata")?,
+            updated_at: c.get("updated_at")?,
         })
     }
 
     pub(super) fn instruction_from_row(row: &DbRow) -> StoreResult<InstructionRecord> {
+        instruction_from(Cols::of(row))
+    }
+
+    pub(super) fn instruction_from(c: Cols<'_>) -> StoreResult<InstructionRecord> {
         Ok(InstructionRecord {
-            instruction_id: row.try_get("instruction_id")?,
-            tenant_id: row.try_get("tenant_id")?,
-            order_id: row.try_get("order_id")?,
-            instruction_ref: row.try_get("instruction_ref")?,
-            customer_ref: row.try_get("customer_ref")?,
-            direction: word::<Direction>(row.try_get("direction")?, "direction")?,
-            status: word::<InstructionStatus>(row.try_get("status")?, "instruction status")?,
-            financial_instrument_id: row.try_get("financial_instrument_id")?,
-            instrument_source: word::<Source>(row.try_get("instrument_source")?, "source")?,
-            scheme_id: row.try_get("scheme_id")?,
-            scheme_source: word::<Source>(row.try_get("scheme_source")?, "source")?,
-            amount_minor: row.try_get("amount_minor")?,
-            currency: row.try_get("currency")?,
-            country: row.try_get("country")?,
-            settled_by_date: row.try_get("settled_by_date")?,
-            metadata: row.try_get("metadata")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
+            instruction_id: c.get("instruction_id")?,
+            tenant_id: c.get("tenant_id")?,
+            order_id: c.get("order_id")?,
+            instruction_ref: c.get("instruction_ref")?,
+            customer_ref: c.get("customer_ref")?,
+            direction: word::<Direction>(c.get("direction")?, "direction")?,
+            status: word::<InstructionStatus>(c.get("status")?, "instruction status")?,
+            financial_instrument_id: c.get("financial_instrument_id")?,
+            instrument_source: word::<Source>(c.get("instrument_source")?, "source")?,
+            scheme_id: c.get("scheme_id")?,
+            scheme_source: word::<Source>(c.get("scheme_source")?, "source")?,
+            amount_minor: c.get("amount_minor")?,
+            currency: c.get("currency")?,
+            country: c.get("country")?,
+            settled_by_date: c.get("settled_by_date")?,
+            metadata: c.get("metadata")?,
+            created_at: c.get("created_at")?,
+            updated_at: c.get("updated_at")?,
         })
     }
 
@@ -258,6 +272,11 @@ mod orders_sql {
     /// Moves an instruction to `to` if its status is one of `from` (inside the caller's
     /// transaction); `false` otherwise. Leaving the updatable statuses freezes the
     /// inherited values into the instruction.
+    ///
+    /// Only a move out of an updatable status touches the order first: edits of the
+    /// order's defaults re-resolve exactly those instructions, so they must not overlap.
+    /// An instruction past them (`LATE`, `PROCESSING`) is reached by no other write of
+    /// the order, and its one guarded update is enough.
     pub(super) async fn change_status(
         tx: &mut sqlx::Transaction<'_, Db>,
         tenant_id: &str,
@@ -267,9 +286,26 @@ mod orders_sql {
         to: baton_domain::InstructionStatus,
         now: i64,
     ) -> StoreResult<bool> {
-        use baton_domain::Source;
-        if !touch_order(tx, tenant_id, order_id, now).await? {
+        let from_updatable = from.iter().any(|s| s.can_update());
+        if from_updatable && !touch_order(tx, tenant_id, order_id, now).await? {
             return Ok(false);
+        }
+        if to.can_update() || !from_updatable {
+            // Nothing to freeze: one guarded update.
+            let n = sqlx::query(&format!(
+                "UPDATE instructions SET status = $1, updated_at = $2 \
+                 WHERE instruction_id = $3 AND tenant_id = $4 AND order_id = $5 AND status IN ({})",
+                status_list(from)
+            ))
+            .bind(to.as_str())
+            .bind(now)
+            .bind(instruction_id)
+            .bind(tenant_id)
+            .bind(order_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            return Ok(n == 1);
         }
         let row = sqlx::query(&format!(
             "SELECT {} FROM instructions WHERE instruction_id = $1 AND tenant_id = $2 AND order_id = $3 \
@@ -286,7 +322,7 @@ mod orders_sql {
             return Ok(false);
         };
         let mut r = instruction_from_row(&row)?;
-        if !to.can_update() && r.status.can_update() {
+        if r.status.can_update() {
             let default = sqlx::query(&format!(
                 "SELECT {} FROM customer_defaults WHERE order_id = $1 AND customer_ref = $2",
                 DEFAULT_COLUMNS
@@ -298,23 +334,7 @@ mod orders_sql {
             .as_ref()
             .map(default_from_row)
             .transpose()?;
-            if let Some(d) = default {
-                if r.financial_instrument_id.is_none() && d.financial_instrument_id.is_some() {
-                    r.financial_instrument_id = d.financial_instrument_id;
-                    r.instrument_source = Source::CustomerDefault;
-                }
-                if r.scheme_id.is_none() && d.scheme_id.is_some() {
-                    r.scheme_id = d.scheme_id;
-                    r.scheme_source = Source::CustomerDefault;
-                }
-                let parse = |text: &str| {
-                    serde_json::from_str::<std::collections::BTreeMap<String, String>>(text)
-                        .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))
-                };
-                let mut merged = parse(&d.metadata)?;
-                merged.extend(parse(&r.metadata)?);
-                r.metadata = serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            }
+            r = r.frozen(default.as_ref())?;
         }
         sqlx::query(
             "UPDATE instructions SET status = $1, updated_at = $2, financial_instrument_id = $3, \
@@ -331,6 +351,75 @@ mod orders_sql {
         .execute(&mut **tx)
         .await?;
         Ok(true)
+    }
+
+    /// `Change::StartProcessing`: the instruction `seen` moves to `PROCESSING`, with
+    /// what it inherited frozen from `default`, only while it, its default and its
+    /// instrument stand as the caller read them (see the change's documentation).
+    pub(super) async fn start_processing(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        seen: &InstructionRecord,
+        default: Option<&CustomerDefaultRecord>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        if !touch_order(tx, &seen.tenant_id, &seen.order_id, now).await? {
+            return Ok(false);
+        }
+        let updatable = seen.status.can_update();
+        let next = seen.frozen(default)?;
+        let Some(instrument_id) = &next.financial_instrument_id else { return Ok(false) };
+        // The default as read: still the same, or still absent (only an updatable
+        // instruction inherits from it).
+        let default_guard = match (updatable, default) {
+            (false, _) => "",
+            (true, None) => {
+                "AND NOT EXISTS (SELECT 1 FROM customer_defaults d \
+                 WHERE d.order_id = $10 AND d.customer_ref = instructions.customer_ref)"
+            }
+            (true, Some(_)) => {
+                "AND EXISTS (SELECT 1 FROM customer_defaults d \
+                 WHERE d.order_id = $10 AND d.customer_ref = instructions.customer_ref \
+                 AND d.financial_instrument_id IS NOT DISTINCT FROM $21 \
+                 AND d.scheme_id IS NOT DISTINCT FROM $22 AND d.metadata = $23)"
+            }
+        };
+        let sql = format!(
+            "UPDATE instructions SET status = $1, updated_at = $2, financial_instrument_id = $3, \
+             instrument_source = $4, scheme_id = $5, scheme_source = $6, metadata = $7 \
+             WHERE instruction_id = $8 AND tenant_id = $9 AND order_id = $10 AND status = $11 \
+             AND financial_instrument_id IS NOT DISTINCT FROM $12 AND instrument_source = $13 \
+             AND scheme_id IS NOT DISTINCT FROM $14 AND scheme_source = $15 AND metadata = $16 \
+             AND amount_minor = $17 AND currency = $18 AND country = $19 \
+             AND settled_by_date IS NOT DISTINCT FROM $20 {default_guard} \
+             AND EXISTS (SELECT 1 FROM financial_instruments f WHERE f.financial_instrument_id = $3 \
+             AND f.tenant_id = $9 AND f.customer_ref = instructions.customer_ref AND f.state = '{active}')",
+            active = InstrumentState::Active.as_str(),
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(InstructionStatus::Processing.as_str())
+            .bind(now)
+            .bind(instrument_id)
+            .bind(next.instrument_source.as_str())
+            .bind(&next.scheme_id)
+            .bind(next.scheme_source.as_str())
+            .bind(&next.metadata)
+            .bind(&seen.instruction_id)
+            .bind(&seen.tenant_id)
+            .bind(&seen.order_id)
+            .bind(seen.status.as_str())
+            .bind(&seen.financial_instrument_id)
+            .bind(seen.instrument_source.as_str())
+            .bind(&seen.scheme_id)
+            .bind(seen.scheme_source.as_str())
+            .bind(&seen.metadata)
+            .bind(seen.amount_minor)
+            .bind(&seen.currency)
+            .bind(&seen.country)
+            .bind(&seen.settled_by_date);
+        if let (true, Some(d)) = (updatable, default) {
+            query = query.bind(&d.financial_instrument_id).bind(&d.scheme_id).bind(&d.metadata);
+        }
+        Ok(query.execute(&mut **tx).await?.rows_affected() == 1)
     }
 
     /// The query re-resolving statuses: each open instruction (of those `filter`

@@ -166,8 +166,29 @@ async fn count_apps(tx: &mut sqlx::Transaction<'_, Db>, account_id: &str, column
     .try_get("n")?)
 }
 
+/// Raises the tenant's routing version, in the transaction of the change that makes
+/// copies of its routing configuration stale (see `RoutingStore`).
+async fn routing_changed(tx: &mut sqlx::Transaction<'_, Db>, tenant_id: &str) -> StoreResult<()> {
+    sqlx::query("UPDATE tenants SET routing_version = routing_version + 1 WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl crate::RoutingStore for ThisStore {
+    async fn routing_version(&self, tenant_id: &str) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT routing_version FROM tenants WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get("routing_version")?,
+            None => 0,
+        })
+    }
+
     async fn install_app(&self, account_id: &str, app: &InstalledAppRecord, limits: AppLimits) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         Self::lock_account(&mut tx, account_id).await?;
@@ -188,6 +209,7 @@ impl crate::RoutingStore for ThisStore {
             .bind(app.updated_at)
             .execute(&mut *tx)
             .await?;
+        routing_changed(&mut tx, &app.tenant_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -221,6 +243,7 @@ impl crate::RoutingStore for ThisStore {
         secrets_sealed: Option<&[u8]>,
         now: i64,
     ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE installed_apps SET config_public = $1, config_secrets_sealed = $2, updated_at = $3 \
              WHERE tenant_id = $4 AND app_id = $5",
@@ -230,10 +253,15 @@ impl crate::RoutingStore for ThisStore {
         .bind(now)
         .bind(tenant_id)
         .bind(app_id)
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        Ok(n == 1)
+        if n != 1 {
+            return Ok(false);
+        }
+        routing_changed(&mut tx, tenant_id).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn uninstall_app(&self, tenant_id: &str, app_id: &str) -> StoreResult<bool> {
@@ -255,8 +283,12 @@ impl crate::RoutingStore for ThisStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        if n != 1 {
+            return Ok(false);
+        }
+        routing_changed(&mut tx, tenant_id).await?;
         tx.commit().await?;
-        Ok(n == 1)
+        Ok(true)
     }
 
     async fn create_scheme(&self, scheme: &SchemeRecord, first_draft: &DraftWrite) -> StoreResult<()> {
@@ -364,6 +396,7 @@ impl crate::RoutingStore for ThisStore {
             .await?;
         sqlx::query("DELETE FROM scheme_drafts WHERE scheme_id = $1").bind(scheme_id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM schemes WHERE scheme_id = $1").bind(scheme_id).execute(&mut *tx).await?;
+        routing_changed(&mut tx, tenant_id).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -468,8 +501,12 @@ impl crate::RoutingStore for ThisStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        if n != 1 {
+            return Ok(false);
+        }
+        routing_changed(&mut tx, tenant_id).await?;
         tx.commit().await?;
-        Ok(n == 1)
+        Ok(true)
     }
 
     async fn published_draft(

@@ -6,13 +6,17 @@ use crate::vault_store::{CustomerKeyRecord, SealedSecret, SealedSecretRef};
 const CUSTOMER_KEY_COLUMNS: &str = "tenant_id, customer_ref, wrapped_key, master_key_id, created_at, shredded_at";
 
 fn customer_key_from_row(row: &DbRow) -> StoreResult<CustomerKeyRecord> {
+    customer_key_from(Cols::of(row))
+}
+
+fn customer_key_from(c: Cols<'_>) -> StoreResult<CustomerKeyRecord> {
     Ok(CustomerKeyRecord {
-        tenant_id: row.try_get("tenant_id")?,
-        customer_ref: row.try_get("customer_ref")?,
-        wrapped_key: row.try_get("wrapped_key")?,
-        master_key_id: row.try_get("master_key_id")?,
-        created_at: row.try_get("created_at")?,
-        shredded_at: row.try_get("shredded_at")?,
+        tenant_id: c.get("tenant_id")?,
+        customer_ref: c.get("customer_ref")?,
+        wrapped_key: c.get("wrapped_key")?,
+        master_key_id: c.get("master_key_id")?,
+        created_at: c.get("created_at")?,
+        shredded_at: c.get("shredded_at")?,
     })
 }
 

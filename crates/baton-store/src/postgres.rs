@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "webhooks", include_str!("../migrations/postgres/0009_webhooks.sql")),
     (10, "checkout", include_str!("../migrations/postgres/0010_checkout.sql")),
     (11, "pay_by_links", include_str!("../migrations/postgres/0011_pay_by_links.sql")),
+    (12, "routing_version", include_str!("../migrations/postgres/0012_routing_version.sql")),
 ];
 
 pub struct PostgresStore {
@@ -93,6 +94,17 @@ impl PostgresStore {
         orders_sql::insert_order(&mut tx, &new).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Each change list in its own transaction, as for orders.
+    async fn write_changes(&self, changes: &[crate::Change], now: i64) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        if !apply_changes(&mut tx, changes, now).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// PostgreSQL keeps old row versions until vacuum (and in WAL archives and

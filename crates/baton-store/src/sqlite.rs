@@ -4,15 +4,17 @@
 //! for SQLite's one write lock inside a process (no `SQLITE_BUSY` on lock upgrade);
 //! reads use a separate pool and proceed concurrently under WAL.
 //!
-//! New orders are committed in groups: each `create_order` hands its order to one
-//! task, which writes every order waiting at that moment in one transaction (a few
-//! statements for all of them) and answers each caller after the commit. The writer is
-//! then held per group rather than per order. An order whose `orderRef` is taken is
-//! skipped and refused alone; if a statement of the group fails for any other reason
-//! (a repeated instruction ref, say), the group is rolled back and each of its orders
-//! is written in its own transaction, so every caller gets the result it would have
-//! had alone. Nobody is answered before the commit that holds their order; an order
-//! handed over is written even if its caller stops waiting.
+//! New orders and the change lists of execution (`ExecutionStore::apply`) are committed
+//! in groups: each caller hands its write to one task, which writes everything waiting
+//! at that moment in one transaction (the orders with a few statements for all of them,
+//! then each change list) and answers each caller after the commit. The writer is then
+//! held, and the file committed, per group rather than per write. An order whose
+//! `orderRef` is taken is skipped and refused alone; if anything else goes wrong in the
+//! group — a statement fails (a repeated instruction ref, say) or a guarded change finds
+//! its row moved — the group is rolled back and each of its writes is made in its own
+//! transaction, so every caller gets the result it would have had alone. Nobody is
+//! answered before the commit that holds their write; a write handed over is made even
+//! if its caller stops waiting.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -23,7 +25,7 @@ use sqlx::{Pool, Sqlite, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::migrations::migrator;
-use crate::{Backend, CustomerDefaultRecord, InstructionRecord, OrderRecord, StoreResult};
+use crate::{Backend, Change, CustomerDefaultRecord, InstructionRecord, OrderRecord, StoreResult};
 
 type Db = Sqlite;
 /// How a claim skips rows another worker holds (see `portable_execution.rs`).
@@ -43,13 +45,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "webhooks", include_str!("../migrations/sqlite/0009_webhooks.sql")),
     (10, "checkout", include_str!("../migrations/sqlite/0010_checkout.sql")),
     (11, "pay_by_links", include_str!("../migrations/sqlite/0011_pay_by_links.sql")),
+    (12, "routing_version", include_str!("../migrations/sqlite/0012_routing_version.sql")),
 ];
 
 pub struct SqliteStore {
     reader: Pool<Sqlite>,
     writer: Pool<Sqlite>,
-    /// New orders, to the task committing them in groups ([`commit_orders`]).
-    orders: mpsc::UnboundedSender<PendingOrder>,
+    /// New orders and change lists, to the task committing them in groups ([`commit_writes`]).
+    writes: mpsc::UnboundedSender<Pending>,
 }
 
 impl SqliteStore {
@@ -82,9 +85,9 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await?;
         // The task ends when the store is dropped (and with it the sending side).
-        let (orders, queue) = mpsc::unbounded_channel();
-        tokio::spawn(commit_orders(writer.clone(), queue));
-        Ok(Self { reader, writer, orders })
+        let (writes, queue) = mpsc::unbounded_channel();
+        tokio::spawn(commit_writes(writer.clone(), queue));
+        Ok(Self { reader, writer, writes })
     }
 
     fn reader(&self) -> &Pool<Sqlite> {
@@ -113,8 +116,16 @@ impl SqliteStore {
             instructions: new.instructions.to_vec(),
             done,
         };
-        self.orders.send(pending).map_err(|_| order_writer_stopped())?;
-        result.await.map_err(|_| order_writer_stopped())?
+        self.writes.send(Pending::Order(pending)).map_err(|_| group_writer_stopped())?;
+        result.await.map_err(|_| group_writer_stopped())?
+    }
+
+    /// Queues the changes for the next group commit and waits for their own result.
+    async fn write_changes(&self, changes: &[Change], now: i64) -> StoreResult<bool> {
+        let (done, result) = oneshot::channel();
+        let pending = PendingChanges { changes: changes.to_vec(), now, done };
+        self.writes.send(Pending::Changes(pending)).map_err(|_| group_writer_stopped())?;
+        result.await.map_err(|_| group_writer_stopped())?
     }
 
     /// Writers are serialised by the single write connection; nothing more to lock.
@@ -153,14 +164,20 @@ async fn begin_immediate(writer: &Pool<Sqlite>) -> StoreResult<Transaction<'stat
     Ok(writer.begin_with("BEGIN IMMEDIATE").await?)
 }
 
-fn order_writer_stopped() -> crate::StoreError {
-    crate::StoreError::Database("the order writer has stopped".into())
+fn group_writer_stopped() -> crate::StoreError {
+    crate::StoreError::Database("the group writer has stopped".into())
 }
 
-/// At most this many orders, and about this many instructions, are committed together:
+/// At most this many writes, and about this many instructions, are committed together:
 /// a group holds the writer (and delays other writes) for a bounded time.
-const GROUP_ORDERS: usize = 64;
+const GROUP_WRITES: usize = 64;
 const GROUP_INSTRUCTIONS: usize = 2_000;
+
+/// A write waiting for the group commit.
+enum Pending {
+    Order(PendingOrder),
+    Changes(PendingChanges),
+}
 
 /// An order waiting for the group commit, with the channel of its caller's result.
 struct PendingOrder {
@@ -176,10 +193,60 @@ impl PendingOrder {
     }
 }
 
-/// Commits queued orders, each time all those waiting (within the group limits), until
-/// the store is dropped. Under load, orders arrive while a group is being written and
-/// form the next group; alone, an order is written at once.
-async fn commit_orders(writer: Pool<Sqlite>, mut queue: mpsc::UnboundedReceiver<PendingOrder>) {
+/// A change list of `ExecutionStore::apply` waiting for the group commit.
+struct PendingChanges {
+    changes: Vec<Change>,
+    now: i64,
+    done: oneshot::Sender<StoreResult<bool>>,
+}
+
+impl Pending {
+    fn instructions(&self) -> usize {
+        match self {
+            Pending::Order(o) => o.instructions.len(),
+            Pending::Changes(_) => 0,
+        }
+    }
+
+    fn order_id(&self) -> Option<&str> {
+        match self {
+            Pending::Order(o) => Some(&o.order.order_id),
+            Pending::Changes(_) => None,
+        }
+    }
+
+    /// Writes it in its own transaction and answers its caller.
+    async fn commit_alone(self, writer: &Pool<Sqlite>) {
+        match self {
+            Pending::Order(o) => {
+                let result = commit_order_alone(writer, &o.new_order()).await;
+                let _ = o.done.send(result);
+            }
+            Pending::Changes(c) => {
+                let result = commit_changes_alone(writer, &c.changes, c.now).await;
+                let _ = c.done.send(result);
+            }
+        }
+    }
+
+    /// Tells its caller that the group holding it could not be committed.
+    fn fail(self, message: &str) {
+        let error = || crate::StoreError::Database(message.to_string().into());
+        match self {
+            Pending::Order(o) => {
+                let _ = o.done.send(Err(error()));
+            }
+            Pending::Changes(c) => {
+                let _ = c.done.send(Err(error()));
+            }
+        }
+    }
+}
+
+/// Commits queued writes, each time all those waiting (within the group limits), until
+/// the store is dropped. Under load, writes arrive while a group is being written and
+/// form the next group; alone, a write is made at once.
+async fn commit_writes(writer: Pool<Sqlite>, mut queue: mpsc::UnboundedReceiver<Pending>) {
     let mut held_back = None;
     loop {
         let first = match held_back.take() {
@@ -189,82 +256,134 @@ async fn commit_orders(writer: Pool<Sqlite>, mut queue: mpsc::UnboundedReceiver<
                 None => return,
             },
         };
-        let mut instructions = first.instructions.len();
+        let mut instructions = first.instructions();
         let mut group = vec![first];
-        while group.len() < GROUP_ORDERS && instructions < GROUP_INSTRUCTIONS {
+        while group.len() < GROUP_WRITES && instructions < GROUP_INSTRUCTIONS {
             let Ok(next) = queue.try_recv() else { break };
-            // Order ids are distinct within a group (`insert_orders` tells orders apart
+            // Order ids are distinct within a group (`insert_group` tells orders apart
             // by id): a repeated id waits for the next group.
-            if group.iter().any(|p| p.order.order_id == next.order.order_id) {
-                held_back = Some(next);
-                break;
+            if let Some(id) = next.order_id() {
+                if group.iter().any(|p| p.order_id() == Some(id)) {
+                    held_back = Some(next);
+                    break;
+                }
             }
-            instructions += next.instructions.len();
+            instructions += next.instructions();
             group.push(next);
         }
         // On a task of its own, so that a panic fails this group's callers (their
-        // answers are dropped) and not every order after it.
+        // answers are dropped) and not every write after it.
         let _ = tokio::spawn(commit_group(writer.clone(), group)).await;
     }
 }
 
 /// Writes a group in one transaction and answers each caller. If one of its statements
-/// fails (one order's data may be the cause), the orders are then written each in its
-/// own transaction, so that failure stays with its order. If beginning or committing
-/// fails, that is no order's doing and every caller gets the error.
-async fn commit_group(writer: Pool<Sqlite>, group: Vec<PendingOrder>) {
+/// fails or one of its guarded changes is refused (one write's data or race may be the
+/// cause), the writes are then made each in its own transaction, so that the outcome
+/// stays with its write. If beginning or committing fails, that is no write's doing and
+/// every caller gets the error.
+async fn commit_group(writer: Pool<Sqlite>, group: Vec<Pending>) {
     if group.len() > 1 {
-        let new: Vec<_> = group.iter().map(PendingOrder::new_order).collect();
-        let together = commit_together(&writer, &new).await;
-        drop(new);
-        match together {
+        match commit_together(&writer, &group).await {
             Ok(written) => {
-                for (pending, written) in group.into_iter().zip(written) {
-                    let result =
-                        if written { Ok(()) } else { Err(crate::StoreError::Conflict("orders_ref_unique".into())) };
+                let mut written = written.into_iter();
+                for pending in group {
                     // A caller that has gone away no longer needs its answer.
-                    let _ = pending.done.send(result);
+                    match pending {
+                        Pending::Order(o) => {
+                            let result = if written.next().unwrap_or(false) {
+                                Ok(())
+                            } else {
+                                Err(crate::StoreError::Conflict("orders_ref_unique".into()))
+                            };
+                            let _ = o.done.send(result);
+                        }
+                        Pending::Changes(c) => {
+                            let _ = c.done.send(Ok(true));
+                        }
+                    }
                 }
                 return;
             }
             Err(GroupFailure::Transaction(e)) => {
                 let message = e.to_string();
                 for pending in group {
-                    let _ = pending.done.send(Err(crate::StoreError::Database(message.clone().into())));
+                    pending.fail(&message);
                 }
                 return;
             }
             Err(GroupFailure::Statement(e)) => {
-                tracing::debug!(error = %e, orders = group.len(), "a group of orders failed; committing each alone");
+                tracing::debug!(error = %e, writes = group.len(), "a group of writes failed; committing each alone");
+            }
+            Err(GroupFailure::Refused) => {
+                tracing::debug!(writes = group.len(), "a change of a group was refused; committing each alone");
             }
         }
     }
     for pending in group {
-        let result = commit_alone(&writer, &pending.new_order()).await;
-        let _ = pending.done.send(result);
+        pending.commit_alone(&writer).await;
     }
 }
 
-/// Why a group of orders was not committed.
+/// Why a group was not committed.
 enum GroupFailure {
-    /// A statement writing the orders failed.
+    /// A statement failed.
     Statement(crate::StoreError),
+    /// A guarded change found its row moved.
+    Refused,
     /// Beginning or committing the transaction failed.
     Transaction(crate::StoreError),
 }
 
-async fn commit_together(writer: &Pool<Sqlite>, new: &[orders_sql::NewOrder<'_>]) -> Result<Vec<bool>, GroupFailure> {
+/// Writes the group's orders (see [`insert_group`]; returns, per order in group order,
+/// whether it was written), then each change list, in one transaction; the events of
+/// all the change lists go in last, together.
+async fn commit_together(writer: &Pool<Sqlite>, group: &[Pending]) -> Result<Vec<bool>, GroupFailure> {
+    let orders: Vec<_> = group
+        .iter()
+        .filter_map(|p| match p {
+            Pending::Order(o) => Some(o.new_order()),
+            Pending::Changes(_) => None,
+        })
+        .collect();
     let mut tx = begin_immediate(writer).await.map_err(GroupFailure::Transaction)?;
-    let written = insert_group(&mut tx, new).await.map_err(GroupFailure::Statement)?;
+    let written = if orders.is_empty() {
+        Vec::new()
+    } else {
+        insert_group(&mut tx, &orders).await.map_err(GroupFailure::Statement)?
+    };
+    // The change lists' events are written last, all in one statement.
+    let mut events = Vec::new();
+    for pending in group {
+        if let Pending::Changes(c) = pending {
+            let applied = apply_changes_but_events(&mut tx, &c.changes, c.now, Some(&mut events))
+                .await
+                .map_err(GroupFailure::Statement)?;
+            if !applied {
+                return Err(GroupFailure::Refused);
+            }
+        }
+    }
+    execution_sql::insert_events(&mut tx, &events).await.map_err(GroupFailure::Statement)?;
     tx.commit().await.map_err(|e| GroupFailure::Transaction(e.into()))?;
     Ok(written)
 }
 
-async fn commit_alone(writer: &Pool<Sqlite>, new: &orders_sql::NewOrder<'_>) -> StoreResult<()> {
+async fn commit_order_alone(writer: &Pool<Sqlite>, new: &orders_sql::NewOrder<'_>) -> StoreResult<()> {
     let mut tx = begin_immediate(writer).await?;
     orders_sql::insert_order(&mut tx, new).await?;
     tx.commit().await?;
     Ok(())
+}
+
+async fn commit_changes_alone(writer: &Pool<Sqlite>, changes: &[Change], now: i64) -> StoreResult<bool> {
+    let mut tx = begin_immediate(writer).await?;
+    if !apply_changes(&mut tx, changes, now).await? {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Orders per statement in a group's statements: 6 parameters a row for the orders, 8

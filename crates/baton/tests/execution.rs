@@ -553,3 +553,131 @@ async fn voiding_an_instruction_is_announced() {
     fx.app.delete("/v1/order-management/o-void/instruction/i1", &fx.token).await;
     assert_eq!(fx.events().await, ["instruction.voided"]);
 }
+
+// -- what each node keeps of the routing configuration ----------------------------------------
+
+/// A card PSP that settles every payment and remembers the API key each was made with.
+#[derive(Clone, Default)]
+struct KeyRecordingPsp {
+    keys: Arc<Mutex<Vec<Option<String>>>>,
+}
+
+#[async_trait]
+impl Connector for KeyRecordingPsp {
+    fn descriptor(&self) -> &'static AppDescriptor {
+        &baton_connectors::sandbox_card::DESCRIPTOR
+    }
+
+    async fn debit(&self, ctx: &CallContext<'_>, request: &PaymentRequest<'_>) -> Result<Outcome, ConnectorError> {
+        self.keys.lock().unwrap().push(ctx.credentials.get("apiKey").map(str::to_string));
+        Ok(Outcome::Succeeded { provider_reference: format!("rec_{}", request.attempt_id), result: None })
+    }
+
+    async fn sync(&self, _ctx: &CallContext<'_>, request: &SyncRequest<'_>) -> Result<Outcome, ConnectorError> {
+        Ok(Outcome::Succeeded { provider_reference: format!("rec_{}", request.payment.attempt_id), result: None })
+    }
+}
+
+/// Sends a request to another node of the deployment.
+async fn on_peer(
+    app: &TestApp,
+    peer: &baton::node::RunningNode,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> Reply {
+    let request = app.client.request(method, format!("http://{}{path}", peer.addr)).bearer_auth(token).json(&body);
+    common::read(request.send().await.expect("request sent")).await
+}
+
+#[tokio::test]
+async fn every_node_routes_with_what_any_node_configured_or_published_last() {
+    let psp = KeyRecordingPsp::default();
+    let connectors = || {
+        let mut c = Connectors::standard();
+        c.insert(Arc::new(psp.clone()));
+        c
+    };
+    let fx = Fx::with(Options { connectors: connectors(), ..Options::default() }).await;
+    let peer = fx.app.spawn_peer_with(connectors()).await;
+    let card = fx.card("4242424242424242").await;
+    for order in ["o-1", "o-2", "o-3", "o-4", "o-5"] {
+        fx.order(order, Some(&card), None).await;
+    }
+    let configuration = "/v1/apps/installed/SANDBOX_CARD/configuration";
+    let key = |key: &str| json!({ "merchantName": "Acme", "apiKey": key });
+    fx.app.post(configuration, &fx.token, &key("key-1")).await.assert_status(200);
+
+    // This node reads the app's configuration and the published draft once and keeps them…
+    fx.execute("o-1").await.assert_status(200);
+    fx.execute("o-2").await.assert_status(200);
+    // …until another node replaces the app's secret: the next payment here uses the new one.
+    on_peer(&fx.app, &peer, reqwest::Method::POST, configuration, &fx.token, key("key-2")).await.assert_status(200);
+    fx.execute("o-3").await.assert_status(200);
+    let keys: Vec<Option<String>> = psp.keys.lock().unwrap().clone();
+    assert_eq!(keys, [Some("key-1".into()), Some("key-1".into()), Some("key-2".into())]);
+
+    // Another node publishes a draft whose only rule takes GBP: EUR no longer routes here.
+    let drafts = format!("/v1/schemes/collect/{}/drafts", fx.scheme);
+    let publish = |currencies: Value, code: &'static str| {
+        let (app, peer, token, drafts) = (&fx.app, &peer, &fx.token, &drafts);
+        async move {
+            let rules = json!([{ "priority": 1, "currencies": currencies, "countries": [],
+                "apps": [{ "appId": "SANDBOX_CARD", "priority": 1 }] }]);
+            let body = json!({ "name": code, "code": code, "rules": rules });
+            let reply = on_peer(app, peer, reqwest::Method::POST, drafts, token, body).await;
+            let draft = reply.assert_status(201)["draftId"].as_str().unwrap().to_string();
+            let path = format!("{drafts}/{draft}/publish");
+            on_peer(app, peer, reqwest::Method::POST, &path, token, json!({})).await.assert_status(200);
+            draft
+        }
+    };
+    publish(json!(["GBP"]), "GBP-ONLY").await;
+    fx.execute("o-4").await.assert_error(400, "NO_MATCHING_RULE");
+    assert_eq!(fx.instruction("o-4").await["status"], "READY", "nothing was started");
+
+    // Then one taking EUR again, under another code: the payment is routed (and announced) by it.
+    let draft = publish(json!(["EUR"]), "EUR-AGAIN").await;
+    fx.execute("o-4").await.assert_status(200);
+    let events = fx.app.engine().outbox_events(&fx.tenant).await.unwrap();
+    let settled = events.iter().rev().find(|e| e.event.event_type.as_str() == "instruction.settled").unwrap();
+    let data: Value = serde_json::from_str(&settled.event.data).unwrap();
+    assert_eq!(
+        (data["scheme"]["draftId"].as_str(), data["scheme"]["code"].as_str()),
+        (Some(&*draft), Some("EUR-AGAIN"))
+    );
+
+    // Another node deletes the scheme: nothing is routed with its last published draft.
+    let scheme = format!("/v1/schemes/collect/{}", fx.scheme);
+    on_peer(&fx.app, &peer, reqwest::Method::DELETE, &scheme, &fx.token, json!({})).await.assert_status(204);
+    fx.execute("o-5").await.assert_error(404, "SCHEME_NOT_FOUND");
+    assert_eq!(psp.keys.lock().unwrap().len(), 4, "four payments in all");
+    peer.shutdown().await.unwrap();
+}
+
+/// An execution answers with the instruction as a fresh read shows it, values inherited
+/// from the customer default included.
+#[tokio::test]
+async fn the_answer_of_an_execution_is_the_instruction_as_stored() {
+    let fx = Fx::new().await;
+    let card = fx.card("4242424242424242").await;
+    let declined = fx.card("4000000000000002").await;
+    for (order, fi) in [("o-ok", &card), ("o-declined", &declined)] {
+        let body = json!({ "orderRef": order,
+            "customerDefaults": [{ "customerRef": CUSTOMER, "financialInstrumentId": fi, "schemeId": fx.scheme,
+                "metadata": { "policy": "P-1", "from": "default" } }],
+            "instructions": [{ "instructionRef": "i1", "customerRef": CUSTOMER, "direction": "DEBIT",
+                "amount": "49.90", "currency": "EUR", "country": "DE", "metadata": { "from": "instruction" } }] });
+        fx.app.post("/v1/order-management", &fx.token, &body).await.assert_status(202);
+    }
+    let settled = fx.execute("o-ok").await;
+    let answer = settled.assert_status(200).clone();
+    assert_eq!(answer, fx.instruction("o-ok").await);
+    assert_eq!(answer["financialInstrument"]["source"], "CUSTOMER_DEFAULT");
+    assert_eq!(answer["metadata"], json!({ "policy": "P-1", "from": "instruction" }));
+
+    let failed = fx.execute("o-declined").await;
+    failed.assert_error(402, "PAYMENT_DECLINED");
+    assert_eq!(fx.instruction("o-declined").await["status"], "FAILED");
+}
