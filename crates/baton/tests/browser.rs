@@ -452,11 +452,13 @@ async fn the_component_embeds_the_checkout_and_trusts_only_its_own_frame() {
     shop.order("POLICY-9").await;
     let token = shop.grant("POLICY-9", json!({})).await;
     let blocked_token = shop.grant("POLICY-9", json!({})).await;
+    shop.order("POLICY-10").await;
+    let second_token = shop.grant("POLICY-10", json!({})).await;
     let host = |site: &Site, token: &str| format!("{}/?baton={}&token={token}", site.base, shop.app.base);
 
     let input = json!({ "host": host(&merchant, &token), "token": token, "forge": forger.url("/forge.html"),
         "card": { "number": CARD, "expiry": "1234", "cvc": "123" },
-        "blockedHost": host(&elsewhere, &blocked_token), "shot": "embedded" });
+        "secondToken": second_token, "blockedHost": host(&elsewhere, &blocked_token), "shot": "embedded" });
     let seen = Browser::get().run("embed.mjs", &shop.app.base, &input).await;
 
     // The frame fits its content.
@@ -479,6 +481,17 @@ async fn the_component_embeds_the_checkout_and_trusts_only_its_own_frame() {
     assert_eq!(seen["unmounted"], true);
     assert_accessible(&seen["violations"]);
     assert_eq!(shop.instruction("POLICY-9").await["status"], "SETTLED");
+
+    // Mounted again (in German): a decline calls onFailure, cancelling onCancel, each
+    // with the outcome of that checkout.
+    assert!(seen["second"]["lang"].as_str().unwrap().starts_with("de"), "{seen}");
+    let calls = seen["second"]["calls"].as_array().unwrap();
+    let kinds: Vec<(&str, &str)> =
+        calls.iter().map(|c| (c["callback"].as_str().unwrap(), c["messageType"].as_str().unwrap())).collect();
+    assert_eq!(kinds, [("onFailure", "imburse_payment_failed"), ("onCancel", "imburse_payment_cancelled")]);
+    assert!(calls.iter().all(|c| c["bearerToken"] == second_token.as_str()), "{seen}");
+    assert!(calls[0]["messageDescription"].as_str().is_some_and(|d| !d.is_empty()), "{seen}");
+    assert_ne!(shop.instruction("POLICY-10").await["status"], "SETTLED");
 
     // A site the tenant does not list gets no checkout in its frame.
     assert_eq!(seen["blocked"]["form"], 0, "{seen}");

@@ -5,8 +5,10 @@
 //
 // Input: { host (the example page's URL, with ?baton=&token=), token, forge (a page on
 //          a third origin posting forged messages to its parent), card,
+//          secondToken? (mounted again after unmount, in German: decline, then cancel),
 //          blockedHost? (the same page on an origin the tenant does not allow), shot? }
-// Result: { heights, forged: {events, status, height}, events, raw, unmounted, blocked? }
+// Result: { heights, forged: {events, status, height}, events, raw, unmounted, second?,
+//           blocked? }
 import { scenario, input, baseUrl, check, eventually } from './lib.mjs';
 import { fillCard, submit, result } from './checkout.mjs';
 
@@ -107,6 +109,34 @@ await scenario(async (t) => {
   // unmount() takes the frame away.
   await page.evaluate(() => window.checkout.unmount());
   report.unmounted = (await page.locator('#checkout iframe').count()) === 0;
+
+  if (input.secondToken) {
+    // Mounted again for another premium: a declined card calls onFailure (the customer
+    // stays and may try again), then cancelling calls onCancel.
+    await page.evaluate((token) => {
+      window.calls = [];
+      const record = (callback) => (outcome) => window.calls.push({ callback, ...outcome });
+      window.second = Baton.mount('#checkout', {
+        token,
+        language: 'de-DE',
+        onSuccess: record('onSuccess'),
+        onFailure: record('onFailure'),
+        onCancel: record('onCancel'),
+      });
+    }, input.secondToken);
+    const second = await checkoutFrame(page);
+    await fillCard(second, { ...input.card, number: '4000000000000002' });
+    await submit(second, '#pay-button');
+    await eventually(() => page.evaluate(() => window.calls.length >= 1), 'onFailure');
+    await second.locator('#try-again').click();
+    await second.locator('#cancel-button').click();
+    await second.locator('#result[data-outcome="cancelled"]').waitFor();
+    await eventually(() => page.evaluate(() => window.calls.length >= 2), 'onCancel');
+    report.second = {
+      lang: await second.getAttribute('html', 'lang'),
+      calls: await page.evaluate(() => window.calls),
+    };
+  }
 
   if (input.blockedHost) {
     // The tenant does not list this origin: Chromium refuses to show the checkout in it.
