@@ -98,6 +98,8 @@ pub struct SyncRequest<'a> {
     pub payment: PaymentRequest<'a>,
     /// The provider reference, if the PSP's answer was recorded before.
     pub provider_reference: Option<&'a str>,
+    /// How long ago the attempt was made.
+    pub attempt_age: std::time::Duration,
 }
 
 /// The final or provisional result of a call.

@@ -986,15 +986,17 @@ pub(crate) fn payment_request<'a>(
     })
 }
 
-/// The sync request for an attempt (the original call, same idempotency key).
+/// The sync request for an attempt (the original call, same idempotency key), at `now`.
 pub(crate) fn sync_request<'a>(
     prepared: &'a Prepared,
     attempt: &'a TransactionRecord,
     extra: &'a Value,
+    now: i64,
 ) -> EngineResult<SyncRequest<'a>> {
     let token = prepared.tokens.get(&attempt.app_id).map(String::as_str);
     Ok(SyncRequest {
         payment: payment_request(prepared, attempt, token, "", extra)?,
         provider_reference: attempt.provider_reference.as_deref(),
+        attempt_age: std::time::Duration::from_millis(u64::try_from(now - attempt.created_at).unwrap_or(0)),
     })
 }

@@ -280,6 +280,8 @@ async fn localstripe_shim(upstream: String) -> MockStripe {
 
 struct Fx {
     app: TestApp,
+    /// The tenant's key, for a fresh token after the clock has moved on.
+    key: KeyPair,
     token: String,
     scheme: String,
 }
@@ -307,7 +309,7 @@ impl Fx {
         let draft = body["drafts"][0]["draftId"].as_str().unwrap();
         let path = format!("/v1/schemes/collect/{scheme}/drafts/{draft}/publish");
         app.post(&path, &token, &json!({})).await.assert_status(200);
-        Self { app, token, scheme }
+        Self { app, key, token, scheme }
     }
 
     /// A stored card for `customer` and an order `order_ref` with one DEBIT instruction `I1` of €10 on it.
@@ -436,7 +438,19 @@ async fn localstripe_collects_a_stored_card_and_reports_declines() {
     assert!(txs[0]["providerReference"].as_str().unwrap().starts_with("pi_"));
 }
 
-/// Answers a payment method for any card, and `intent` for payment intents.
+/// Stripe's answer to a payment intent search, finding `found`.
+fn search_result(found: Vec<Value>) -> Answer {
+    Answer::Json(
+        200,
+        json!({ "object": "search_result", "url": "/v1/payment_intents/search", "has_more": false,
+        "next_page": null, "data": found }),
+    )
+}
+
+const SEARCH: &str = "/v1/payment_intents/search";
+
+/// Answers a payment method for any card, `intent` for payment intents, and searches
+/// with nothing found.
 fn recorded(intent: impl Fn(&Request, usize) -> Answer + Send + Sync + 'static) -> impl Fn(&Request) -> Answer {
     let count = Arc::new(Mutex::new(0usize));
     move |request: &Request| match (request.method.as_str(), request.path.as_str()) {
@@ -446,6 +460,7 @@ fn recorded(intent: impl Fn(&Request, usize) -> Answer + Send + Sync + 'static) 
             *n += 1;
             intent(request, *n)
         }
+        ("GET", path) if path.starts_with(SEARCH) => search_result(Vec::new()),
         _ => Answer::Json(
             404,
             json!({ "error": { "type": "invalid_request_error", "message": "Unrecognized request URL" } }),
@@ -495,22 +510,93 @@ async fn a_stripe_500_is_retried_with_the_same_idempotency_key() {
     assert_eq!(txs[0]["providerReference"], "pi_3QfixtureSucceeded");
 }
 
+/// A 5xx that outlasts the retries is indeterminate (Stripe may have charged, its
+/// answer says nothing): the payment stays PROCESSING, no other app of the rule is
+/// tried, and the sync finds the payment intent by the attempt's metadata.
 #[tokio::test]
-async fn stripe_down_for_good_is_a_technical_failure() {
-    let mock = MockStripe::start(recorded(|_, _| Answer::Json(500, fixture("error_api_error.json")))).await;
-    let fx = Fx::new(&mock.base).await;
-    fx.order("O1", "C1", VISA).await;
-    let reply = fx.execute("O1").await;
-    reply.assert_error(402, "PSP_UNAVAILABLE");
-    let txs = fx.transactions("O1").await;
+async fn a_stripe_5xx_is_resolved_by_searching_for_the_payment_never_failed_over() {
+    let charged: Arc<Mutex<Option<String>>> = Arc::default();
+    let stripe = charged.clone();
+    let mock = MockStripe::start(move |request: &Request| match (request.method.as_str(), request.path.as_str()) {
+        ("POST", "/v1/payment_methods") => Answer::Json(200, fixture("payment_method.json")),
+        ("POST", "/v1/payment_intents") => {
+            // Stripe charges, then fails to say so.
+            *stripe.lock().unwrap() = request.field("metadata[baton_attempt]");
+            Answer::Json(500, fixture("error_api_error.json"))
+        }
+        ("GET", path) if path.starts_with(SEARCH) => {
+            let attempt = stripe.lock().unwrap().clone();
+            let found = attempt.map(|attempt| {
+                let mut intent = fixture("payment_intent_succeeded.json");
+                intent["metadata"] = json!({ "baton_attempt": attempt });
+                intent
+            });
+            search_result(found.into_iter().collect())
+        }
+        _ => Answer::Json(404, json!({ "error": { "type": "invalid_request_error" } })),
+    })
+    .await;
+    let two = two_psps(&mock.base).await;
+    two.order("O1", "C1", VISA).await;
+    let reply = two.execute("O1").await;
+    assert_eq!(reply.assert_status(202)["status"], "PROCESSING", "{}", reply.text);
+    let txs = two.transactions("O1").await;
+    let attempts: Vec<_> = txs.iter().map(|t| (t["appId"].as_str(), t["status"].as_str())).collect();
+    assert_eq!(attempts, [(Some("STRIPE"), Some("PENDING"))], "the next app is not tried");
+    let posts = mock.calls("POST", "/v1/payment_intents");
+    assert_eq!(posts.len(), 3, "bounded retries");
+    assert!(posts.iter().all(|c| c.header("idempotency-key") == posts[0].header("idempotency-key")));
+
+    // The sync asks Stripe's search for the attempt's payment intent: it was made.
+    two.app.clock.advance(Duration::from_secs(11));
+    assert_eq!(two.app.tick().await.jobs_run, 1);
+    assert_eq!(two.instruction("O1").await["status"], "SETTLED");
+    let txs = two.transactions("O1").await;
+    assert_eq!(txs.len(), 1);
     assert_eq!(
-        (txs[0]["declineCategory"].as_str(), txs[0]["pspCode"].as_str()),
-        (Some("TECHNICAL"), Some("api_error"))
+        (txs[0]["status"].as_str(), txs[0]["providerReference"].as_str()),
+        (Some("SETTLED"), Some("pi_3QfixtureSucceeded"))
     );
-    // Bounded retries, all with one key.
-    let calls = mock.calls("POST", "/v1/payment_intents");
-    assert_eq!(calls.len(), 3);
-    assert!(calls.iter().all(|c| c.header("idempotency-key") == calls[0].header("idempotency-key")));
+    let searches: Vec<Request> =
+        mock.requests.lock().unwrap().iter().filter(|r| r.path.starts_with(SEARCH)).cloned().collect();
+    assert_eq!(searches.len(), 1);
+    let attempt = txs[0]["transactionId"].as_str().unwrap();
+    assert!(
+        searches[0].path.ends_with(&format!("metadata%5B%27baton_attempt%27%5D%3A%27{attempt}%27")),
+        "{}",
+        searches[0].path
+    );
+    assert_eq!(mock.calls("POST", "/v1/payment_intents").len(), 3, "nothing is posted again");
+}
+
+/// Stripe down for good: the payment stays unknown while Stripe's search could still be
+/// behind; once it surely is not and still shows no payment intent (and the repeated
+/// call still fails), the attempt is failed: nothing was charged. No other app is tried.
+#[tokio::test]
+async fn stripe_down_for_good_fails_the_payment_only_once_search_shows_none() {
+    let mock = MockStripe::start(recorded(|_, _| Answer::Json(500, fixture("error_api_error.json")))).await;
+    let two = two_psps(&mock.base).await;
+    two.order("O1", "C1", VISA).await;
+    assert_eq!(two.execute("O1").await.assert_status(202)["status"], "PROCESSING");
+
+    two.app.clock.advance(Duration::from_secs(11));
+    let report = two.app.tick().await;
+    assert_eq!((report.jobs_run, report.jobs_failed), (0, 1), "still unknown: tried again later");
+    assert_eq!(two.instruction("O1").await["status"], "PROCESSING");
+
+    two.app.clock.advance(Duration::from_secs(2 * 3600));
+    assert_eq!(two.app.tick().await.jobs_run, 1);
+    let two = Fx { token: two.app.token(&two.key).await, ..two };
+    assert_eq!(two.instruction("O1").await["status"], "FAILED");
+    let txs = two.transactions("O1").await;
+    assert_eq!(txs.len(), 1, "one attempt, at STRIPE only");
+    assert_eq!(
+        (txs[0]["status"].as_str(), txs[0]["declineCategory"].as_str(), txs[0]["pspCode"].as_str()),
+        (Some("FAILED"), Some("TECHNICAL"), Some("api_error"))
+    );
+    let posts = mock.calls("POST", "/v1/payment_intents");
+    assert!(posts.len() > 3, "each sync repeats the call");
+    assert!(posts.iter().all(|c| c.header("idempotency-key") == posts[0].header("idempotency-key")), "with one key");
 }
 
 /// Stripe's idempotency: the first answer for a key is replayed for every later request with it.
@@ -571,7 +657,7 @@ async fn two_psps(api_base: &str) -> Fx {
     let draft = body["drafts"][0]["draftId"].as_str().unwrap();
     let path = format!("/v1/schemes/collect/{scheme}/drafts/{draft}/publish");
     fx.app.post(&path, &fx.token, &json!({})).await.assert_status(200);
-    Fx { app: fx.app, token: fx.token, scheme }
+    Fx { app: fx.app, key: fx.key, token: fx.token, scheme }
 }
 
 /// When STRIPE cannot be reached at all (nothing was sent, so nothing was charged) the

@@ -5,8 +5,10 @@
 //! - debit: a PaymentIntent created and confirmed at once (`off_session` for MIT), with
 //!   the attempt's `Idempotency-Key`;
 //! - refund: a Refund of the PaymentIntent;
-//! - sync: the PaymentIntent read back, or (when its id was never recorded) the create
-//!   call repeated with the same idempotency key, which Stripe answers with the original
+//! - sync: the PaymentIntent read back; when its id was never recorded (the answer was
+//!   lost, or Stripe failed with a 5xx, which it calls indeterminate), the PaymentIntent
+//!   found by Stripe's search on `metadata['baton_attempt']`, else the create call
+//!   repeated with the same idempotency key, which Stripe answers with the original
 //!   result instead of charging again;
 //! - notifications: webhooks verified with `Stripe-Signature` (HMAC-SHA256, 300 s tolerance).
 
@@ -180,6 +182,38 @@ impl Stripe {
     }
 }
 
+impl Stripe {
+    /// The outcome of an attempt whose answer never came, or came as a 5xx. Stripe's
+    /// search finds the payment intent it made, if any; otherwise the create call is
+    /// repeated with the same idempotency key, which Stripe answers with what it did (or
+    /// carries out, if the first call never reached it). When that still tells nothing
+    /// and the attempt is older than search takes to show a payment intent, none was made.
+    async fn find_or_repeat(
+        &self,
+        ctx: &CallContext<'_>,
+        request: &SyncRequest<'_>,
+    ) -> Result<Outcome, ConnectorError> {
+        let client = self.client(ctx)?;
+        let attempt = request.payment.attempt_id;
+        let found = client.get(&transformers::search_path(attempt)).await;
+        if let Some(intent) = transformers::search_reply(found, attempt)? {
+            return transformers::intent_outcome(&intent);
+        }
+        match self.create_intent(ctx, &request.payment).await {
+            Err(ConnectorError::Unknown(reason)) if request.attempt_age >= transformers::SEARCH_SHOWS_AFTER => {
+                Ok(Outcome::Failed {
+                    decline: baton_domain::Decline::new(DeclineCategory::Technical).psp(
+                        Some("api_error".into()),
+                        Some(format!("Stripe made no payment for this attempt ({reason})")),
+                    ),
+                    provider_reference: None,
+                })
+            }
+            other => other,
+        }
+    }
+}
+
 #[async_trait]
 impl Connector for Stripe {
     fn descriptor(&self) -> &'static AppDescriptor {
@@ -217,8 +251,7 @@ impl Connector for Stripe {
                 let reply = client.get(&format!("/v1/payment_intents/{reference}")).await;
                 transformers::intent_reply(reply)
             }
-            // Never answered: the same create call with the same key returns what Stripe did.
-            None => self.create_intent(ctx, &request.payment).await,
+            None => self.find_or_repeat(ctx, request).await,
         }
     }
 

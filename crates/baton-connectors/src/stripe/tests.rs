@@ -221,13 +221,42 @@ fn answers_and_lost_answers_of_a_create_call() {
         panic!()
     };
     assert_eq!(decline.category, DeclineCategory::Technical);
-    // 5xx after the retries: technical.
+    // 5xx after the retries: indeterminate (Stripe may have charged), so unknown, never
+    // a failure another app could be tried after.
+    assert!(matches!(
+        transformers::intent_reply(reply(500, json!({"error":{"type":"api_error","message":"boom"}}))),
+        Err(ConnectorError::Unknown(_))
+    ));
+    assert!(matches!(
+        transformers::intent_reply(reply(503, json!({"error":{"type":"api_error"}}))),
+        Err(ConnectorError::Unknown(_))
+    ));
+    // Rate limited: Stripe did not process the request, a technical failure.
     let Outcome::Failed { decline, .. } =
-        transformers::intent_reply(reply(500, json!({"error":{"type":"api_error","message":"boom"}}))).unwrap()
+        transformers::intent_reply(reply(429, json!({"error":{"type":"rate_limit_error"}}))).unwrap()
     else {
         panic!()
     };
     assert_eq!(decline.category, DeclineCategory::Technical);
+}
+
+#[test]
+fn an_attempts_payment_intent_is_searched_by_its_metadata() {
+    assert_eq!(
+        transformers::search_path("0190-ab"),
+        "/v1/payment_intents/search?query=metadata%5B%27baton_attempt%27%5D%3A%270190-ab%27"
+    );
+    let found = json!({"object": "search_result", "has_more": false, "data": [
+        {"id": "pi_other", "status": "succeeded", "metadata": {"baton_attempt": "tx-2"}},
+        {"id": "pi_1", "status": "succeeded", "metadata": {"baton_attempt": "tx-1"}}]});
+    let intent = transformers::search_reply(reply(200, found.clone()), "tx-1").unwrap().unwrap();
+    assert_eq!(intent["id"], "pi_1", "only the attempt's own payment intent counts");
+    assert_eq!(transformers::search_reply(reply(200, found), "tx-3").unwrap(), None);
+    let empty = json!({"object": "search_result", "data": []});
+    assert_eq!(transformers::search_reply(reply(200, empty), "tx-1").unwrap(), None);
+    // A failed search tells nothing.
+    assert!(transformers::search_reply(reply(500, json!({"error": {}})), "tx-1").is_err());
+    assert!(transformers::search_reply(Err(HttpError::Unknown("timed out".into())), "tx-1").is_err());
 }
 
 fn card() -> InstrumentDetails {

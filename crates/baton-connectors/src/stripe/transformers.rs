@@ -23,6 +23,11 @@ pub const SIGNATURE_TOLERANCE_SECS: i64 = 300;
 /// When to look again at a payment Stripe is still processing.
 pub const PROCESSING_CHECK_AFTER: Duration = Duration::from_secs(30);
 
+/// How long after a payment intent is made Stripe's search surely shows it: usually
+/// within a minute, up to an hour late during incidents (Stripe's search documentation),
+/// with a margin.
+pub const SEARCH_SHOWS_AFTER: Duration = Duration::from_secs(2 * 3600);
+
 fn pair(k: &str, v: impl Into<String>) -> (String, String) {
     (k.to_string(), v.into())
 }
@@ -199,6 +204,16 @@ pub fn intent_reply(reply: Result<StripeReply, HttpError>) -> Result<Outcome, Co
             str_of(error, "type").unwrap_or("conflict")
         )));
     }
+    // Stripe's own failure (after the client's retries): Stripe calls the result
+    // indeterminate, the payment may have been made. Not a decline, and no reason to try
+    // another app: what happened is found out by a sync.
+    if reply.status >= 500 {
+        return Err(ConnectorError::Unknown(format!(
+            "Stripe answered {} ({}); the payment may have been made",
+            reply.status,
+            str_of(error, "type").unwrap_or("api_error")
+        )));
+    }
     let intent = error.get("payment_intent").filter(|pi| pi.is_object());
     let reference = intent.and_then(|pi| str_of(pi, "id")).map(str::to_string);
     if let Some(pi) = intent {
@@ -207,6 +222,43 @@ pub fn intent_reply(reply: Result<StripeReply, HttpError>) -> Result<Outcome, Co
         }
     }
     Ok(Outcome::Failed { decline: decline_for(error, reply.status), provider_reference: reference })
+}
+
+/// `GET /v1/payment_intents/search` for the payment intent an attempt made (its
+/// `metadata[baton_attempt]`).
+pub fn search_path(attempt_id: &str) -> String {
+    let query = format!("metadata['baton_attempt']:'{}'", attempt_id.replace('\'', ""));
+    format!("/v1/payment_intents/search?query={}", percent_encode(&query))
+}
+
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The payment intent of `attempt_id` in a search's answer; `None` when Stripe has none
+/// (or does not show it yet); unknown when the search itself failed.
+pub fn search_reply(reply: Result<StripeReply, HttpError>, attempt_id: &str) -> Result<Option<Value>, ConnectorError> {
+    let reply = match reply {
+        Ok(r) => r,
+        Err(e) => return Err(ConnectorError::Unknown(format!("Stripe's search failed: {e}"))),
+    };
+    let data = match (&reply.json, reply.status) {
+        (Some(json), 200..=299) => json.get("data").and_then(Value::as_array),
+        _ => None,
+    };
+    let Some(data) = data else {
+        return Err(ConnectorError::Unknown(format!("Stripe's search answered {}", reply.status)));
+    };
+    let made_by = |pi: &&Value| pi.pointer("/metadata/baton_attempt").and_then(Value::as_str) == Some(attempt_id);
+    Ok(data.iter().find(made_by).cloned())
 }
 
 /// The answer to creating a payment method.

@@ -184,7 +184,7 @@ impl Engine {
         let credentials = self.app_credentials(tenant_id, &attempt.app_id).await?;
         let ctx = CallContext { environment: self.environment(), tenant_id, credentials: &credentials };
         let extra = serde_json::json!({"rewardId": attempt.reward_id});
-        let request = super::sync_request(&prepared, &attempt, &extra)?;
+        let request = super::sync_request(&prepared, &attempt, &extra, self.now_ms())?;
         let started = std::time::Instant::now();
         let result = self.with_timeout(connector.sync(&ctx, &request)).await;
         self.metrics.record_connector_call(&attempt.app_id, started.elapsed().as_millis() as i64);
