@@ -179,6 +179,29 @@ fn effective_ref(
     EffectiveRef { id: e.value, source: e.source, can_update: true }
 }
 
+/// An order as the API shows it, from its rows (in the orders the store reads them in:
+/// defaults by customer, instructions by creation).
+fn order_view_of(
+    order: &OrderRecord,
+    defaults: &[CustomerDefaultRecord],
+    instructions: &[InstructionRecord],
+) -> EngineResult<OrderView> {
+    let by_customer: BTreeMap<&str, &CustomerDefaultRecord> =
+        defaults.iter().map(|d| (d.customer_ref.as_str(), d)).collect();
+    let mut instructions: Vec<&InstructionRecord> = instructions.iter().collect();
+    instructions.sort_by(|a, b| (a.created_at, &a.instruction_id).cmp(&(b.created_at, &b.instruction_id)));
+    Ok(OrderView {
+        order_ref: order.order_ref.clone(),
+        metadata: stored_metadata(&order.metadata)?,
+        customer_defaults: by_customer.values().map(|d| default_view(d)).collect::<EngineResult<_>>()?,
+        instructions: instructions
+            .into_iter()
+            .map(|i| instruction_view(i, by_customer.get(i.customer_ref.as_str()).copied()))
+            .collect::<EngineResult<_>>()?,
+        created_at: order.created_at,
+    })
+}
+
 pub(crate) fn instruction_view(
     r: &InstructionRecord,
     default: Option<&CustomerDefaultRecord>,
@@ -485,17 +508,28 @@ impl Engine {
     async fn order_view(&self, order: &OrderRecord) -> EngineResult<OrderView> {
         let defaults = self.store.customer_defaults(&order.tenant_id, &order.order_id).await?;
         let instructions = self.store.order_instructions(&order.tenant_id, &order.order_id).await?;
-        let by_customer: BTreeMap<&str, &CustomerDefaultRecord> =
-            defaults.iter().map(|d| (d.customer_ref.as_str(), d)).collect();
-        Ok(OrderView {
-            order_ref: order.order_ref.clone(),
-            metadata: stored_metadata(&order.metadata)?,
-            customer_defaults: defaults.iter().map(default_view).collect::<EngineResult<_>>()?,
-            instructions: instructions
-                .iter()
-                .map(|i| instruction_view(i, by_customer.get(i.customer_ref.as_str()).copied()))
-                .collect::<EngineResult<_>>()?,
-            created_at: order.created_at,
+        order_view_of(order, &defaults, &instructions)
+    }
+
+    /// How this order's new instructions are announced: `instruction.created`, with the
+    /// instruction as stored (status resolved) and its effective values.
+    fn announce_created(order: &OrderRecord, defaults: &[CustomerDefaultRecord]) -> baton_store::Announcement {
+        let (order, defaults) = (order.clone(), defaults.to_vec());
+        std::sync::Arc::new(move |i: &InstructionRecord| {
+            let default = defaults.iter().find(|d| d.customer_ref == i.customer_ref);
+            let view = instruction_view(i, default)
+                .map_err(|e| StoreError::Corrupt(format!("instruction {}: {e}", i.instruction_id)))?;
+            let scheme = view.scheme.id.clone().unwrap_or_default();
+            let data = crate::execution::events::instruction_data(&order, &view, i.status, (&scheme, "", None), None);
+            Ok(baton_store::EventRecord {
+                event_id: new_id(),
+                account_id: None,
+                tenant_id: Some(order.tenant_id.clone()),
+                event_type: baton_domain::EventType::InstructionCreated,
+                ordering_key: Some(i.instruction_id.clone()),
+                data: data.to_string(),
+                created_at: i.created_at,
+            })
         })
     }
 
@@ -575,8 +609,14 @@ impl Engine {
             created_at: now,
             updated_at: now,
         };
-        self.store.create_order(&order, &defaults, &instructions).await.map_err(conflict)?;
-        self.order_view(&order).await
+        let announce = Self::announce_created(&order, &defaults);
+        let stored = self
+            .store
+            .create_order_announced(&order, &defaults, &instructions, Some(announce))
+            .await
+            .map_err(conflict)?;
+        // Answered from what was written: the defaults as given, the instructions as stored.
+        order_view_of(&order, &defaults, &stored)
     }
 
     pub async fn order(&self, tenant_id: &str, order_ref: &str) -> EngineResult<OrderView> {
@@ -704,8 +744,9 @@ impl Engine {
             .parse_instruction(tenant_id, &order.order_id, &defaults, &input, None, "", now)
             .await?
             .map_err(Problems)?;
-        match self.store.insert_instruction(&record).await {
-            Ok(()) => {}
+        let announce = Self::announce_created(&order, &defaults);
+        match self.store.insert_instruction_announced(&record, Some(announce)).await {
+            Ok(_) => {}
             Err(StoreError::MissingReference(_)) => return Err(order_not_found().into()),
             Err(e) => return Err(conflict(e)),
         }

@@ -146,6 +146,10 @@ pub struct ListedInstruction {
     pub instruction: InstructionRecord,
 }
 
+/// How new instructions are announced: the outbox event made of an instruction as it is
+/// stored (its status resolved), written in the transaction that creates it.
+pub type Announcement = std::sync::Arc<dyn Fn(&InstructionRecord) -> StoreResult<crate::EventRecord> + Send + Sync>;
+
 #[async_trait]
 pub trait OrderStore: Send + Sync + 'static {
     /// Inserts an order with its customer defaults and instructions in one transaction
@@ -157,7 +161,18 @@ pub trait OrderStore: Send + Sync + 'static {
         order: &OrderRecord,
         defaults: &[CustomerDefaultRecord],
         instructions: &[InstructionRecord],
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        self.create_order_announced(order, defaults, instructions, None).await.map(|_| ())
+    }
+    /// [`OrderStore::create_order`], announcing each instruction with `announce` (in the
+    /// same transaction). Returns the instructions as stored, statuses resolved.
+    async fn create_order_announced(
+        &self,
+        order: &OrderRecord,
+        defaults: &[CustomerDefaultRecord],
+        instructions: &[InstructionRecord],
+        announce: Option<Announcement>,
+    ) -> StoreResult<Vec<InstructionRecord>>;
     async fn order(&self, tenant_id: &str, order_ref: &str) -> StoreResult<Option<OrderRecord>>;
     /// The order's customer defaults, by customer ref.
     async fn customer_defaults(&self, tenant_id: &str, order_id: &str) -> StoreResult<Vec<CustomerDefaultRecord>>;
@@ -195,7 +210,16 @@ pub trait OrderStore: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Inserts an instruction (status re-resolved before commit);
     /// `Conflict("instructions_ref_unique")` for a repeated ref in the order.
-    async fn insert_instruction(&self, instruction: &InstructionRecord) -> StoreResult<()>;
+    async fn insert_instruction(&self, instruction: &InstructionRecord) -> StoreResult<()> {
+        self.insert_instruction_announced(instruction, None).await.map(|_| ())
+    }
+    /// [`OrderStore::insert_instruction`], announcing it with `announce` (in the same
+    /// transaction). Returns it as stored, status resolved.
+    async fn insert_instruction_announced(
+        &self,
+        instruction: &InstructionRecord,
+        announce: Option<Announcement>,
+    ) -> StoreResult<InstructionRecord>;
     async fn instruction(
         &self,
         tenant_id: &str,

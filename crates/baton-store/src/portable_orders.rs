@@ -461,13 +461,15 @@ mod orders_sql {
 
     /// Re-resolves the status of the order's `INCOMPLETE`/`READY` instructions (of one
     /// customer, or all) from their own values, the current defaults and instrument states.
+    ///
+    /// Returns the instructions whose status changed, with their new status.
     pub(super) async fn refresh(
         tx: &mut sqlx::Transaction<'_, Db>,
         tenant_id: &str,
         order_id: &str,
         customer_ref: Option<&str>,
         now: i64,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<StatusChanges> {
         let rows = sqlx::query(&refresh_query(
             "i.order_id = $1 AND i.tenant_id = $2 AND ($3 IS NULL OR i.customer_ref = $3)",
         ))
@@ -476,6 +478,7 @@ mod orders_sql {
         .bind(customer_ref)
         .fetch_all(&mut **tx)
         .await?;
+        let mut changes = StatusChanges::new();
         for row in &rows {
             if let Some(next) = status_change(row)? {
                 let id: String = row.try_get("instruction_id")?;
@@ -485,9 +488,32 @@ mod orders_sql {
                     .bind(&id)
                     .execute(&mut **tx)
                     .await?;
+                changes.insert(id, next);
             }
         }
-        Ok(())
+        Ok(changes)
+    }
+
+    /// Instructions whose status a re-resolution changed, by id.
+    pub(super) type StatusChanges = std::collections::HashMap<String, InstructionStatus>;
+
+    /// `instructions` as stored after a re-resolution made `changes`.
+    pub(super) fn as_stored(instructions: &[&InstructionRecord], changes: &StatusChanges) -> Vec<InstructionRecord> {
+        instructions
+            .iter()
+            .map(|i| InstructionRecord { status: changes.get(&i.instruction_id).copied().unwrap_or(i.status), ..(*i).clone() })
+            .collect()
+    }
+
+    /// The events announcing `stored` instructions, if they are to be announced.
+    pub(super) fn announcements(
+        stored: &[InstructionRecord],
+        announce: Option<&crate::Announcement>,
+    ) -> StoreResult<Vec<crate::EventRecord>> {
+        match announce {
+            Some(announce) => stored.iter().map(|i| announce(i)).collect(),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// An order to create, with its customer defaults and instructions.
@@ -495,13 +521,17 @@ mod orders_sql {
         pub(super) order: &'a OrderRecord,
         pub(super) defaults: &'a [CustomerDefaultRecord],
         pub(super) instructions: &'a [InstructionRecord],
+        pub(super) announce: Option<&'a crate::Announcement>,
     }
 
     /// Writes one new order, its defaults and its instructions in the caller's
-    /// transaction and resolves the instructions' statuses; a taken `orderRef` (or id)
-    /// is the conflict `orders_ref_unique`, a repeated instruction ref
-    /// `instructions_ref_unique`.
-    pub(super) async fn insert_order(tx: &mut sqlx::Transaction<'_, Db>, new: &NewOrder<'_>) -> StoreResult<()> {
+    /// transaction and resolves the instructions' statuses, with their announcements;
+    /// returns the instructions as stored. A taken `orderRef` (or id) is the conflict
+    /// `orders_ref_unique`, a repeated instruction ref `instructions_ref_unique`.
+    pub(super) async fn insert_order(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        new: &NewOrder<'_>,
+    ) -> StoreResult<Vec<InstructionRecord>> {
         let order = new.order;
         sqlx::query(&format!("INSERT INTO orders ({ORDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"))
             .bind(&order.order_id)
@@ -518,19 +548,24 @@ mod orders_sql {
         }
         let instructions: Vec<&InstructionRecord> = new.instructions.iter().collect();
         insert_instructions(tx, &instructions).await?;
-        refresh(tx, &order.tenant_id, &order.order_id, None, order.updated_at).await
+        let changes = refresh(tx, &order.tenant_id, &order.order_id, None, order.updated_at).await?;
+        let stored = as_stored(&instructions, &changes);
+        let events = announcements(&stored, new.announce)?;
+        super::execution_sql::insert_events(tx, &events.iter().collect::<Vec<_>>()).await?;
+        Ok(stored)
     }
 }
 
 #[async_trait]
 impl crate::OrderStore for ThisStore {
-    async fn create_order(
+    async fn create_order_announced(
         &self,
         order: &crate::OrderRecord,
         defaults: &[crate::CustomerDefaultRecord],
         instructions: &[crate::InstructionRecord],
-    ) -> StoreResult<()> {
-        self.write_order(orders_sql::NewOrder { order, defaults, instructions }).await
+        announce: Option<crate::Announcement>,
+    ) -> StoreResult<Vec<crate::InstructionRecord>> {
+        self.write_order(orders_sql::NewOrder { order, defaults, instructions, announce: announce.as_ref() }).await
     }
 
     async fn order(&self, tenant_id: &str, order_ref: &str) -> StoreResult<Option<crate::OrderRecord>> {
@@ -699,16 +734,24 @@ impl crate::OrderStore for ThisStore {
         Ok(true)
     }
 
-    async fn insert_instruction(&self, r: &crate::InstructionRecord) -> StoreResult<()> {
+    async fn insert_instruction_announced(
+        &self,
+        r: &crate::InstructionRecord,
+        announce: Option<crate::Announcement>,
+    ) -> StoreResult<crate::InstructionRecord> {
         let mut tx = self.begin_write().await?;
         if !orders_sql::touch_order(&mut tx, &r.tenant_id, &r.order_id, r.updated_at).await? {
             tx.rollback().await?;
             return Err(StoreError::MissingReference("order".into()));
         }
         orders_sql::insert_instruction(&mut tx, r).await?;
-        orders_sql::refresh(&mut tx, &r.tenant_id, &r.order_id, Some(&r.customer_ref), r.updated_at).await?;
+        let changes =
+            orders_sql::refresh(&mut tx, &r.tenant_id, &r.order_id, Some(&r.customer_ref), r.updated_at).await?;
+        let stored = orders_sql::as_stored(&[r], &changes);
+        let events = orders_sql::announcements(&stored, announce.as_ref())?;
+        execution_sql::insert_events(&mut tx, &events.iter().collect::<Vec<_>>()).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(stored.into_iter().next().unwrap_or_else(|| r.clone()))
     }
 
     async fn instruction(

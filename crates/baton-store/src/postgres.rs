@@ -89,11 +89,11 @@ impl PostgresStore {
 
     /// Each order in its own transaction: concurrent orders already commit in parallel
     /// on separate connections.
-    async fn write_order(&self, new: orders_sql::NewOrder<'_>) -> StoreResult<()> {
+    async fn write_order(&self, new: orders_sql::NewOrder<'_>) -> StoreResult<Vec<crate::InstructionRecord>> {
         let mut tx = self.begin_write().await?;
-        orders_sql::insert_order(&mut tx, &new).await?;
+        let stored = orders_sql::insert_order(&mut tx, &new).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(stored)
     }
 
     /// Each change list in its own transaction, as for orders.

@@ -108,12 +108,13 @@ impl SqliteStore {
     }
 
     /// Queues the order for the next group commit and waits for its own result.
-    async fn write_order(&self, new: orders_sql::NewOrder<'_>) -> StoreResult<()> {
+    async fn write_order(&self, new: orders_sql::NewOrder<'_>) -> StoreResult<Vec<InstructionRecord>> {
         let (done, result) = oneshot::channel();
         let pending = PendingOrder {
             order: new.order.clone(),
             defaults: new.defaults.to_vec(),
             instructions: new.instructions.to_vec(),
+            announce: new.announce.cloned(),
             done,
         };
         self.writes.send(Pending::Order(pending)).map_err(|_| group_writer_stopped())?;
@@ -184,12 +185,19 @@ struct PendingOrder {
     order: OrderRecord,
     defaults: Vec<CustomerDefaultRecord>,
     instructions: Vec<InstructionRecord>,
-    done: oneshot::Sender<StoreResult<()>>,
+    announce: Option<crate::Announcement>,
+    /// The instructions as stored.
+    done: oneshot::Sender<StoreResult<Vec<InstructionRecord>>>,
 }
 
 impl PendingOrder {
     fn new_order(&self) -> orders_sql::NewOrder<'_> {
-        orders_sql::NewOrder { order: &self.order, defaults: &self.defaults, instructions: &self.instructions }
+        orders_sql::NewOrder {
+            order: &self.order,
+            defaults: &self.defaults,
+            instructions: &self.instructions,
+            announce: self.announce.as_ref(),
+        }
     }
 }
 
@@ -291,11 +299,10 @@ async fn commit_group(writer: Pool<Sqlite>, group: Vec<Pending>) {
                     // A caller that has gone away no longer needs its answer.
                     match pending {
                         Pending::Order(o) => {
-                            let result = if written.next().unwrap_or(false) {
-                                Ok(())
-                            } else {
-                                Err(crate::StoreError::Conflict("orders_ref_unique".into()))
-                            };
+                            let result = written
+                                .next()
+                                .flatten()
+                                .ok_or_else(|| crate::StoreError::Conflict("orders_ref_unique".into()));
                             let _ = o.done.send(result);
                         }
                         Pending::Changes(c) => {
@@ -336,9 +343,12 @@ enum GroupFailure {
 }
 
 /// Writes the group's orders (see [`insert_group`]; returns, per order in group order,
-/// whether it was written), then each change list, in one transaction; the events of
-/// all the change lists go in last, together.
-async fn commit_together(writer: &Pool<Sqlite>, group: &[Pending]) -> Result<Vec<bool>, GroupFailure> {
+/// its instructions as stored if it was written), then each change list, in one
+/// transaction; the events of all of them go in last, together.
+async fn commit_together(
+    writer: &Pool<Sqlite>,
+    group: &[Pending],
+) -> Result<Vec<Option<Vec<InstructionRecord>>>, GroupFailure> {
     let orders: Vec<_> = group
         .iter()
         .filter_map(|p| match p {
@@ -347,13 +357,13 @@ async fn commit_together(writer: &Pool<Sqlite>, group: &[Pending]) -> Result<Vec
         })
         .collect();
     let mut tx = begin_immediate(writer).await.map_err(GroupFailure::Transaction)?;
-    let written = if orders.is_empty() {
-        Vec::new()
+    let (written, announced) = if orders.is_empty() {
+        (Vec::new(), Vec::new())
     } else {
         insert_group(&mut tx, &orders).await.map_err(GroupFailure::Statement)?
     };
-    // The change lists' events are written last, all in one statement.
-    let mut events = Vec::new();
+    // The events are written last, all in one statement.
+    let mut events: Vec<&crate::EventRecord> = announced.iter().collect();
     for pending in group {
         if let Pending::Changes(c) = pending {
             let applied = apply_changes_but_events(&mut tx, &c.changes, c.now, Some(&mut events))
@@ -369,11 +379,14 @@ async fn commit_together(writer: &Pool<Sqlite>, group: &[Pending]) -> Result<Vec
     Ok(written)
 }
 
-async fn commit_order_alone(writer: &Pool<Sqlite>, new: &orders_sql::NewOrder<'_>) -> StoreResult<()> {
+async fn commit_order_alone(
+    writer: &Pool<Sqlite>,
+    new: &orders_sql::NewOrder<'_>,
+) -> StoreResult<Vec<InstructionRecord>> {
     let mut tx = begin_immediate(writer).await?;
-    orders_sql::insert_order(&mut tx, new).await?;
+    let stored = orders_sql::insert_order(&mut tx, new).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(stored)
 }
 
 async fn commit_changes_alone(writer: &Pool<Sqlite>, changes: &[Change], now: i64) -> StoreResult<bool> {
@@ -392,12 +405,16 @@ const ORDERS_PER_STATEMENT: usize = 200;
 
 /// Writes a group of new orders in the caller's transaction with a few statements for
 /// all of them: each kind of row by one multi-row statement, one status query, one
-/// update per resulting status and time. Returns, per order, whether it was written:
-/// `false` when its `orderRef` (or id) is already taken, by a stored order or by an
-/// earlier order of the group; nothing of such an order is written. Any other failure
-/// (a repeated instruction ref, a missing tenant) fails the whole call, and the caller
-/// must roll back. Order ids must be distinct within the group.
-async fn insert_group(tx: &mut Transaction<'_, Sqlite>, orders: &[orders_sql::NewOrder<'_>]) -> StoreResult<Vec<bool>> {
+/// update per resulting status and time. Returns, per order, its instructions as
+/// stored, or `None` when its `orderRef` (or id) is already taken, by a stored order or
+/// by an earlier order of the group (nothing of such an order is written); and the
+/// events announcing the written instructions, for the caller to write in the same
+/// transaction. Any other failure (a repeated instruction ref, a missing tenant) fails
+/// the whole call, and the caller must roll back. Order ids must be distinct within the group.
+async fn insert_group(
+    tx: &mut Transaction<'_, Sqlite>,
+    orders: &[orders_sql::NewOrder<'_>],
+) -> StoreResult<(Vec<Option<Vec<InstructionRecord>>>, Vec<crate::EventRecord>)> {
     use std::collections::{BTreeMap, HashSet};
 
     use sqlx::Row as _;
@@ -451,23 +468,42 @@ async fn insert_group(tx: &mut Transaction<'_, Sqlite>, orders: &[orders_sql::Ne
     }
     let instructions: Vec<&InstructionRecord> = kept.iter().flat_map(|o| o.instructions).collect();
     orders_sql::insert_instructions(tx, &instructions).await?;
-    let kept: Vec<&OrderRecord> = kept.iter().map(|o| o.order).collect();
-    for chunk in kept.chunks(ORDERS_PER_STATEMENT) {
-        refresh_group(tx, chunk).await?;
+    let kept_orders: Vec<&OrderRecord> = kept.iter().map(|o| o.order).collect();
+    let mut changes = orders_sql::StatusChanges::new();
+    for chunk in kept_orders.chunks(ORDERS_PER_STATEMENT) {
+        changes.extend(refresh_group(tx, chunk).await?);
     }
-    Ok(written)
+    let mut events = Vec::new();
+    let stored = orders
+        .iter()
+        .zip(written)
+        .map(|(o, written)| {
+            if !written {
+                return Ok(None);
+            }
+            let stored = orders_sql::as_stored(&o.instructions.iter().collect::<Vec<_>>(), &changes);
+            events.extend(orders_sql::announcements(&stored, o.announce)?);
+            Ok(Some(stored))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok((stored, events))
 }
 
 /// `orders_sql::refresh` of every instruction of new orders: one query for all of
 /// them, and one update per resulting status and time (each order's own `updated_at`).
-async fn refresh_group(tx: &mut Transaction<'_, Sqlite>, orders: &[&OrderRecord]) -> StoreResult<()> {
+/// Returns the instructions whose status changed, with their new status.
+async fn refresh_group(
+    tx: &mut Transaction<'_, Sqlite>,
+    orders: &[&OrderRecord],
+) -> StoreResult<orders_sql::StatusChanges> {
     use std::collections::BTreeMap;
 
     use orders_sql::{Arg, Conditions};
     use sqlx::Row as _;
 
+    let mut changed = orders_sql::StatusChanges::new();
     if orders.is_empty() {
-        return Ok(());
+        return Ok(changed);
     }
     let mut c = Conditions::default();
     let each: Vec<String> = orders
@@ -488,7 +524,9 @@ async fn refresh_group(tx: &mut Transaction<'_, Sqlite>, orders: &[&OrderRecord]
             let at = now.get(order_id.as_str()).copied().ok_or_else(|| {
                 crate::StoreError::Corrupt(format!("instruction of an unexpected order {order_id:?}"))
             })?;
-            changes.entry((next.as_str(), at)).or_default().push(row.try_get("instruction_id")?);
+            let id: String = row.try_get("instruction_id")?;
+            changed.insert(id.clone(), next);
+            changes.entry((next.as_str(), at)).or_default().push(id);
         }
     }
     for ((status, at), ids) in changes {
@@ -503,7 +541,7 @@ async fn refresh_group(tx: &mut Transaction<'_, Sqlite>, orders: &[&OrderRecord]
             query.build().execute(&mut **tx).await?;
         }
     }
-    Ok(())
+    Ok(changed)
 }
 
 include!("portable.rs");

@@ -137,6 +137,11 @@ conformance! {
     scenario_orders_concurrent => sqlite_orders_concurrent_one_thread, postgres_orders_concurrent_one_thread;
     scenario_orders_concurrent => sqlite_orders_concurrent, postgres_orders_concurrent
         [flavor = "multi_thread", worker_threads = 2];
+    scenario_orders_announced => sqlite_orders_announced, postgres_orders_announced;
+    scenario_orders_announced_concurrent => sqlite_orders_announced_concurrent_one_thread,
+        postgres_orders_announced_concurrent_one_thread;
+    scenario_orders_announced_concurrent => sqlite_orders_announced_concurrent, postgres_orders_announced_concurrent
+        [flavor = "multi_thread", worker_threads = 2];
     scenario_order_listing_filters => sqlite_order_listing_filters, postgres_order_listing_filters;
     scenario_order_listing_pages_with_inserts => sqlite_order_listing_pages_with_inserts,
         postgres_order_listing_pages_with_inserts;
@@ -2416,6 +2421,120 @@ async fn assert_stored(store: &dyn Store, (order, defaults, instructions): &NewO
     assert_eq!(store.order(&order.tenant_id, &order.order_ref).await.unwrap().as_ref(), Some(order));
     assert_eq!(&store.customer_defaults(&order.tenant_id, &order.order_id).await.unwrap(), defaults);
     assert_eq!(store.order_instructions(&order.tenant_id, &order.order_id).await.unwrap(), expected, "{order:?}");
+}
+
+/// Announces each new instruction with an event naming its status as stored.
+fn announce_created() -> baton_store::Announcement {
+    Arc::new(|i: &InstructionRecord| {
+        Ok(baton_store::EventRecord {
+            event_id: format!("created-{}", i.instruction_id),
+            account_id: None,
+            tenant_id: Some(i.tenant_id.clone()),
+            event_type: baton_domain::EventType::InstructionCreated,
+            ordering_key: Some(i.instruction_id.clone()),
+            data: serde_json::json!({ "status": i.status.as_str() }).to_string(),
+            created_at: i.created_at,
+        })
+    })
+}
+
+/// The `instruction.created` events in the outbox: (instruction, status announced).
+async fn created_events(store: &dyn Store, tenant_id: &str) -> Vec<(String, String)> {
+    let events = store.events(tenant_id).await.unwrap();
+    events
+        .into_iter()
+        .filter(|e| e.event.event_type == baton_domain::EventType::InstructionCreated)
+        .map(|e| {
+            let data: serde_json::Value = serde_json::from_str(&e.event.data).unwrap();
+            (e.event.ordering_key.unwrap(), data["status"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// New instructions are announced in the transaction that creates them, with the status
+/// they are stored with; a refused write announces nothing.
+async fn scenario_orders_announced(store: Arc<dyn Store>) {
+    use baton_domain::InstructionStatus::*;
+    two_tenants(&*store).await;
+    store.insert_instrument(&instrument("fi-1", "t_1", "C1", InstrumentType::BankAccount, T0)).await.unwrap();
+    store
+        .create_scheme(&scheme("t_1", "s-payout", SchemeKind::Payout), &draft("t_1", "s-payout", "d-p", "V1", &[], &[]))
+        .await
+        .unwrap();
+    let order = order_record("t_1", "o-1", "REF1");
+    let defaults = [default_record("o-1", "C1", Some("fi-1"), Some("s-payout"))];
+    let ready = instruction_record("t_1", "o-1", "i-1", "C1");
+    let incomplete = instruction_record("t_1", "o-1", "i-2", "C2");
+    let stored =
+        store.create_order_announced(&order, &defaults, &[ready, incomplete], Some(announce_created())).await.unwrap();
+    assert_eq!(stored.iter().map(|i| i.status).collect::<Vec<_>>(), [Ready, Incomplete]);
+    assert_eq!(stored, store.order_instructions("t_1", "o-1").await.unwrap(), "returned as stored");
+    let announced = [("i-1".to_string(), "READY".to_string()), ("i-2".to_string(), "INCOMPLETE".to_string())];
+    assert_eq!(created_events(&*store, "t_1").await, announced);
+
+    // A refused order announces nothing.
+    let taken = order_record("t_1", "o-2", "REF1");
+    let again = instruction_record("t_1", "o-2", "i-3", "C1");
+    let refused = store.create_order_announced(&taken, &[], &[again], Some(announce_created())).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    assert_eq!(created_events(&*store, "t_1").await, announced);
+
+    // An instruction added to the order is announced too, with its resolved status.
+    let added = instruction_record("t_1", "o-1", "i-4", "C1");
+    let stored = store.insert_instruction_announced(&added, Some(announce_created())).await.unwrap();
+    assert_eq!(stored.status, Ready);
+    assert_eq!(Some(stored), store.instruction("t_1", "o-1", "ref-i-4").await.unwrap());
+    assert_eq!(created_events(&*store, "t_1").await.last(), Some(&("i-4".to_string(), "READY".to_string())));
+    let duplicate = InstructionRecord { instruction_id: "i-5".into(), ..added };
+    assert!(store.insert_instruction_announced(&duplicate, Some(announce_created())).await.is_err());
+    assert_eq!(created_events(&*store, "t_1").await.len(), 3);
+    // Without an announcement, nothing is announced.
+    store
+        .create_order(&order_record("t_1", "o-3", "REF3"), &[], &[instruction_record("t_1", "o-3", "i-6", "C1")])
+        .await
+        .unwrap();
+    assert_eq!(created_events(&*store, "t_1").await.len(), 3);
+}
+
+/// Orders created at once (on SQLite, in one group) are each announced once, with their
+/// own statuses; the refused one not at all.
+async fn scenario_orders_announced_concurrent(store: Arc<dyn Store>) {
+    two_tenants(&*store).await;
+    store.insert_instrument(&instrument("fi-1", "t_1", "C1", InstrumentType::BankAccount, T0)).await.unwrap();
+    store
+        .create_scheme(&scheme("t_1", "s-payout", SchemeKind::Payout), &draft("t_1", "s-payout", "d-p", "V1", &[], &[]))
+        .await
+        .unwrap();
+    // Order 0 and 1 want the same ref; the even ones have a default (READY), the odd ones not.
+    let orders: Vec<NewOrder> = (0..6)
+        .map(|i| {
+            let order_ref = if i == 1 { "R00".to_string() } else { format!("R{i:02}") };
+            racing_order("t_1", &format!("o-{i}"), &order_ref, i as i64, i % 2 == 0)
+        })
+        .collect();
+    let results = race(orders.len(), |i| {
+        let store = store.clone();
+        let (order, defaults, instructions) = orders[i].clone();
+        async move { store.create_order_announced(&order, &defaults, &instructions, Some(announce_created())).await }
+    })
+    .await;
+    let refused: Vec<usize> = (0..6).filter(|&i| results[i].is_err()).collect();
+    assert!(refused == [0] || refused == [1], "exactly one of orders 0 and 1 is refused: {results:?}");
+    let created = created_events(&*store, "t_1").await;
+    assert_eq!(created.len(), 5 * 3, "three instructions for each written order: {created:?}");
+    for (i, (order, _, instructions)) in orders.iter().enumerate() {
+        let announced: Vec<&(String, String)> =
+            created.iter().filter(|(id, _)| instructions.iter().any(|r| &r.instruction_id == id)).collect();
+        if refused.contains(&i) {
+            assert!(announced.is_empty(), "order {i}");
+            continue;
+        }
+        let stored = store.order_instructions("t_1", &order.order_id).await.unwrap();
+        assert_eq!(results[i].as_ref().unwrap(), &stored, "order {i} is returned as stored");
+        let expected: Vec<(String, String)> =
+            stored.iter().map(|r| (r.instruction_id.clone(), r.status.as_str().to_string())).collect();
+        assert_eq!(announced.into_iter().cloned().collect::<Vec<_>>(), expected, "order {i}");
+    }
 }
 
 /// Many orders created at once (on SQLite, committed together in one transaction):

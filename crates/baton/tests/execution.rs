@@ -117,11 +117,14 @@ impl Fx {
         self.app.get(&path, &self.token).await.assert_status(200)["state"].as_str().unwrap().to_string()
     }
 
-    /// The `instruction.*` event types in the outbox for the tenant, oldest first, without
-    /// the `instruction.updated` that follows each status change.
+    /// The `instruction.*` status events in the outbox for the tenant, oldest first:
+    /// without the `instruction.created` announcing each new instruction and the
+    /// `instruction.updated` that follows each status change.
     async fn events(&self) -> Vec<String> {
         let all = self.all_events().await;
-        all.into_iter().filter(|e| e.starts_with("instruction.") && e != "instruction.updated").collect()
+        all.into_iter()
+            .filter(|e| e.starts_with("instruction.") && e != "instruction.updated" && e != "instruction.created")
+            .collect()
     }
 
     /// Every event type in the outbox for the tenant, oldest first.
@@ -166,6 +169,7 @@ async fn a_card_payment_settles_and_is_recorded_and_announced() {
         fx.all_events().await,
         [
             "financial_instrument.created",
+            "instruction.created",
             "instruction.processing",
             "instruction.updated",
             "instruction.settled",
@@ -331,6 +335,7 @@ async fn a_single_use_instrument_is_locked_by_its_payment() {
         fx.all_events().await,
         [
             "financial_instrument.created",
+            "instruction.created",
             "instruction.processing",
             "instruction.updated",
             "instruction.settled",

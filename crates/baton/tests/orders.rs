@@ -16,6 +16,7 @@ const IBAN: &str = "DE89370400440532013000";
 struct Fx {
     app: TestApp,
     admin: String,
+    tenant: String,
     token: String,
     collect: String,
     payout: String,
@@ -35,7 +36,7 @@ impl Fx {
         let collect = collect.assert_status(201)["schemeId"].as_str().unwrap().to_string();
         let payout = app.post("/v1/schemes/payout", &token, &scheme("Payout")).await;
         let payout = payout.assert_status(201)["schemeId"].as_str().unwrap().to_string();
-        Self { app, admin, token, collect, payout }
+        Self { app, admin, tenant, token, collect, payout }
     }
 
     async fn get(&self, path: &str) -> Reply {
@@ -437,4 +438,58 @@ async fn update_rules_void_metadata_and_isolation() {
     let reader = fx.app.token(&key).await;
     fx.app.get("/v1/order-management/O1", &reader).await.assert_status(200);
     fx.app.post("/v1/order-management", &reader, &json!({ "orderRef": "O3" })).await.assert_error(403, "ROLE_REQUIRED");
+}
+
+/// Every new instruction is announced (`instruction.created`) in the transaction that
+/// creates it, with the status it was stored with and its effective values.
+#[tokio::test]
+async fn new_instructions_are_announced_with_their_status() {
+    let fx = Fx::new().await;
+    let fi = fx.fi("C1").await;
+    let body = json!({ "orderRef": "A-1", "metadata": { "policy": "P-9" },
+        "customerDefaults": { "C1": { "financialInstrumentId": fi, "schemeId": fx.collect, "metadata": { "a": "1" } } },
+        "instructions": [
+            with(instruction("I1", "C1", "DEBIT"), json!({ "metadata": { "b": "2" } })),
+            with(instruction("I2", "C1", "CREDIT"), json!({})),
+        ] });
+    let reply = fx.post("/v1/order-management", &body).await;
+    let created = reply.assert_status(202).clone();
+    assert_eq!(created, fx.order("A-1").await, "the answer is the order as stored");
+    let created = |events: &[baton_store::StoredEvent]| -> Vec<Value> {
+        events
+            .iter()
+            .filter(|e| e.event.event_type.as_str() == "instruction.created")
+            .map(|e| serde_json::from_str(&e.event.data).unwrap())
+            .collect()
+    };
+    let events = fx.app.engine().outbox_events(&fx.tenant).await.unwrap();
+    let announced = created(&events);
+    let summary: Vec<(&str, &str)> = announced
+        .iter()
+        .map(|d| (d["instruction"]["instructionRef"].as_str().unwrap(), d["instruction"]["status"].as_str().unwrap()))
+        .collect();
+    // The collect scheme it inherits routes DEBIT: the CREDIT instruction stays INCOMPLETE.
+    assert_eq!(summary, [("I1", "READY"), ("I2", "INCOMPLETE")]);
+    assert_eq!(announced[0]["order"], json!({ "orderRef": "A-1", "metadata": { "policy": "P-9" } }));
+    assert_eq!(announced[0]["instruction"]["financialInstrumentId"], json!(fi));
+    assert_eq!(announced[0]["instruction"]["metadata"], json!({ "a": "1", "b": "2" }));
+    assert_eq!(announced[0]["scheme"]["schemeId"], json!(fx.collect));
+    let keys: Vec<_> = events
+        .iter()
+        .filter(|e| e.event.event_type.as_str() == "instruction.created")
+        .map(|e| e.event.ordering_key.clone().unwrap())
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert_ne!(keys[0], keys[1], "each is ordered with its own instruction's events");
+
+    // An added instruction is announced too; refused creations announce nothing.
+    let added = fx.post("/v1/order-management/A-1/instruction", &instruction("I3", "C1", "DEBIT")).await;
+    assert_eq!(added.assert_status(201)["status"], "READY");
+    fx.post("/v1/order-management/A-1/instruction", &instruction("I3", "C1", "DEBIT"))
+        .await
+        .assert_error(409, "INSTRUCTION_REF_ALREADY_EXISTS");
+    fx.post("/v1/order-management", &body).await.assert_error(409, "ORDER_REF_ALREADY_EXISTS");
+    let events = fx.app.engine().outbox_events(&fx.tenant).await.unwrap();
+    let refs: Vec<_> = created(&events).iter().map(|d| d["instruction"]["instructionRef"].clone()).collect();
+    assert_eq!(refs, [json!("I1"), json!("I2"), json!("I3")]);
 }

@@ -459,8 +459,9 @@ async fn a_settled_payment_is_delivered_signed_and_verifiable_independently() {
     assert_eq!(paid["status"], "SETTLED");
     assert!(receiver.captured().is_empty(), "delivery is the worker's job, not the request's");
     let report = fx.app.tick().await;
-    // The instrument, two status changes and an `instruction.updated` after each.
-    assert_eq!(report.webhooks.events_dispatched, 5);
+    // The instrument, the new instruction, two status changes and an
+    // `instruction.updated` after each.
+    assert_eq!(report.webhooks.events_dispatched, 6);
     assert_eq!((report.webhooks.deliveries_created, report.webhooks.delivered), (3, 3));
 
     let got = receiver.captured();
