@@ -502,7 +502,8 @@ impl Engine {
         match recorded {
             Some((status, decline)) if !status.can_update() => {
                 let record = InstructionRecord { status, ..frozen.clone() };
-                let decline = decline.filter(|_| status == InstructionStatus::Failed);
+                // FAILED, or LATE again after a customer-initiated attempt failed.
+                let decline = decline.filter(|_| matches!(status, InstructionStatus::Failed | InstructionStatus::Late));
                 Ok(Execution { instruction: instruction_view(&record, None)?, decline })
             }
             _ => self.execution_result(prepared).await,
