@@ -850,25 +850,33 @@ impl Form {
     }
 }
 
-/// Why a submission is answered before it reaches the engine.
-enum Gate {
-    Page(Response),
+/// Reads a submission's form and runs the checks every submission passes; a refused one
+/// is answered with the page to show.
+async fn submission(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: Option<Extension<ClientIp>>,
+    session_id: &str,
+    request: axum::extract::Request,
+) -> Result<(Context, Form), Response> {
+    let body = form_body(request).await?;
+    gate(state, headers, client.map(|c| c.0 .0), session_id, &body).await
 }
 
-/// Common checks of every submission: the session exists, the body is a form within
-/// the limit, the CSRF token is the session's, and the rate limits admit it.
+/// Common checks of every submission: the session exists, the body is a form, the CSRF
+/// token is the session's, and the rate limits admit it.
 async fn gate(
     state: &AppState,
     headers: &HeaderMap,
     client: Option<IpAddr>,
     session_id: &str,
     body: &Bytes,
-) -> Result<(Context, Form), Gate> {
+) -> Result<(Context, Form), Response> {
     let fallback = request_lang(None, headers);
     let view = match state.engine.checkout_view(session_id).await {
         Ok(Some(v)) => v,
-        Ok(None) => return Err(Gate::Page(unknown_session(fallback))),
-        Err(e) => return Err(Gate::Page(internal_error(fallback, &e.to_string()))),
+        Ok(None) => return Err(unknown_session(fallback)),
+        Err(e) => return Err(internal_error(fallback, &e.to_string())),
     };
     let ctx = Context::new(state, headers, view).await;
     let t = ctx.t();
@@ -880,7 +888,7 @@ async fn gate(
     if !form_type {
         let page =
             ctx.page(StatusCode::UNSUPPORTED_MEDIA_TYPE, unavailable_view(t.error_title, t.error_body.to_string()));
-        return Err(Gate::Page(page.render()));
+        return Err(page.render());
     }
     let form = Form(form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect());
     let csrf_ok = form.get("csrf").is_some_and(|c| state.engine.check_checkout_csrf(session_id, c));
@@ -892,7 +900,7 @@ async fn gate(
             r.retry = Some(ctx.base());
             r.retry_label = t.back_to_payment;
         }
-        return Err(Gate::Page(page.render()));
+        return Err(page.render());
     }
     if !state.checkout_limits.admit(session_id, client) {
         tracing::warn!("checkout submission rate-limited");
@@ -904,13 +912,13 @@ async fn gate(
         }
         let mut response = page.render();
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
-        return Err(Gate::Page(response));
+        return Err(response);
     }
     Ok((ctx, form))
 }
 
 /// Reads a form body within the limit (a larger one is refused before it is read whole).
-pub async fn form_body(request: axum::extract::Request) -> Result<Bytes, Response> {
+async fn form_body(request: axum::extract::Request) -> Result<Bytes, Response> {
     axum::body::to_bytes(request.into_body(), FORM_BODY_LIMIT).await.map_err(|_| {
         let t = Lang::En.strings();
         Page::message(StatusCode::PAYLOAD_TOO_LARGE, Lang::En, "unavailable", t.error_title, t.error_body).render()
@@ -987,13 +995,9 @@ pub async fn pay_card(
     Path(session_id): Path<String>,
     request: axum::extract::Request,
 ) -> Response {
-    let body = match form_body(request).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (ctx, form) = match gate(&state, &headers, client.map(|c| c.0 .0), &session_id, &body).await {
+    let (ctx, form) = match submission(&state, &headers, client, &session_id, request).await {
         Ok(pair) => pair,
-        Err(Gate::Page(r)) => return r,
+        Err(page) => return page,
     };
     let billing = ctx.theme.collect_billing_address.then(|| {
         let mut map = serde_json::Map::new();
@@ -1034,13 +1038,9 @@ pub async fn pay_bank(
     Path(session_id): Path<String>,
     request: axum::extract::Request,
 ) -> Response {
-    let body = match form_body(request).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (ctx, form) = match gate(&state, &headers, client.map(|c| c.0 .0), &session_id, &body).await {
+    let (ctx, form) = match submission(&state, &headers, client, &session_id, request).await {
         Ok(pair) => pair,
-        Err(Gate::Page(r)) => return r,
+        Err(page) => return page,
     };
     let values =
         KeptValues { account_holder: form.text("accountHolder").chars().take(140).collect(), ..Default::default() };
@@ -1090,13 +1090,9 @@ pub async fn paypal_decision(
     Path(session_id): Path<String>,
     request: axum::extract::Request,
 ) -> Response {
-    let body = match form_body(request).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (ctx, form) = match gate(&state, &headers, client.map(|c| c.0 .0), &session_id, &body).await {
+    let (ctx, form) = match submission(&state, &headers, client, &session_id, request).await {
         Ok(pair) => pair,
-        Err(Gate::Page(r)) => return r,
+        Err(page) => return page,
     };
     if form.get("decision") != Some("approve") {
         return see_other(&format!("{}?method=paypal", ctx.base()));
@@ -1120,13 +1116,9 @@ pub async fn challenge_decision(
     Path(session_id): Path<String>,
     request: axum::extract::Request,
 ) -> Response {
-    let body = match form_body(request).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (ctx, form) = match gate(&state, &headers, client.map(|c| c.0 .0), &session_id, &body).await {
+    let (ctx, form) = match submission(&state, &headers, client, &session_id, request).await {
         Ok(pair) => pair,
-        Err(Gate::Page(r)) => return r,
+        Err(page) => return page,
     };
     let approved = form.get("decision") == Some("approve");
     submit(&state, ctx, CheckoutAction::Authentication { approved }, "card", KeptValues::default()).await
@@ -1147,13 +1139,9 @@ pub async fn cancel(
     Path(session_id): Path<String>,
     request: axum::extract::Request,
 ) -> Response {
-    let body = match form_body(request).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (ctx, _form) = match gate(&state, &headers, client.map(|c| c.0 .0), &session_id, &body).await {
+    let (ctx, _form) = match submission(&state, &headers, client, &session_id, request).await {
         Ok(pair) => pair,
-        Err(Gate::Page(r)) => return r,
+        Err(page) => return page,
     };
     submit(&state, ctx, CheckoutAction::Cancel, "card", KeptValues::default()).await
 }
