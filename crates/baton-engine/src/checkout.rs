@@ -224,14 +224,32 @@ pub fn check_expiry_seconds(seconds: i64) -> Result<i64, Problem> {
     if (MIN_EXPIRY_SECONDS..=MAX_EXPIRY_SECONDS).contains(&seconds) {
         Ok(seconds)
     } else {
-        Err(Problem::invalid_field(
-            "INVALID_EXPIRY_SECONDS",
-            "expirySeconds",
-            "{field} must be a whole number of seconds from {min} to {max}.",
-        )
-        .detail("min", MIN_EXPIRY_SECONDS.to_string())
-        .detail("max", MAX_EXPIRY_SECONDS.to_string()))
+        Err(invalid_expiry_seconds())
     }
+}
+
+/// `expirySeconds` as requests send it: a number or a numeric string (the documented
+/// `"6000"`); absent, `null` or `""` means the default. Checked as `check_expiry_seconds`.
+pub fn parse_expiry_seconds(value: Option<&serde_json::Value>) -> Result<i64, Problem> {
+    use serde_json::Value;
+    let seconds = match value {
+        None | Some(Value::Null) => return Ok(DEFAULT_EXPIRY_SECONDS),
+        Some(Value::String(s)) if s.trim().is_empty() => return Ok(DEFAULT_EXPIRY_SECONDS),
+        Some(Value::String(s)) => s.trim().parse::<i64>().map_err(|_| invalid_expiry_seconds())?,
+        Some(Value::Number(n)) => n.as_i64().ok_or_else(invalid_expiry_seconds)?,
+        Some(_) => return Err(invalid_expiry_seconds()),
+    };
+    check_expiry_seconds(seconds)
+}
+
+fn invalid_expiry_seconds() -> Problem {
+    Problem::invalid_field(
+        "INVALID_EXPIRY_SECONDS",
+        "expirySeconds",
+        "{field} must be a whole number of seconds from {min} to {max}.",
+    )
+    .detail("min", MIN_EXPIRY_SECONDS.to_string())
+    .detail("max", MAX_EXPIRY_SECONDS.to_string())
 }
 
 impl Engine {
@@ -315,6 +333,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn claims(exp: i64) -> CheckoutClaims {
         CheckoutClaims {
@@ -329,6 +348,19 @@ mod tests {
             jti: uuid::Uuid::new_v4().to_string(),
             callbacks: Some(Callbacks { success: Some("https://shop.example/ok".into()), ..Default::default() }),
             pay_by_link_id: None,
+        }
+    }
+
+    #[test]
+    fn expiry_seconds_as_number_or_string() {
+        assert_eq!(parse_expiry_seconds(None), Ok(3600));
+        assert_eq!(parse_expiry_seconds(Some(&serde_json::Value::Null)), Ok(3600));
+        assert_eq!(parse_expiry_seconds(Some(&json!(""))), Ok(3600));
+        assert_eq!(parse_expiry_seconds(Some(&json!("6000"))), Ok(6000));
+        assert_eq!(parse_expiry_seconds(Some(&json!(" 60 "))), Ok(60));
+        assert_eq!(parse_expiry_seconds(Some(&json!(120))), Ok(120));
+        for bad in [json!("1e3"), json!("abc"), json!(1.5), json!(true), json!([60])] {
+            assert_eq!(parse_expiry_seconds(Some(&bad)).unwrap_err().code, "INVALID_EXPIRY_SECONDS", "{bad}");
         }
     }
 

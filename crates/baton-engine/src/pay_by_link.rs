@@ -37,7 +37,7 @@ pub(crate) const DELIVER_MESSAGE_JOB: &str = "deliver-message";
 /// Sends tried before a message is given up.
 pub const MAX_SEND_ATTEMPTS: i64 = 6;
 /// Link lifetimes allowed are those of checkout tokens (SPEC §4.11).
-pub use crate::checkout::{DEFAULT_EXPIRY_SECONDS, MAX_EXPIRY_SECONDS, MIN_EXPIRY_SECONDS};
+pub use crate::checkout::{parse_expiry_seconds, DEFAULT_EXPIRY_SECONDS, MAX_EXPIRY_SECONDS, MIN_EXPIRY_SECONDS};
 /// The longest a checkout token minted by an open lives.
 const TOKEN_SECONDS: i64 = 3600;
 /// How many links one worker round ends at most.
@@ -159,27 +159,6 @@ fn not_active(status: PayByLinkStatus) -> Problem {
     Problem::bad_request("PAY_BY_LINK_NOT_ACTIVE")
         .message("The pay-by-link is {status}; only an ACTIVE or OPENED link can be sent or cancelled.")
         .detail("status", status.as_str())
-}
-
-/// `expirySeconds`: an integer or a numeric string, 60 to 2,592,000.
-pub fn parse_expiry_seconds(value: Option<&Value>) -> Result<i64, Problem> {
-    let bad = || {
-        Problem::invalid_field(
-            "INVALID_EXPIRY_SECONDS",
-            "expirySeconds",
-            "{field} must be a whole number of seconds from {min} to {max}.",
-        )
-        .detail("min", MIN_EXPIRY_SECONDS.to_string())
-        .detail("max", MAX_EXPIRY_SECONDS.to_string())
-    };
-    let seconds = match value {
-        None | Some(Value::Null) => return Ok(DEFAULT_EXPIRY_SECONDS),
-        Some(Value::String(s)) if s.trim().is_empty() => return Ok(DEFAULT_EXPIRY_SECONDS),
-        Some(Value::String(s)) => s.trim().parse::<i64>().map_err(|_| bad())?,
-        Some(Value::Number(n)) => n.as_i64().ok_or_else(bad)?,
-        Some(_) => return Err(bad()),
-    };
-    crate::checkout::check_expiry_seconds(seconds)
 }
 
 /// Unix milliseconds as ISO-8601 UTC with milliseconds, as the API writes times.

@@ -4,8 +4,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use baton_domain::{Problem, Role};
-use baton_engine::checkout::{Callbacks, GrantRequest, DEFAULT_EXPIRY_SECONDS};
+use baton_domain::Role;
+use baton_engine::checkout::{parse_expiry_seconds, Callbacks, GrantRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -58,26 +58,6 @@ pub struct GrantDto {
     pub expires: String,
 }
 
-/// `expirySeconds` as a number or a numeric string; absent (or `null`, `""`) = default.
-fn expiry_seconds(value: Option<&Value>) -> Result<i64, Problem> {
-    let invalid = || {
-        Problem::invalid_field(
-            "INVALID_EXPIRY_SECONDS",
-            "expirySeconds",
-            "{field} must be a whole number of seconds from {min} to {max}.",
-        )
-        .detail("min", baton_engine::checkout::MIN_EXPIRY_SECONDS.to_string())
-        .detail("max", baton_engine::checkout::MAX_EXPIRY_SECONDS.to_string())
-    };
-    match value {
-        None | Some(Value::Null) => Ok(DEFAULT_EXPIRY_SECONDS),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(DEFAULT_EXPIRY_SECONDS),
-        Some(Value::String(s)) => s.trim().parse::<i64>().map_err(|_| invalid()),
-        Some(Value::Number(n)) => n.as_i64().ok_or_else(invalid),
-        Some(_) => Err(invalid()),
-    }
-}
-
 /// Mints a single-use checkout token for a DEBIT instruction that can still be paid
 /// (`INCOMPLETE`, `READY` or `LATE`). Open the hosted page with it:
 /// `/checkout?bearerToken={accessToken}&language=en-GB|de-DE`.
@@ -92,7 +72,7 @@ pub async fn create_grant(
     Caller(caller): Caller,
     ApiJson(body): ApiJson<GrantBody>,
 ) -> ApiResult<Response> {
-    let expires_in_seconds = expiry_seconds(body.expiry_seconds.as_ref()).map_err(ApiError::from)?;
+    let expires_in_seconds = parse_expiry_seconds(body.expiry_seconds.as_ref()).map_err(ApiError::from)?;
     let callbacks = body.callbacks.map(|c| Callbacks { success: c.success, failed: c.failed, cancelled: c.cancelled });
     let request = GrantRequest {
         order_ref: body.order_ref.unwrap_or_default(),
@@ -105,23 +85,4 @@ pub async fn create_grant(
     let expires_ms = grant.expires.unix_timestamp() * 1000;
     let body = GrantDto { access_token: grant.access_token, expires: expires_ms.to_string() };
     Ok((StatusCode::CREATED, Json(body)).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn expiry_seconds_as_number_or_string() {
-        assert_eq!(expiry_seconds(None), Ok(3600));
-        assert_eq!(expiry_seconds(Some(&Value::Null)), Ok(3600));
-        assert_eq!(expiry_seconds(Some(&json!(""))), Ok(3600));
-        assert_eq!(expiry_seconds(Some(&json!("6000"))), Ok(6000));
-        assert_eq!(expiry_seconds(Some(&json!(" 60 "))), Ok(60));
-        assert_eq!(expiry_seconds(Some(&json!(120))), Ok(120));
-        for bad in [json!("1e3"), json!("abc"), json!(1.5), json!(true), json!([60])] {
-            assert_eq!(expiry_seconds(Some(&bad)).unwrap_err().code, "INVALID_EXPIRY_SECONDS", "{bad}");
-        }
-    }
 }
