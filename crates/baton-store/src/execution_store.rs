@@ -349,6 +349,36 @@ pub trait ExecutionStore: Send + Sync + 'static {
     /// (`YYYY-MM-DD`, UTC): due to become `LATE`.
     async fn instructions_due_late(&self, today: &str, limit: u32) -> StoreResult<Vec<crate::InstructionRecord>>;
     /// `READY` `DEBIT` instructions whose settle-by date is `today` or earlier (not yet
-    /// marked late): due for automatic collection.
-    async fn instructions_due_collection(&self, today: &str, limit: u32) -> StoreResult<Vec<crate::InstructionRecord>>;
+    /// marked late): due for automatic collection. In scan order, those after `after`:
+    /// rows the worker passes over stay due, and must not hide the rest.
+    async fn instructions_due_collection(
+        &self,
+        today: &str,
+        after: &DuePosition,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::InstructionRecord>>;
+}
+
+/// A place in the scan of due instructions, ordered by settle-by date, creation and id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DuePosition {
+    pub settled_by_date: String,
+    pub created_at: i64,
+    pub instruction_id: String,
+}
+
+impl DuePosition {
+    /// Before every instruction.
+    pub fn start() -> Self {
+        Self { settled_by_date: String::new(), created_at: i64::MIN, instruction_id: String::new() }
+    }
+
+    /// Right at `instruction` (the next scan starts after it).
+    pub fn of(instruction: &crate::InstructionRecord) -> Self {
+        Self {
+            settled_by_date: instruction.settled_by_date.clone().unwrap_or_default(),
+            created_at: instruction.created_at,
+            instruction_id: instruction.instruction_id.clone(),
+        }
+    }
 }

@@ -248,11 +248,12 @@ mod execution_sql {
         Ok(())
     }
 
-    /// Instructions in `statuses` whose settle-by date compares with `today` by `op`.
-    pub(super) fn due_query(statuses: &[InstructionStatus], op: &str, extra: &str) -> String {
+    /// Instructions in `statuses` whose settle-by date compares with `today` (`$1`) by
+    /// `op`, at most `limit`; `extra` may add conditions binding `$2` on.
+    pub(super) fn due_query(statuses: &[InstructionStatus], op: &str, extra: &str, limit: u32) -> String {
         format!(
             "SELECT {} FROM instructions WHERE status IN ({}) AND settled_by_date IS NOT NULL \
-             AND settled_by_date {op} $1 {extra} ORDER BY settled_by_date, created_at LIMIT $2",
+             AND settled_by_date {op} $1 {extra} ORDER BY settled_by_date, created_at, instruction_id LIMIT {limit}",
             super::orders_sql::INSTRUCTION_COLUMNS,
             super::orders_sql::status_list(statuses)
         )
@@ -635,19 +636,26 @@ impl crate::ExecutionStore for ThisStore {
 
     async fn instructions_due_late(&self, today: &str, limit: u32) -> StoreResult<Vec<crate::InstructionRecord>> {
         use baton_domain::InstructionStatus::{Incomplete, Ready};
-        let rows = sqlx::query(&execution_sql::due_query(&[Incomplete, Ready], "<", ""))
+        let rows = sqlx::query(&execution_sql::due_query(&[Incomplete, Ready], "<", "", limit))
             .bind(today)
-            .bind(i64::from(limit))
             .fetch_all(self.reader())
             .await?;
         rows.iter().map(orders_sql::instruction_from_row).collect()
     }
 
-    async fn instructions_due_collection(&self, today: &str, limit: u32) -> StoreResult<Vec<crate::InstructionRecord>> {
+    async fn instructions_due_collection(
+        &self,
+        today: &str,
+        after: &crate::DuePosition,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::InstructionRecord>> {
         use baton_domain::InstructionStatus::Ready;
-        let rows = sqlx::query(&execution_sql::due_query(&[Ready], "<=", "AND direction = 'DEBIT'"))
+        let extra = "AND direction = 'DEBIT' AND (settled_by_date, created_at, instruction_id) > ($2, $3, $4)";
+        let rows = sqlx::query(&execution_sql::due_query(&[Ready], "<=", extra, limit))
             .bind(today)
-            .bind(i64::from(limit))
+            .bind(&after.settled_by_date)
+            .bind(after.created_at)
+            .bind(&after.instruction_id)
             .fetch_all(self.reader())
             .await?;
         rows.iter().map(orders_sql::instruction_from_row).collect()

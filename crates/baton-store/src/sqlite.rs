@@ -46,6 +46,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "checkout", include_str!("../migrations/sqlite/0010_checkout.sql")),
     (11, "pay_by_links", include_str!("../migrations/sqlite/0011_pay_by_links.sql")),
     (12, "routing_version", include_str!("../migrations/sqlite/0012_routing_version.sql")),
+    (13, "due_instructions", include_str!("../migrations/sqlite/0013_due_instructions.sql")),
 ];
 
 pub struct SqliteStore {

@@ -590,6 +590,66 @@ async fn a_declined_card_leaves_the_instruction_payable_and_reports_the_failure(
     assert_eq!(instruction(&p, "O-3").await["status"], "FAILED");
 }
 
+/// `days` from the test clock's today, as a `settledByDate`.
+fn date_from_today(p: &Payments, days: i64) -> String {
+    let now = time::OffsetDateTime::from_unix_timestamp(p.app.now_ms() / 1000 + days * 86_400).unwrap();
+    baton_domain::dates::format_date(now.date())
+}
+
+#[tokio::test]
+async fn a_card_left_by_an_unfinished_checkout_is_never_charged_without_the_customer() {
+    let p = shop().await;
+    let browser = Browser::new(&p);
+    let today = date_from_today(&p, 0);
+    let unpaid_due_today = |order_ref: &str| {
+        json!({ "orderRef": order_ref, "instructions": [{ "instructionRef": "I1", "customerRef": "C1",
+            "direction": "DEBIT", "schemeId": p.scheme, "amount": "49.90", "currency": "EUR", "country": "DE",
+            "settledByDate": today }] })
+    };
+    // One customer's card is declined; another's waits for the bank's challenge.
+    p.app.post("/v1/order-management", &p.token, &unpaid_due_today("O-DECLINED")).await.assert_status(202);
+    let session = browser.open(&token_for(&p, "O-DECLINED").await, "").await;
+    browser.pay_card(&session, "4000000000009995", FUTURE, "123", "Jane Doe").await;
+    p.app.post("/v1/order-management", &p.token, &unpaid_due_today("O-CHALLENGED")).await.assert_status(202);
+    let session = browser.open(&token_for(&p, "O-CHALLENGED").await, "").await;
+    browser.pay_card(&session, "4000000000003220", FUTURE, "123", "Jane Doe").await;
+    for order_ref in ["O-DECLINED", "O-CHALLENGED"] {
+        let view = instruction(&p, order_ref).await;
+        assert_eq!(
+            (view["status"].as_str(), view["financialInstrument"]["source"].as_str()),
+            (Some("READY"), Some("CUSTOMER")),
+            "{view}"
+        );
+    }
+    // A merchant's own card due the same day is collected by the scheduler as before.
+    let fi = p.card("C1", "4242424242424242").await;
+    let order = json!({ "orderRef": "O-MERCHANT", "instructions": [{ "instructionRef": "I1", "customerRef": "C1",
+        "direction": "DEBIT", "financialInstrumentId": fi, "schemeId": p.scheme, "amount": "49.90",
+        "currency": "EUR", "country": "DE", "settledByDate": today }] });
+    p.app.post("/v1/order-management", &p.token, &order).await.assert_status(202);
+
+    // On the due date the customers' cards are not charged as merchant-initiated payments.
+    let report = p.app.tick().await;
+    assert_eq!(report.collected, 1, "{report:?}");
+    assert_eq!(instruction(&p, "O-MERCHANT").await["status"], "SETTLED");
+    for order_ref in ["O-DECLINED", "O-CHALLENGED"] {
+        let attempts = transactions(&p, order_ref).await;
+        assert_eq!(attempts.len(), 1, "{order_ref}: {attempts:?}");
+        assert_eq!(attempts[0]["transactionType"], "CIT");
+        assert_eq!(instruction(&p, order_ref).await["status"], "READY");
+    }
+    // Unpaid the next day: missed, as any unpaid instruction.
+    drop(browser);
+    p.app.clock.advance(Duration::from_secs(86_400));
+    let p = Payments { token: p.token_with(&["tenant-admin"]).await, ..p };
+    let report = p.app.tick().await;
+    assert_eq!((report.collected, report.marked_late), (0, 2), "{report:?}");
+    for order_ref in ["O-DECLINED", "O-CHALLENGED"] {
+        assert_eq!(instruction(&p, order_ref).await["status"], "LATE");
+        assert_eq!(transactions(&p, order_ref).await.len(), 1);
+    }
+}
+
 #[tokio::test]
 async fn the_issuer_challenge_is_passed_or_failed_by_the_customer() {
     let p = shop().await;

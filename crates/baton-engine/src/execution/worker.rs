@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use baton_connectors::{CallContext, Outcome};
-use baton_domain::{Direction, EventType, InstructionStatus, SchemeKind, TransactionStatus, TransactionType};
-use baton_store::{Change, JobRecord, TransactionOutcome, TransactionRecord};
+use baton_domain::{Direction, EventType, InstructionStatus, SchemeKind, Source, TransactionStatus, TransactionType};
+use baton_store::{Change, DuePosition, InstructionRecord, JobRecord, TransactionOutcome, TransactionRecord};
 use serde_json::Value;
 
 use super::{events, ExecuteRequest, Prepared, FOLLOW_UP_JOB, SYNC_JOB};
@@ -84,28 +84,50 @@ impl Engine {
     }
 
     /// Executes the `READY` collections due today whose instrument may be charged
-    /// again without the customer (not single-use).
+    /// without the customer: not single-use, and not one the customer gave in a checkout
+    /// (consent to that payment, with them present, not to later charges; a declined or
+    /// unfinished checkout leaves such an instrument on the instruction).
     async fn collect_due(&self, today: &str) -> EngineResult<usize> {
         let mut count = 0;
-        for record in self.store.instructions_due_collection(today, BATCH).await? {
-            let Some(order) = self.store.order_by_id(&record.tenant_id, &record.order_id).await? else { continue };
-            let view = self.instruction_view_of(&order, &record.instruction_ref).await?;
-            let Some(fi) = &view.financial_instrument.id else { continue };
-            let Some(instrument) = self.store.instrument(&record.tenant_id, &record.customer_ref, fi).await? else {
-                continue;
-            };
-            if instrument.single_use {
-                continue;
+        let mut after = DuePosition::start();
+        loop {
+            let batch = self.store.instructions_due_collection(today, &after, BATCH).await?;
+            let more = batch.len() == BATCH as usize;
+            for record in batch {
+                after = DuePosition::of(&record);
+                if self.collect(&record).await? {
+                    count += 1;
+                }
             }
-            let request = ExecuteRequest { transaction_type: TransactionType::Mit, ..Default::default() };
-            match self.execute_instruction(&record.tenant_id, &order.order_ref, &record.instruction_ref, request).await
-            {
-                Ok(_) => count += 1,
-                Err(e) => tracing::info!(tenant_id = %record.tenant_id, instruction_id = %record.instruction_id,
-                    error = %e, "scheduled collection not started"),
+            if !more {
+                return Ok(count);
             }
         }
-        Ok(count)
+    }
+
+    /// Executes one due collection as a merchant-initiated payment, if it may be.
+    async fn collect(&self, record: &InstructionRecord) -> EngineResult<bool> {
+        let Some(order) = self.store.order_by_id(&record.tenant_id, &record.order_id).await? else { return Ok(false) };
+        let view = self.instruction_view_of(&order, &record.instruction_ref).await?;
+        if view.financial_instrument.source == Source::Customer {
+            return Ok(false);
+        }
+        let Some(fi) = &view.financial_instrument.id else { return Ok(false) };
+        let Some(instrument) = self.store.instrument(&record.tenant_id, &record.customer_ref, fi).await? else {
+            return Ok(false);
+        };
+        if instrument.single_use {
+            return Ok(false);
+        }
+        let request = ExecuteRequest { transaction_type: TransactionType::Mit, ..Default::default() };
+        match self.execute_instruction(&record.tenant_id, &order.order_ref, &record.instruction_ref, request).await {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                tracing::info!(tenant_id = %record.tenant_id, instruction_id = %record.instruction_id,
+                    error = %e, "scheduled collection not started");
+                Ok(false)
+            }
+        }
     }
 
     /// Attempts left `PENDING` by a crash get a sync job (unless one is queued).
