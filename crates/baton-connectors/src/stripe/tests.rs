@@ -259,6 +259,57 @@ fn an_attempts_payment_intent_is_searched_by_its_metadata() {
     assert!(transformers::search_reply(Err(HttpError::Unknown("timed out".into())), "tx-1").is_err());
 }
 
+#[test]
+fn a_5xx_answer_to_a_refund_is_indeterminate_never_a_failure() {
+    // Stripe's own failure after the client's retries: the refund may have been made, so
+    // it is unknown (the engine looks it up), never a failure the merchant could refund after.
+    for status in [500, 502, 503] {
+        let answer = reply(status, json!({"error": {"type": "api_error", "message": "An unknown error occurred"}}));
+        assert!(
+            matches!(transformers::refund_reply(answer), Err(ConnectorError::Unknown(_))),
+            "a {status} is not a failure"
+        );
+    }
+    // A 5xx without Stripe's error object (a proxy that gave up waiting) is unknown too.
+    let proxy = Ok(StripeReply { status: 504, json: None });
+    assert!(matches!(transformers::refund_reply(proxy), Err(ConnectorError::Unknown(_))));
+    let lost = Err(HttpError::Unknown("timed out".into()));
+    assert!(matches!(transformers::refund_reply(lost), Err(ConnectorError::Unknown(_))));
+    // A request with this key still running at Stripe, or the key used otherwise.
+    let in_use = reply(409, json!({"error": {"type": "invalid_request_error", "code": "idempotency_key_in_use"}}));
+    assert!(matches!(transformers::refund_reply(in_use), Err(ConnectorError::Unknown(_))));
+    let reused = reply(
+        400,
+        json!({"error": {"type": "idempotency_error", "message": "Keys for idempotent requests \
+        can only be used with the same parameters they were first used with."}}),
+    );
+    assert!(matches!(transformers::refund_reply(reused), Err(ConnectorError::Unknown(_))));
+
+    // A 4xx is Stripe refusing the refund: a decline with Stripe's words, nothing refunded.
+    let refused = reply(
+        400,
+        json!({"error": {"type": "invalid_request_error", "code": "charge_already_refunded",
+            "message": "Charge ch_1 has already been refunded."}}),
+    );
+    let Outcome::Failed { decline, provider_reference } = transformers::refund_reply(refused).unwrap() else {
+        panic!()
+    };
+    assert_eq!(decline.category, DeclineCategory::Technical);
+    assert_eq!(decline.psp_code.as_deref(), Some("charge_already_refunded"));
+    assert_eq!(provider_reference, None);
+    // Never sent: certainly not refunded.
+    assert!(matches!(
+        transformers::refund_reply(Err(HttpError::NotSent("refused".into()))),
+        Ok(Outcome::Failed { .. })
+    ));
+    // A refund made.
+    assert_eq!(
+        transformers::refund_reply(reply(200, json!({"id": "re_1", "object": "refund", "status": "succeeded"})))
+            .unwrap(),
+        Outcome::Succeeded { provider_reference: "re_1".into(), result: None }
+    );
+}
+
 fn card() -> InstrumentDetails {
     let now = time::OffsetDateTime::from_unix_timestamp(NOW).unwrap();
     InstrumentDetails::Card(CardDetails {

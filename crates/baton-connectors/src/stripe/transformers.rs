@@ -283,6 +283,7 @@ pub fn tokenize_reply(reply: Result<StripeReply, HttpError>) -> Result<Tokenized
 pub fn refund_reply(reply: Result<StripeReply, HttpError>) -> Result<Outcome, ConnectorError> {
     let reply = match reply {
         Ok(r) => r,
+        // Nothing was sent: certainly nothing refunded.
         Err(HttpError::NotSent(reason)) => {
             return Ok(Outcome::Failed { decline: not_reached(reason), provider_reference: None })
         }
@@ -291,14 +292,29 @@ pub fn refund_reply(reply: Result<StripeReply, HttpError>) -> Result<Outcome, Co
     let Some(json) = reply.json else {
         return Err(ConnectorError::Unknown(format!("Stripe answered {} with a body that is not JSON", reply.status)));
     };
-    if !(200..300).contains(&reply.status) {
-        if reply.status == 409 {
-            return Err(ConnectorError::Unknown("Stripe answered 409".into()));
-        }
-        let error = json.get("error").cloned().unwrap_or(Value::Null);
-        return Ok(Outcome::Failed { decline: decline_for(&error, reply.status), provider_reference: None });
+    if (200..300).contains(&reply.status) {
+        return refund_outcome(&json);
     }
-    refund_outcome(&json)
+    let error = json.get("error").cloned().unwrap_or(Value::Null);
+    // A request with this key is still running at Stripe, or the key was used otherwise:
+    // what happened is unknown until the refund is looked up.
+    if reply.status == 409 || str_of(&error, "type") == Some("idempotency_error") {
+        return Err(ConnectorError::Unknown(format!(
+            "Stripe answered {} ({})",
+            reply.status,
+            str_of(&error, "type").unwrap_or("conflict")
+        )));
+    }
+    // Stripe's own failure (after the client's retries) is indeterminate: the refund may
+    // have been made. Recorded as failed, it would invite the merchant to refund again.
+    if reply.status >= 500 {
+        return Err(ConnectorError::Unknown(format!(
+            "Stripe answered {} ({}); the refund may have been made",
+            reply.status,
+            str_of(&error, "type").unwrap_or("api_error")
+        )));
+    }
+    Ok(Outcome::Failed { decline: decline_for(&error, reply.status), provider_reference: None })
 }
 
 /// A refund object's outcome.
