@@ -42,6 +42,9 @@ pub struct RefundView {
     pub status: RefundStatus,
     pub provider_reference: Option<String>,
     pub error_code: Option<String>,
+    /// The PSP's own code and words for a failure.
+    pub psp_code: Option<String>,
+    pub psp_message: Option<String>,
     pub created_at: i64,
     pub metadata: Value,
 }
@@ -57,6 +60,8 @@ impl From<&RefundRecord> for RefundView {
             status: r.status,
             provider_reference: r.provider_reference.clone(),
             error_code: r.error_code.clone(),
+            psp_code: r.psp_code.clone(),
+            psp_message: r.psp_message.clone(),
             created_at: r.created_at,
             metadata: serde_json::from_str(&r.metadata).unwrap_or_else(|_| json!({})),
         }
@@ -85,8 +90,9 @@ impl Engine {
 
     /// `POST …/instruction/{instructionRef}/refunds`: refunds a settled debit through the
     /// app that collected it. The refund is returned as it stands after the PSP's answer
-    /// (`SETTLED`, `PROCESSING`, or `PENDING` when the answer was lost); a refusal by the
-    /// PSP is `402 PROVIDER_DECLINED`, with the refund recorded `FAILED`.
+    /// (`SETTLED`, `PROCESSING`, or `PENDING` when the answer was lost or said nothing
+    /// sure); a refusal by the PSP is `402 PROVIDER_DECLINED`, with the refund recorded
+    /// `FAILED`.
     pub async fn create_refund(
         &self,
         tenant_id: &str,
@@ -297,6 +303,8 @@ impl Engine {
         finished.status = to;
         finished.provider_reference = outcome.provider_reference.clone();
         finished.error_code = outcome.error_code.clone();
+        finished.psp_code = outcome.psp_code.clone();
+        finished.psp_message = outcome.psp_message.clone();
         let now = self.now_ms();
         let mut changes = vec![
             Change::FinishRefund {
@@ -352,6 +360,8 @@ impl Engine {
         let mut finished = record.clone();
         finished.status = to;
         finished.error_code = outcome.error_code.clone();
+        finished.psp_code = outcome.psp_code.clone();
+        finished.psp_message = outcome.psp_message.clone();
         let now = self.now_ms();
         let changes = [
             Change::FinishRefund {
@@ -435,6 +445,8 @@ impl Engine {
                 "status": view.status.as_str(),
                 "providerReference": view.provider_reference,
                 "errorCode": view.error_code,
+                "pspCode": view.psp_code,
+                "pspMessage": view.psp_message,
                 "metadata": view.metadata,
             },
         });
