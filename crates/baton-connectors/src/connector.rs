@@ -91,6 +91,17 @@ pub struct RefundRequest<'a> {
     pub currency: Currency,
 }
 
+/// What was asked of the PSP for a refund whose answer was lost (or said nothing sure).
+#[derive(Debug, Clone)]
+pub struct RefundSyncRequest<'a> {
+    /// The original call, exactly as it was made (same idempotency key).
+    pub refund: RefundRequest<'a>,
+    /// The PSP's reference of the refund, if an answer naming it was recorded before.
+    pub provider_reference: Option<&'a str>,
+    /// How long ago the refund was asked for.
+    pub refund_age: Duration,
+}
+
 /// What was asked of the PSP by an attempt whose answer was lost.
 #[derive(Clone)]
 pub struct SyncRequest<'a> {
@@ -255,6 +266,17 @@ pub trait Connector: Send + Sync + 'static {
     async fn refund(&self, ctx: &CallContext<'_>, request: &RefundRequest<'_>) -> Result<Outcome, ConnectorError> {
         let _ = (ctx, request);
         Err(ConnectorError::Unsupported(format!("{} does not refund", self.descriptor().app_id)))
+    }
+
+    /// Finds out what became of an earlier refund whose answer was lost. By default the
+    /// refund is asked for again with the same idempotency key, which a PSP that already
+    /// made it answers with that refund, never a second one.
+    async fn sync_refund(
+        &self,
+        ctx: &CallContext<'_>,
+        request: &RefundSyncRequest<'_>,
+    ) -> Result<Outcome, ConnectorError> {
+        self.refund(ctx, &request.refund).await
     }
 
     /// Contests or accepts a dispute at the PSP.

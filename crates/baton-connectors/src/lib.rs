@@ -30,8 +30,8 @@ pub use config::{
 };
 pub use connector::{
     AppCredentials, CallContext, Connector, ConnectorError, DisputeAction, DisputeRequest, EvidenceDocument, FollowUp,
-    IncomingNotification, Notification, NotificationError, Outcome, PaymentRequest, RefundRequest, SyncRequest,
-    Tokenized,
+    IncomingNotification, Notification, NotificationError, Outcome, PaymentRequest, RefundRequest, RefundSyncRequest,
+    SyncRequest, Tokenized,
 };
 pub use descriptor::{AppDescriptor, MarketplaceFilter, Network, PaymentMethod, Settlement};
 pub use rewards::{Brand, BrandRequirements, CatalogReward, ImageUrl, RewardType, CREDENTIAL_TYPES, TEXT_LANGUAGE};

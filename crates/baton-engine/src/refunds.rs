@@ -7,8 +7,13 @@
 //! the same write transaction, with the settled transaction's row locked, so two
 //! concurrent refunds can never both pass. The PSP's answer is then recorded with
 //! `refund.settled` or `refund.failed` in one transaction.
+//!
+//! A lost or indeterminate answer leaves the refund `PENDING` (never `FAILED`: the money
+//! may have moved, and a failed refund may be asked for again). Its sync job then asks
+//! the app what became of it ([`baton_connectors::Connector::sync_refund`]), backing off
+//! while the app cannot tell; whatever the answer, it is recorded as the first one is.
 
-use baton_connectors::{CallContext, ConnectorError, Outcome, RefundRequest as PspRefund};
+use baton_connectors::{CallContext, ConnectorError, Outcome, RefundRequest as PspRefund, RefundSyncRequest};
 use baton_domain::{
     Amount, Currency, Decline, DeclineCategory, Direction, EventType, InstructionStatus, Metadata, Operation, Problem,
     Ref, RefundReason, RefundStatus, TransactionStatus,
@@ -42,6 +47,9 @@ pub struct RefundView {
     pub status: RefundStatus,
     pub provider_reference: Option<String>,
     pub error_code: Option<String>,
+    /// The PSP's own code and words for a failure.
+    pub psp_code: Option<String>,
+    pub psp_message: Option<String>,
     pub created_at: i64,
     pub metadata: Value,
 }
@@ -57,6 +65,8 @@ impl From<&RefundRecord> for RefundView {
             status: r.status,
             provider_reference: r.provider_reference.clone(),
             error_code: r.error_code.clone(),
+            psp_code: r.psp_code.clone(),
+            psp_message: r.psp_message.clone(),
             created_at: r.created_at,
             metadata: serde_json::from_str(&r.metadata).unwrap_or_else(|_| json!({})),
         }
@@ -85,8 +95,9 @@ impl Engine {
 
     /// `POST …/instruction/{instructionRef}/refunds`: refunds a settled debit through the
     /// app that collected it. The refund is returned as it stands after the PSP's answer
-    /// (`SETTLED`, `PROCESSING`, or `PENDING` when the answer was lost); a refusal by the
-    /// PSP is `402 PROVIDER_DECLINED`, with the refund recorded `FAILED`.
+    /// (`SETTLED`, `PROCESSING`, or `PENDING` when the answer was lost or said nothing
+    /// sure); a refusal by the PSP is `402 PROVIDER_DECLINED`, with the refund recorded
+    /// `FAILED`.
     pub async fn create_refund(
         &self,
         tenant_id: &str,
@@ -196,7 +207,8 @@ impl Engine {
             Err(e) => return Err(e.into()),
         }
 
-        let (view, decline) = self.call_refund(&record, order_ref, instruction_ref, &payment_reference).await?;
+        let (view, decline) =
+            self.call_refund(&record, order_ref, instruction_ref, &payment_reference, RefundCall::Create).await?;
         if let Some(decline) = decline {
             let mut p = Problem::payment_required("PROVIDER_DECLINED")
                 .message("The provider refused the refund.")
@@ -209,15 +221,17 @@ impl Engine {
         Ok(view)
     }
 
-    /// Asks the refund's app to return the money (again, with the same idempotency key,
-    /// when the first answer was lost) and records what it says. A lost or provisional
-    /// answer leaves the refund's sync job to ask again later.
+    /// Asks the refund's app to return the money, or (`RefundCall::Sync`) what became of
+    /// a refund whose answer was lost, and records what it says. A lost or provisional
+    /// answer leaves the refund's sync job to ask again later; a sync that learns nothing
+    /// is an error, so that the job backs off.
     async fn call_refund(
         &self,
         record: &RefundRecord,
         order_ref: &str,
         instruction_ref: &str,
         payment_reference: &str,
+        call: RefundCall,
     ) -> EngineResult<(RefundView, Option<Decline>)> {
         let tenant_id = record.tenant_id.as_str();
         let currency: Currency =
@@ -234,7 +248,18 @@ impl Engine {
             currency,
         };
         let started = std::time::Instant::now();
-        let result = self.with_timeout(connector.refund(&ctx, &request)).await;
+        let result = match call {
+            RefundCall::Create => self.with_timeout(connector.refund(&ctx, &request)).await,
+            RefundCall::Sync => {
+                let age = u64::try_from(self.now_ms() - record.created_at).unwrap_or(0);
+                let sync = RefundSyncRequest {
+                    refund: request,
+                    provider_reference: record.provider_reference.as_deref(),
+                    refund_age: std::time::Duration::from_millis(age),
+                };
+                self.with_timeout(connector.sync_refund(&ctx, &sync)).await
+            }
+        };
         self.metrics.record_connector_call(&record.app_id, started.elapsed().as_millis() as i64);
         let job = |run_at: i64| {
             Change::ScheduleJob(refund_job(
@@ -285,9 +310,13 @@ impl Engine {
                     Decline::new(DeclineCategory::HardDecline).code("PROVIDER_DECLINED").psp(None, Some(message));
                 (RefundStatus::Failed, failed(&decline, None), Some(EventType::RefundFailed), Some(decline))
             }
-            // The answer was lost: the refund keeps its status and its job asks again soon.
+            // The answer was lost, or said nothing sure: the refund keeps its status and its
+            // job asks again (soon after the first call; with backoff after a sync).
             Err(ConnectorError::Unknown(message)) => {
                 tracing::warn!(tenant_id, refund_id = %record.refund_id, error = %message, "refund outcome unknown");
+                if call == RefundCall::Sync {
+                    return Err(internal(format!("sync of refund {}: {message}", record.refund_id)));
+                }
                 let now = self.now_ms();
                 self.apply(&[job(now + self.config.execution.sync_retry.as_millis() as i64)], now).await?;
                 return Ok((RefundView::from(record), None));
@@ -297,6 +326,8 @@ impl Engine {
         finished.status = to;
         finished.provider_reference = outcome.provider_reference.clone();
         finished.error_code = outcome.error_code.clone();
+        finished.psp_code = outcome.psp_code.clone();
+        finished.psp_message = outcome.psp_message.clone();
         let now = self.now_ms();
         let mut changes = vec![
             Change::FinishRefund {
@@ -352,6 +383,8 @@ impl Engine {
         let mut finished = record.clone();
         finished.status = to;
         finished.error_code = outcome.error_code.clone();
+        finished.psp_code = outcome.psp_code.clone();
+        finished.psp_message = outcome.psp_message.clone();
         let now = self.now_ms();
         let changes = [
             Change::FinishRefund {
@@ -368,8 +401,9 @@ impl Engine {
         Ok(())
     }
 
-    /// The refund sync job: asks the app again about a refund still `PENDING` or
-    /// `PROCESSING`. `Ok(None)` when it is final, `Ok(Some(at))` to ask again at `at`.
+    /// The refund sync job: asks the app what became of a refund still `PENDING` or
+    /// `PROCESSING`. `Ok(None)` when it is final, `Ok(Some(at))` to ask again at `at`, an
+    /// error (the job backs off) when the app could not tell.
     pub(crate) async fn sync_refund(&self, job: &JobRecord) -> EngineResult<Option<i64>> {
         let tenant_id = job.tenant_id.as_deref().unwrap_or_default();
         let Some(record) = self.store.refund_by_id(tenant_id, &job.subject_id).await? else { return Ok(None) };
@@ -378,8 +412,10 @@ impl Engine {
         }
         let payload: serde_json::Value = serde_json::from_str(&job.payload).map_err(|e| internal(e.to_string()))?;
         let text = |name: &str| payload.get(name).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+        let (order_ref, instruction_ref, payment_reference) =
+            (text("orderRef"), text("instructionRef"), text("paymentReference"));
         let (view, _) =
-            self.call_refund(&record, &text("orderRef"), &text("instructionRef"), &text("paymentReference")).await?;
+            self.call_refund(&record, &order_ref, &instruction_ref, &payment_reference, RefundCall::Sync).await?;
         Ok(match view.status {
             RefundStatus::Settled | RefundStatus::Failed => None,
             _ => Some(self.now_ms() + self.config.execution.sync_retry.as_millis() as i64),
@@ -435,6 +471,8 @@ impl Engine {
                 "status": view.status.as_str(),
                 "providerReference": view.provider_reference,
                 "errorCode": view.error_code,
+                "pspCode": view.psp_code,
+                "pspMessage": view.psp_message,
                 "metadata": view.metadata,
             },
         });
@@ -452,6 +490,15 @@ impl Engine {
 
 /// The job that asks a refund's app about it again.
 pub(crate) const SYNC_REFUND_JOB: &str = "sync-refund";
+
+/// What a refund's app is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RefundCall {
+    /// To make the refund (once, when it is asked for).
+    Create,
+    /// What became of it (its sync job).
+    Sync,
+}
 
 fn refund_job(
     record: &RefundRecord,

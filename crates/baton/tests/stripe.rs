@@ -2,7 +2,7 @@
 //! - against `localstripe` (PyPI), a stateful fake Stripe started on a loopback port;
 //! - against a small local mock serving answers recorded from Stripe's published API
 //!   reference, for what localstripe does not reproduce (declines with `decline_code`,
-//!   `api_error` answers, an answer lost after Stripe charged).
+//!   `api_error` answers, an answer lost after Stripe charged or refunded).
 
 mod common;
 
@@ -280,6 +280,7 @@ async fn localstripe_shim(upstream: String) -> MockStripe {
 
 struct Fx {
     app: TestApp,
+    tenant: String,
     /// The tenant's key, for a fresh token after the clock has moved on.
     key: KeyPair,
     token: String,
@@ -309,7 +310,7 @@ impl Fx {
         let draft = body["drafts"][0]["draftId"].as_str().unwrap();
         let path = format!("/v1/schemes/collect/{scheme}/drafts/{draft}/publish");
         app.post(&path, &token, &json!({})).await.assert_status(200);
-        Self { app, key, token, scheme }
+        Self { app, tenant, key, token, scheme }
     }
 
     /// A stored card for `customer` and an order `order_ref` with one DEBIT instruction `I1` of €10 on it.
@@ -338,6 +339,24 @@ impl Fx {
     async fn transactions(&self, order_ref: &str) -> Vec<Value> {
         let path = format!("/v1/order-management/{order_ref}/instruction/I1/transactions");
         self.app.get(&path, &self.token).await.assert_status(200).as_array().unwrap().clone()
+    }
+
+    /// Asks for a refund of `order_ref`'s instruction `I1`.
+    async fn refund(&self, order_ref: &str, body: Value) -> Reply {
+        let path = format!("/v1/order-management/{order_ref}/instruction/I1/refunds");
+        self.app.post(&path, &self.token, &body).await
+    }
+
+    /// The refund `refund_ref` of `order_ref`'s instruction `I1`, as the API shows it.
+    async fn refund_view(&self, order_ref: &str, refund_ref: &str) -> Value {
+        let path = format!("/v1/order-management/{order_ref}/instruction/I1/refunds/{refund_ref}");
+        self.app.get(&path, &self.token).await.assert_status(200).clone()
+    }
+
+    /// The tenant's `refund.*` events, oldest first.
+    async fn refund_events(&self) -> Vec<String> {
+        let events = self.app.engine().outbox_events(&self.tenant).await.unwrap();
+        events.iter().map(|e| e.event.event_type.as_str().to_string()).filter(|t| t.starts_with("refund.")).collect()
     }
 }
 
@@ -657,7 +676,7 @@ async fn two_psps(api_base: &str) -> Fx {
     let draft = body["drafts"][0]["draftId"].as_str().unwrap();
     let path = format!("/v1/schemes/collect/{scheme}/drafts/{draft}/publish");
     fx.app.post(&path, &fx.token, &json!({})).await.assert_status(200);
-    Fx { app: fx.app, key: fx.key, token: fx.token, scheme }
+    Fx { scheme, ..fx }
 }
 
 /// When STRIPE cannot be reached at all (nothing was sent, so nothing was charged) the
@@ -693,4 +712,248 @@ async fn a_decline_is_never_failed_over() {
     let txs = two.transactions("O1").await;
     assert_eq!(txs.len(), 1);
     assert_eq!(txs[0]["appId"], "STRIPE");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refunds whose answer is lost or indeterminate
+// ---------------------------------------------------------------------------------------------
+
+const REFUNDS: &str = "/v1/refunds";
+
+/// Stripe's list of a payment intent's refunds: the recorded refund, with Baton's
+/// `metadata[baton_refund]` for each id in `made` (none: an empty list).
+fn refund_list(made: Option<String>) -> Answer {
+    let mut list = fixture("refund_list.json");
+    match made {
+        Some(refund_id) => list["data"][0]["metadata"] = json!({ "baton_refund": refund_id }),
+        None => list["data"] = json!([]),
+    }
+    Answer::Json(200, list)
+}
+
+/// A Stripe that takes every payment and answers refunds with `create` (`POST
+/// /v1/refunds`) and `read` (any `GET /v1/refunds…`: the list, or one refund).
+fn stripe_with_refunds(
+    create: impl Fn(&Request) -> Answer + Send + Sync + 'static,
+    read: impl Fn(&Request) -> Answer + Send + Sync + 'static,
+) -> impl Fn(&Request) -> Answer {
+    let payments = recorded(|_, _| Answer::Json(200, fixture("payment_intent_succeeded.json")));
+    move |request: &Request| match (request.method.as_str(), request.path.as_str()) {
+        ("POST", REFUNDS) => create(request),
+        ("GET", path) if path.starts_with(REFUNDS) => read(request),
+        _ => payments(request),
+    }
+}
+
+/// The `GET /v1/refunds…` calls the mock saw.
+fn refund_reads(mock: &MockStripe) -> Vec<Request> {
+    mock.requests.lock().unwrap().iter().filter(|r| r.method == "GET" && r.path.starts_with(REFUNDS)).cloned().collect()
+}
+
+/// A node with STRIPE at `mock`, and order `O1` settled there (€10.00).
+async fn settled_at(mock: &MockStripe) -> Fx {
+    let fx = Fx::new(&mock.base).await;
+    fx.order("O1", "C1", VISA).await;
+    let reply = fx.execute("O1").await;
+    assert_eq!(reply.assert_status(200)["status"], "SETTLED", "{}", reply.text);
+    fx
+}
+
+fn one_key(calls: &[Request]) -> bool {
+    calls.iter().all(|c| {
+        c.header("idempotency-key").is_some() && c.header("idempotency-key") == calls[0].header("idempotency-key")
+    })
+}
+
+/// Stripe refunds, then answers 500 (to every try): indeterminate, so the refund is
+/// `PENDING`, not `FAILED`. Its sync finds the refund among the payment intent's refunds
+/// by Baton's metadata and records it `SETTLED`, posting nothing again.
+#[tokio::test]
+async fn a_refund_answered_with_a_5xx_is_looked_up_and_settled_never_failed() {
+    let made: Arc<Mutex<Option<String>>> = Arc::default();
+    let (stripe, listed) = (made.clone(), made.clone());
+    let mock = MockStripe::start(stripe_with_refunds(
+        move |request| {
+            *stripe.lock().unwrap() = request.field("metadata[baton_refund]");
+            Answer::Json(500, fixture("error_api_error.json"))
+        },
+        move |_| refund_list(listed.lock().unwrap().clone()),
+    ))
+    .await;
+    let fx = settled_at(&mock).await;
+
+    let reply = fx.refund("O1", json!({ "refundRef": "R1", "reason": "CUSTOMER_CHANGED_MIND" })).await;
+    let body = reply.assert_status(202);
+    assert_eq!(body["status"], "PENDING", "{}", reply.text);
+    assert_eq!(body["providerReference"], Value::Null);
+    assert_eq!(reply.header("location"), Some("/v1/order-management/O1/instruction/I1/refunds/R1"));
+    assert_eq!(fx.refund_view("O1", "R1").await["status"], "PENDING");
+    assert_eq!(fx.refund_events().await, ["refund.created"], "no refund.failed");
+    let posts = mock.calls("POST", REFUNDS);
+    assert_eq!(posts.len(), 3, "one call, retried by the client");
+    assert!(one_key(&posts), "with one idempotency key");
+    assert!(refund_reads(&mock).is_empty());
+
+    // The sync lists the payment intent's refunds: it was made.
+    fx.app.clock.advance(Duration::from_secs(11));
+    assert_eq!(fx.app.tick().await.jobs_run, 1);
+    let refund = fx.refund_view("O1", "R1").await;
+    assert_eq!(
+        (refund["status"].as_str(), refund["providerReference"].as_str()),
+        (Some("SETTLED"), Some("re_3QfixtureRefund"))
+    );
+    assert_eq!(fx.refund_events().await, ["refund.created", "refund.settled"]);
+    let reads = refund_reads(&mock);
+    assert_eq!(reads.len(), 1);
+    assert_eq!(reads[0].path, "/v1/refunds?payment_intent=pi_3QfixtureSucceeded&limit=100");
+    assert_eq!(mock.calls("POST", REFUNDS).len(), 3, "nothing is posted again");
+    // Done: no job is left.
+    fx.app.clock.advance(Duration::from_secs(3600));
+    assert_eq!(fx.app.tick().await.jobs_run, 0);
+    assert_eq!(refund_reads(&mock).len(), 1);
+}
+
+/// Stripe down for refunds: every create answers 500 (Stripe replays the saved 500 for
+/// the key) and the list shows none. The refund stays `PENDING` while an earlier call
+/// could still be running; once every call is surely over and a list read after a
+/// repeat still shows none, it is `FAILED` (Stripe made no refund) and the amount may
+/// be refunded again.
+#[tokio::test]
+async fn a_refund_stripe_never_made_fails_and_the_amount_is_refundable_again() {
+    let recovered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stripe = recovered.clone();
+    let mock = MockStripe::start(stripe_with_refunds(
+        move |request| {
+            if stripe.load(std::sync::atomic::Ordering::SeqCst) {
+                let mut refund = fixture("refund_succeeded.json");
+                refund["id"] = json!("re_3QfixtureSecond");
+                refund["metadata"] = json!({ "baton_refund": request.field("metadata[baton_refund]") });
+                Answer::Json(200, refund)
+            } else {
+                Answer::Json(500, fixture("error_api_error.json"))
+            }
+        },
+        |_| refund_list(None),
+    ))
+    .await;
+    let fx = settled_at(&mock).await;
+    let reply = fx.refund("O1", json!({ "refundRef": "R1", "reason": "OTHER" })).await;
+    assert_eq!(reply.assert_status(202)["status"], "PENDING", "{}", reply.text);
+
+    // The first sync: no refund listed, the repeat fails again, a second list shows none;
+    // but a call may still be running at Stripe, so it stays unknown and the job backs off.
+    fx.app.clock.advance(Duration::from_secs(11));
+    let report = fx.app.tick().await;
+    assert_eq!((report.jobs_run, report.jobs_failed), (0, 1), "still unknown: tried again later");
+    assert_eq!(fx.refund_view("O1", "R1").await["status"], "PENDING");
+    assert_eq!(fx.refund_events().await, ["refund.created"]);
+    assert_eq!(refund_reads(&mock).len(), 2, "listed before and after the repeat");
+    let posts = mock.calls("POST", REFUNDS);
+    assert_eq!(posts.len(), 6, "the call repeated once (retried by the client)");
+    assert!(one_key(&posts), "with the same idempotency key");
+    assert_eq!(posts[0].body, posts[3].body, "the repeat is the same request");
+
+    // Later, with every call surely over: none was made.
+    fx.app.clock.advance(Duration::from_secs(600));
+    assert_eq!(fx.app.tick().await.jobs_run, 1);
+    let refund = fx.refund_view("O1", "R1").await;
+    assert_eq!(refund["status"], "FAILED", "{refund}");
+    assert_eq!(
+        (refund["errorCode"].as_str(), refund["pspCode"].as_str(), refund["providerReference"].as_str()),
+        (Some("PSP_UNAVAILABLE"), Some("api_error"), None)
+    );
+    assert!(refund["pspMessage"].as_str().unwrap().starts_with("Stripe made no refund"), "{refund}");
+    assert_eq!(fx.refund_events().await, ["refund.created", "refund.failed"]);
+    let posts = mock.calls("POST", REFUNDS);
+    assert!(one_key(&posts));
+
+    // The settled amount is refundable again, in full.
+    recovered.store(true, std::sync::atomic::Ordering::SeqCst);
+    let again = fx.refund("O1", json!({ "refundRef": "R2", "reason": "OTHER" })).await;
+    let body = again.assert_status(202);
+    assert_eq!(
+        (body["status"].as_str(), body["amount"].as_f64(), body["providerReference"].as_str()),
+        (Some("SETTLED"), Some(10.0), Some("re_3QfixtureSecond")),
+        "{}",
+        again.text
+    );
+    let last = mock.calls("POST", REFUNDS).pop().unwrap();
+    assert_ne!(last.header("idempotency-key"), posts[0].header("idempotency-key"), "a new refund, a new key");
+    assert_eq!(fx.refund_events().await, ["refund.created", "refund.failed", "refund.created", "refund.settled"]);
+}
+
+/// When the list of refunds cannot be read either, nothing is known: the refund stays
+/// `PENDING`, however old, and nothing is posted again.
+#[tokio::test]
+async fn a_refund_whose_list_cannot_be_read_stays_pending_and_is_never_posted_again() {
+    let mock = MockStripe::start(stripe_with_refunds(
+        |_| Answer::Json(500, fixture("error_api_error.json")),
+        |_| Answer::Json(500, fixture("error_api_error.json")),
+    ))
+    .await;
+    let fx = settled_at(&mock).await;
+    let reply = fx.refund("O1", json!({ "refundRef": "R1", "reason": "OTHER" })).await;
+    assert_eq!(reply.assert_status(202)["status"], "PENDING", "{}", reply.text);
+    assert_eq!(mock.calls("POST", REFUNDS).len(), 3);
+
+    fx.app.clock.advance(Duration::from_secs(11));
+    let report = fx.app.tick().await;
+    assert_eq!((report.jobs_run, report.jobs_failed), (0, 1));
+    // Long after any call is over, still nothing is known.
+    fx.app.clock.advance(Duration::from_secs(3600));
+    let report = fx.app.tick().await;
+    assert_eq!((report.jobs_run, report.jobs_failed), (0, 1));
+    let fx = Fx { token: fx.app.token(&fx.key).await, ..fx };
+    let refund = fx.refund_view("O1", "R1").await;
+    assert_eq!(refund["status"], "PENDING", "{refund}");
+    assert_eq!(fx.refund_events().await, ["refund.created"]);
+    assert_eq!(refund_reads(&mock).len(), 2, "one list per sync");
+    assert_eq!(mock.calls("POST", REFUNDS).len(), 3, "nothing is posted again");
+    // The merchant cannot refund the amount again meanwhile.
+    let again = fx.refund("O1", json!({ "refundRef": "R2", "reason": "OTHER" })).await;
+    again.assert_error(400, "REFUND_EXCEEDS_REMAINING");
+}
+
+/// A refund Stripe is still making (`pending`) is read back by its id until it is done,
+/// never asked for again.
+#[tokio::test]
+async fn a_pending_refund_is_read_back_by_its_id() {
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stripe = done.clone();
+    let mock = MockStripe::start(stripe_with_refunds(
+        |_| {
+            let mut refund = fixture("refund_succeeded.json");
+            refund["status"] = json!("pending");
+            Answer::Json(200, refund)
+        },
+        move |_| {
+            let mut refund = fixture("refund_succeeded.json");
+            if !stripe.load(std::sync::atomic::Ordering::SeqCst) {
+                refund["status"] = json!("pending");
+            }
+            Answer::Json(200, refund)
+        },
+    ))
+    .await;
+    let fx = settled_at(&mock).await;
+    let reply = fx.refund("O1", json!({ "refundRef": "R1", "reason": "OTHER" })).await;
+    let body = reply.assert_status(202);
+    assert_eq!(
+        (body["status"].as_str(), body["providerReference"].as_str()),
+        (Some("PROCESSING"), Some("re_3QfixtureRefund")),
+        "{}",
+        reply.text
+    );
+
+    fx.app.clock.advance(Duration::from_secs(31));
+    assert_eq!(fx.app.tick().await.jobs_run, 1);
+    assert_eq!(fx.refund_view("O1", "R1").await["status"], "PROCESSING");
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    fx.app.clock.advance(Duration::from_secs(31));
+    assert_eq!(fx.app.tick().await.jobs_run, 1);
+    assert_eq!(fx.refund_view("O1", "R1").await["status"], "SETTLED");
+    assert_eq!(fx.refund_events().await, ["refund.created", "refund.settled"]);
+    let reads: Vec<String> = refund_reads(&mock).into_iter().map(|r| r.path).collect();
+    assert_eq!(reads, ["/v1/refunds/re_3QfixtureRefund", "/v1/refunds/re_3QfixtureRefund"]);
+    assert_eq!(mock.calls("POST", REFUNDS).len(), 1, "asked for once");
 }

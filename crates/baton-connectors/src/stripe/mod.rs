@@ -4,7 +4,12 @@
 //!   instrument's token for this app (the engine caches it);
 //! - debit: a PaymentIntent created and confirmed at once (`off_session` for MIT), with
 //!   the attempt's `Idempotency-Key`;
-//! - refund: a Refund of the PaymentIntent;
+//! - refund: a Refund of the PaymentIntent (a 5xx is indeterminate, never a failure);
+//! - refund sync: the Refund read back by its id; when that was never recorded, the
+//!   PaymentIntent's refunds listed and the one with this refund's
+//!   `metadata[baton_refund]` taken, else the create call repeated with the same
+//!   idempotency key; when that again fails at Stripe, no refund is listed after it and
+//!   every earlier call is surely over, none was made;
 //! - sync: the PaymentIntent read back; when its id was never recorded (the answer was
 //!   lost, or Stripe failed with a 5xx, which it calls indeterminate), the PaymentIntent
 //!   found by Stripe's search on `metadata['baton_attempt']`, else the create call
@@ -23,7 +28,7 @@ use baton_domain::{AppType, Country, Currency, DeclineCategory, Direction, Instr
 use crate::config::{ConfigField, ConfigSchema, DefaultValue, FieldKind};
 use crate::connector::{
     CallContext, Connector, ConnectorError, IncomingNotification, Notification, NotificationError, Outcome,
-    PaymentRequest, RefundRequest, SyncRequest, Tokenized,
+    PaymentRequest, RefundRequest, RefundSyncRequest, SyncRequest, Tokenized,
 };
 use crate::descriptor::{AppDescriptor, Network, PaymentMethod, Settlement};
 use crate::http_client::{HttpClient, HttpClientConfig};
@@ -212,6 +217,57 @@ impl Stripe {
             other => other,
         }
     }
+
+    /// The refund Baton asked for as `request.refund_id`, among the payment intent's
+    /// refunds; `None` when Stripe lists none; unknown when the list could not be read.
+    async fn listed_refund(
+        &self,
+        client: &StripeClient,
+        request: &RefundRequest<'_>,
+    ) -> Result<Option<serde_json::Value>, ConnectorError> {
+        let mut after: Option<String> = None;
+        for _ in 0..transformers::REFUND_LIST_PAGES {
+            let path = transformers::refund_list_path(request.payment_reference, after.as_deref());
+            match transformers::refund_list_reply(client.get(&path).await, request.refund_id)? {
+                transformers::ListedRefund::Found(refund) => return Ok(Some(refund)),
+                transformers::ListedRefund::NotListed => return Ok(None),
+                transformers::ListedRefund::NextPage(last) => after = Some(last),
+            }
+        }
+        Err(ConnectorError::Unknown(format!(
+            "the payment intent has more than {} pages of refunds",
+            transformers::REFUND_LIST_PAGES
+        )))
+    }
+
+    /// The outcome of a refund whose answer never came, or came as a 5xx. The payment
+    /// intent's refunds are listed (the list, unlike search, shows a refund as soon as it
+    /// is made); if it is not there, the create call is repeated with the same idempotency
+    /// key, which Stripe answers with what it did (or carries out, if no earlier call
+    /// reached it). A repeat that fails at Stripe again (a 5xx: no call with this key is
+    /// still running, or it would be answered `409`) is followed by a second look at the
+    /// list; when that still shows no refund and every earlier call is surely over, none
+    /// was made.
+    async fn find_or_repeat_refund(
+        &self,
+        ctx: &CallContext<'_>,
+        request: &RefundSyncRequest<'_>,
+    ) -> Result<Outcome, ConnectorError> {
+        let client = self.client(ctx)?;
+        if let Some(refund) = self.listed_refund(&client, &request.refund).await? {
+            return transformers::refund_outcome(&refund);
+        }
+        let form = transformers::refund_form(&request.refund);
+        let reply = client.post("/v1/refunds", &form, Some(request.refund.idempotency_key)).await;
+        let Some(failure) = transformers::stripe_failure(&reply) else { return transformers::refund_reply(reply) };
+        if let Some(refund) = self.listed_refund(&client, &request.refund).await? {
+            return transformers::refund_outcome(&refund);
+        }
+        if request.refund_age >= transformers::REFUND_CALLS_OVER_AFTER {
+            return Ok(transformers::no_refund_made(&failure));
+        }
+        transformers::refund_reply(reply)
+    }
 }
 
 #[async_trait]
@@ -242,6 +298,21 @@ impl Connector for Stripe {
         let form = transformers::refund_form(request);
         let reply = client.post("/v1/refunds", &form, Some(request.idempotency_key)).await;
         transformers::refund_reply(reply)
+    }
+
+    async fn sync_refund(
+        &self,
+        ctx: &CallContext<'_>,
+        request: &RefundSyncRequest<'_>,
+    ) -> Result<Outcome, ConnectorError> {
+        match request.provider_reference.filter(|r| r.starts_with("re_")) {
+            Some(reference) => {
+                let client = self.client(ctx)?;
+                let reply = client.get(&format!("/v1/refunds/{reference}")).await;
+                transformers::refund_read_reply(reply)
+            }
+            None => self.find_or_repeat_refund(ctx, request).await,
+        }
     }
 
     async fn sync(&self, ctx: &CallContext<'_>, request: &SyncRequest<'_>) -> Result<Outcome, ConnectorError> {

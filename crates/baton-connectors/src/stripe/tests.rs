@@ -259,6 +259,148 @@ fn an_attempts_payment_intent_is_searched_by_its_metadata() {
     assert!(transformers::search_reply(Err(HttpError::Unknown("timed out".into())), "tx-1").is_err());
 }
 
+#[test]
+fn a_5xx_answer_to_a_refund_is_indeterminate_never_a_failure() {
+    // Stripe's own failure after the client's retries: the refund may have been made, so
+    // it is unknown (the engine looks it up), never a failure the merchant could refund after.
+    for status in [500, 502, 503] {
+        let answer = reply(status, json!({"error": {"type": "api_error", "message": "An unknown error occurred"}}));
+        assert_eq!(transformers::stripe_failure(&answer), Some(format!("{status} (api_error)")));
+        assert!(
+            matches!(transformers::refund_reply(answer), Err(ConnectorError::Unknown(_))),
+            "a {status} is not a failure"
+        );
+    }
+    // A 5xx without Stripe's error object (a proxy that gave up waiting) is unknown too,
+    // but does not show that Stripe is done with the request.
+    let proxy = Ok(StripeReply { status: 504, json: None });
+    assert_eq!(None, transformers::stripe_failure(&proxy));
+    assert!(matches!(transformers::refund_reply(proxy), Err(ConnectorError::Unknown(_))));
+    let lost = Err(HttpError::Unknown("timed out".into()));
+    assert_eq!(None, transformers::stripe_failure(&lost));
+    assert!(matches!(transformers::refund_reply(lost), Err(ConnectorError::Unknown(_))));
+    // A request with this key still running at Stripe, or the key used otherwise.
+    let in_use = reply(409, json!({"error": {"type": "invalid_request_error", "code": "idempotency_key_in_use"}}));
+    assert_eq!(None, transformers::stripe_failure(&in_use));
+    assert!(matches!(transformers::refund_reply(in_use), Err(ConnectorError::Unknown(_))));
+    let reused = reply(
+        400,
+        json!({"error": {"type": "idempotency_error", "message": "Keys for idempotent requests \
+        can only be used with the same parameters they were first used with."}}),
+    );
+    assert!(matches!(transformers::refund_reply(reused), Err(ConnectorError::Unknown(_))));
+
+    // A 4xx is Stripe refusing the refund: a decline with Stripe's words, nothing refunded.
+    let refused = reply(
+        400,
+        json!({"error": {"type": "invalid_request_error", "code": "charge_already_refunded",
+            "message": "Charge ch_1 has already been refunded."}}),
+    );
+    assert_eq!(None, transformers::stripe_failure(&refused));
+    let Outcome::Failed { decline, provider_reference } = transformers::refund_reply(refused).unwrap() else {
+        panic!()
+    };
+    assert_eq!(decline.category, DeclineCategory::Technical);
+    assert_eq!(decline.psp_code.as_deref(), Some("charge_already_refunded"));
+    assert_eq!(provider_reference, None);
+    // Never sent: certainly not refunded.
+    assert!(matches!(
+        transformers::refund_reply(Err(HttpError::NotSent("refused".into()))),
+        Ok(Outcome::Failed { .. })
+    ));
+    // A refund made.
+    assert_eq!(
+        transformers::refund_reply(reply(200, json!({"id": "re_1", "object": "refund", "status": "succeeded"})))
+            .unwrap(),
+        Outcome::Succeeded { provider_reference: "re_1".into(), result: None }
+    );
+}
+
+#[test]
+fn a_refund_read_back_that_fails_tells_nothing() {
+    let pending = reply(200, json!({"id": "re_1", "object": "refund", "status": "pending"}));
+    assert!(matches!(
+        transformers::refund_read_reply(pending).unwrap(),
+        Outcome::Pending { provider_reference, .. } if provider_reference == "re_1"
+    ));
+    let failed = reply(200, json!({"id": "re_1", "status": "failed", "failure_reason": "expired_or_canceled_card"}));
+    let Outcome::Failed { decline, provider_reference } = transformers::refund_read_reply(failed).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (decline.psp_code.as_deref(), provider_reference.as_deref()),
+        (Some("expired_or_canceled_card"), Some("re_1"))
+    );
+    // The refund exists (its id was recorded): a read refused or failed never fails it.
+    for status in [400, 401, 404, 500] {
+        let answer = reply(status, json!({"error": {"type": "invalid_request_error"}}));
+        assert!(matches!(transformers::refund_read_reply(answer), Err(ConnectorError::Unknown(_))), "{status}");
+    }
+    assert!(transformers::refund_read_reply(Err(HttpError::NotSent("refused".into()))).is_err());
+}
+
+#[test]
+fn a_refund_is_looked_up_among_its_payment_intents_refunds_by_its_metadata() {
+    assert_eq!(transformers::refund_list_path("pi_3Qabc", None), "/v1/refunds?payment_intent=pi_3Qabc&limit=100");
+    assert_eq!(
+        transformers::refund_list_path("pi_3Qabc", Some("re_9")),
+        "/v1/refunds?payment_intent=pi_3Qabc&limit=100&starting_after=re_9"
+    );
+    let page = |has_more: bool, refunds: Vec<Value>| {
+        reply(200, json!({"object": "list", "url": "/v1/refunds", "has_more": has_more, "data": refunds}))
+    };
+    let refund = |id: &str, baton_refund: Option<&str>| {
+        let metadata = baton_refund.map_or(json!({}), |r| json!({"baton_refund": r}));
+        json!({"id": id, "object": "refund", "payment_intent": "pi_3Qabc", "status": "succeeded", "metadata": metadata})
+    };
+    let listed = vec![refund("re_3", Some("rf-2")), refund("re_2", None), refund("re_1", Some("rf-1"))];
+    let found = transformers::refund_list_reply(page(false, listed.clone()), "rf-1").unwrap();
+    assert_eq!(found, transformers::ListedRefund::Found(refund("re_1", Some("rf-1"))), "only its own refund counts");
+    let Ok(transformers::ListedRefund::Found(made)) =
+        transformers::refund_list_reply(page(false, listed.clone()), "rf-2")
+    else {
+        panic!()
+    };
+    assert_eq!(
+        transformers::refund_outcome(&made).unwrap(),
+        Outcome::Succeeded { provider_reference: "re_3".into(), result: None }
+    );
+    // A refund made by other means (the dashboard) is never taken for Baton's.
+    assert_eq!(
+        transformers::refund_list_reply(page(false, listed.clone()), "rf-3").unwrap(),
+        transformers::ListedRefund::NotListed
+    );
+    assert_eq!(
+        transformers::refund_list_reply(page(false, Vec::new()), "rf-1").unwrap(),
+        transformers::ListedRefund::NotListed
+    );
+    // More pages: the next one starts after the last refund of this one.
+    assert_eq!(
+        transformers::refund_list_reply(page(true, listed), "rf-3").unwrap(),
+        transformers::ListedRefund::NextPage("re_1".into())
+    );
+    // A list that could not be read tells nothing.
+    let down = reply(500, json!({"error": {"type": "api_error"}}));
+    assert!(matches!(transformers::refund_list_reply(down, "rf-1"), Err(ConnectorError::Unknown(_))));
+    let lost = Err(HttpError::Unknown("timed out".into()));
+    assert!(matches!(transformers::refund_list_reply(lost, "rf-1"), Err(ConnectorError::Unknown(_))));
+    let unreadable = Ok(StripeReply { status: 200, json: Some(json!({"object": "list"})) });
+    assert!(matches!(transformers::refund_list_reply(unreadable, "rf-1"), Err(ConnectorError::Unknown(_))));
+}
+
+#[test]
+fn a_refund_stripe_did_not_make_is_a_technical_failure_in_stripes_words() {
+    let Outcome::Failed { decline, provider_reference } = transformers::no_refund_made("500 (api_error)") else {
+        panic!()
+    };
+    assert_eq!((decline.category, decline.psp_code.as_deref()), (DeclineCategory::Technical, Some("api_error")));
+    assert_eq!(
+        decline.psp_message.as_deref(),
+        Some("Stripe made no refund: it answered 500 (api_error) and lists none for this request.")
+    );
+    assert_eq!(provider_reference, None);
+}
+
 fn card() -> InstrumentDetails {
     let now = time::OffsetDateTime::from_unix_timestamp(NOW).unwrap();
     InstrumentDetails::Card(CardDetails {

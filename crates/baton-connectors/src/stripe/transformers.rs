@@ -28,6 +28,12 @@ pub const PROCESSING_CHECK_AFTER: Duration = Duration::from_secs(30);
 /// with a margin.
 pub const SEARCH_SHOWS_AFTER: Duration = Duration::from_secs(2 * 3600);
 
+/// How long after a refund was asked for every call made for it is surely over at
+/// Stripe (the HTTP client waits 20 s at most for an answer, by default), with a wide
+/// margin. Only after that does a list without the refund, read after a repeat that
+/// Stripe failed, prove that none was made.
+pub const REFUND_CALLS_OVER_AFTER: Duration = Duration::from_secs(10 * 60);
+
 fn pair(k: &str, v: impl Into<String>) -> (String, String) {
     (k.to_string(), v.into())
 }
@@ -283,6 +289,7 @@ pub fn tokenize_reply(reply: Result<StripeReply, HttpError>) -> Result<Tokenized
 pub fn refund_reply(reply: Result<StripeReply, HttpError>) -> Result<Outcome, ConnectorError> {
     let reply = match reply {
         Ok(r) => r,
+        // Nothing was sent: certainly nothing refunded.
         Err(HttpError::NotSent(reason)) => {
             return Ok(Outcome::Failed { decline: not_reached(reason), provider_reference: None })
         }
@@ -291,14 +298,113 @@ pub fn refund_reply(reply: Result<StripeReply, HttpError>) -> Result<Outcome, Co
     let Some(json) = reply.json else {
         return Err(ConnectorError::Unknown(format!("Stripe answered {} with a body that is not JSON", reply.status)));
     };
-    if !(200..300).contains(&reply.status) {
-        if reply.status == 409 {
-            return Err(ConnectorError::Unknown("Stripe answered 409".into()));
-        }
-        let error = json.get("error").cloned().unwrap_or(Value::Null);
-        return Ok(Outcome::Failed { decline: decline_for(&error, reply.status), provider_reference: None });
+    if (200..300).contains(&reply.status) {
+        return refund_outcome(&json);
     }
-    refund_outcome(&json)
+    let error = json.get("error").cloned().unwrap_or(Value::Null);
+    // A request with this key is still running at Stripe, or the key was used otherwise:
+    // what happened is unknown until the refund is looked up.
+    if reply.status == 409 || str_of(&error, "type") == Some("idempotency_error") {
+        return Err(ConnectorError::Unknown(format!(
+            "Stripe answered {} ({})",
+            reply.status,
+            str_of(&error, "type").unwrap_or("conflict")
+        )));
+    }
+    // Stripe's own failure (after the client's retries) is indeterminate: the refund may
+    // have been made. Recorded as failed, it would invite the merchant to refund again.
+    if reply.status >= 500 {
+        return Err(ConnectorError::Unknown(format!(
+            "Stripe answered {} ({}); the refund may have been made",
+            reply.status,
+            str_of(&error, "type").unwrap_or("api_error")
+        )));
+    }
+    Ok(Outcome::Failed { decline: decline_for(&error, reply.status), provider_reference: None })
+}
+
+/// Stripe's API's own failure, in words (`500 (api_error)`): a 5xx with an error object,
+/// which Stripe calls indeterminate. Such an answer ends the request at Stripe, and no
+/// other request with its idempotency key is running there (that one would have been
+/// answered `409`). A 5xx without one may come from a proxy that gave up waiting.
+pub fn stripe_failure(reply: &Result<StripeReply, HttpError>) -> Option<String> {
+    let Ok(StripeReply { status: status @ 500..=599, json: Some(json) }) = reply else { return None };
+    let error = json.get("error").filter(|e| e.is_object())?;
+    Some(format!("{status} ({})", str_of(error, "type").unwrap_or("api_error")))
+}
+
+/// The answer to reading a refund by its id. A read that fails tells nothing: it never
+/// fails the refund.
+pub fn refund_read_reply(reply: Result<StripeReply, HttpError>) -> Result<Outcome, ConnectorError> {
+    match reply {
+        Ok(StripeReply { status: 200..=299, json: Some(refund) }) => refund_outcome(&refund),
+        Ok(reply) => Err(ConnectorError::Unknown(format!("reading the refund, Stripe answered {}", reply.status))),
+        Err(e) => Err(ConnectorError::Unknown(format!("reading the refund failed: {e}"))),
+    }
+}
+
+/// How many pages of a payment intent's refunds are read at most when looking for one.
+pub const REFUND_LIST_PAGES: usize = 20;
+
+/// `GET /v1/refunds`: a payment intent's refunds, newest first, 100 a page (the next
+/// page starts after the last refund of the previous one). Unlike search, the list is
+/// read from Stripe's records: a refund is listed as soon as it is made.
+pub fn refund_list_path(payment_intent: &str, starting_after: Option<&str>) -> String {
+    let mut path = format!("/v1/refunds?payment_intent={}&limit=100", percent_encode(payment_intent));
+    if let Some(after) = starting_after {
+        path.push_str(&format!("&starting_after={}", percent_encode(after)));
+    }
+    path
+}
+
+/// What one page of a payment intent's refunds says about the refund Baton knows as
+/// `refund_id` (its `metadata[baton_refund]`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListedRefund {
+    Found(Value),
+    /// Not on this page; more follow after this refund id.
+    NextPage(String),
+    /// Not among the payment intent's refunds.
+    NotListed,
+}
+
+/// A page of `GET /v1/refunds` read for `refund_id`; unknown when the list itself failed.
+pub fn refund_list_reply(
+    reply: Result<StripeReply, HttpError>,
+    refund_id: &str,
+) -> Result<ListedRefund, ConnectorError> {
+    let reply = match reply {
+        Ok(r) => r,
+        Err(e) => return Err(ConnectorError::Unknown(format!("listing the refunds failed: {e}"))),
+    };
+    let data = match (&reply.json, reply.status) {
+        (Some(json), 200..=299) => json.get("data").and_then(Value::as_array),
+        _ => None,
+    };
+    let Some(data) = data else {
+        return Err(ConnectorError::Unknown(format!("listing the refunds, Stripe answered {}", reply.status)));
+    };
+    let asked_for = |r: &&Value| r.pointer("/metadata/baton_refund").and_then(Value::as_str) == Some(refund_id);
+    if let Some(refund) = data.iter().find(asked_for) {
+        return Ok(ListedRefund::Found(refund.clone()));
+    }
+    let more = reply.json.as_ref().and_then(|j| j.get("has_more")).and_then(Value::as_bool) == Some(true);
+    match data.last().and_then(|last| str_of(last, "id")) {
+        Some(last) if more => Ok(ListedRefund::NextPage(last.to_string())),
+        _ => Ok(ListedRefund::NotListed),
+    }
+}
+
+/// The outcome of a refund Stripe surely did not make, having answered `failure`: the
+/// merchant may refund again.
+pub fn no_refund_made(failure: &str) -> Outcome {
+    Outcome::Failed {
+        decline: Decline::new(DeclineCategory::Technical).psp(
+            Some("api_error".into()),
+            Some(format!("Stripe made no refund: it answered {failure} and lists none for this request.")),
+        ),
+        provider_reference: None,
+    }
 }
 
 /// A refund object's outcome.

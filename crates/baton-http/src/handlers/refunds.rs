@@ -53,6 +53,12 @@ pub struct RefundDto {
     /// Why it failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
+    /// The PSP's own code for the failure, when it gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub psp_code: Option<String>,
+    /// The PSP's words on the failure, when it gave some.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub psp_message: Option<String>,
     pub created_at: String,
     #[schema(value_type = Object)]
     pub metadata: Value,
@@ -68,6 +74,8 @@ impl From<&RefundView> for RefundDto {
             status: r.status.as_str().into(),
             provider_reference: r.provider_reference.clone(),
             error_code: r.error_code.clone(),
+            psp_code: r.psp_code.clone(),
+            psp_message: r.psp_message.clone(),
             created_at: iso_time(r.created_at),
             metadata: r.metadata.clone(),
         }
@@ -79,7 +87,9 @@ impl From<&RefundView> for RefundDto {
 #[utoipa::path(post, path = "/v1/order-management/{orderRef}/instruction/{instructionRef}/refunds",
     tag = "Refunds", security(("bearer" = [])), request_body = RefundRequest,
     params(("orderRef" = String, Path), ("instructionRef" = String, Path)), responses(
-    (status = 202, description = "Recorded and sent to the PSP; `Location` names the refund", body = RefundDto),
+    (status = 202, description = "Recorded and sent to the PSP; `Location` names the refund. `PENDING` while \
+        the PSP's answer is lost or indeterminate (the refund is then looked up later), `PROCESSING` while the PSP \
+        makes it", body = RefundDto),
     (status = 400, description = "NOT_REFUNDABLE, REFUND_EXCEEDS_REMAINING, REFUND_REF_REQUIRED, INVALID_REFUND_REF, \
         REFUND_REASON_REQUIRED, INVALID_REFUND_REASON, INVALID_AMOUNT, INVALID_AMOUNT_PRECISION, INVALID_METADATA",
         body = ErrorEnvelope),
