@@ -16,6 +16,8 @@
 #   BENCH_THREADS generator runtime threads                  (default: number of CPUs)
 #   PG_ADMIN_URL  PostgreSQL server for a throw-away database (default: postgres://postgres@127.0.0.1:5432)
 #   SKIP_BUILD=1  use the binaries already built
+#   ANALYZE_EVERY seconds between ANALYZEs of the PostgreSQL database while it is
+#                 measured, when the server's autovacuum is off (default: 5; 0: never)
 #   CARGO_TARGET_DIR is honoured. Results go to bench/results/ (git-ignored).
 set -euo pipefail
 
@@ -48,10 +50,16 @@ bench="$target_dir/release/baton-bench"
 
 work="$(mktemp -d -t baton-bench.XXXXXX)"
 server_pid=""
+analyzer_pid=""
 pg_db=""
 failed_runs=0
 
 stop_server() {
+  if [[ -n "$analyzer_pid" ]]; then
+    kill "$analyzer_pid" 2>/dev/null || true
+    wait "$analyzer_pid" 2>/dev/null || true
+    analyzer_pid=""
+  fi
   if [[ -n "$server_pid" ]]; then
     kill -TERM "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
@@ -123,6 +131,16 @@ for backend in "${backends[@]}"; do
   private_key="$(printf '%s' "$key_json" | sed -E 's/.*"privateKey":"([^"]+)".*/\1/')"
   start_server "$log"
   echo "    server pid $server_pid at $base_url ($("$baton" --version))" >&2
+  # Without autovacuum nothing gathers statistics, and the planner, which then knows
+  # no table's size, may scan a whole tenant's rows for one. Stand in for autovacuum's
+  # analyze, as on any PostgreSQL left at its defaults.
+  analyze_every="${ANALYZE_EVERY:-5}"
+  if [[ "$backend" == postgres && "$analyze_every" != 0 ]] &&
+    [[ "$(psql "$DATABASE_URL" -Atc 'SHOW autovacuum')" == off ]]; then
+    echo "    autovacuum is off on this server: ANALYZE every ${analyze_every}s while measuring" >&2
+    (while sleep "$analyze_every"; do psql "$DATABASE_URL" -qc ANALYZE >/dev/null 2>&1 || true; done) &
+    analyzer_pid=$!
+  fi
 
   for c in $concurrency_levels; do
     out="$results_dir/$stamp-$backend-c$c.json"

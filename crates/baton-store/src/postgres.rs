@@ -53,7 +53,25 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        let store = Self { pool };
+        for warning in store.setting_warnings().await? {
+            tracing::warn!("{warning}");
+        }
+        Ok(store)
+    }
+
+    /// What in the server's settings will hurt Baton: with autovacuum off nothing
+    /// gathers statistics, and a planner that knows no table's size may scan a whole
+    /// tenant's rows to find one.
+    pub async fn setting_warnings(&self) -> StoreResult<Vec<String>> {
+        let autovacuum: String = sqlx::query_scalar("SHOW autovacuum").fetch_one(&self.pool).await?;
+        Ok(if autovacuum == "off" {
+            vec!["PostgreSQL's autovacuum is off: table statistics go stale and queries slow down as tables \
+                  grow; turn it on, or run VACUUM ANALYZE regularly"
+                .to_string()]
+        } else {
+            Vec::new()
+        })
     }
 
     fn reader(&self) -> &Pool<Postgres> {
