@@ -401,7 +401,8 @@ impl Engine {
         // The instruction as it is kept from now on (what it inherited frozen into it).
         let frozen = prepared.instruction.frozen(default.as_ref())?;
         let begin = vec![
-            // Only if nothing it was read with has changed: what is charged is what was read.
+            // Only if nothing it was read with has changed (what is charged is what was
+            // read) and the customer was not erased meanwhile.
             Change::StartProcessing { seen: Box::new(prepared.instruction.clone()), default: default.map(Box::new) },
             Change::InsertTransaction(Box::new(attempt.clone())),
             self.instruction_event(
@@ -420,15 +421,6 @@ impl Engine {
                     .message("The instruction changed while it was being executed; read it and try again.")
                     .into(),
             });
-        }
-        // An erasure that ran between reading the instrument and taking the instruction
-        // must win: nothing is charged for a forgotten customer.
-        let key = self.store.customer_key(&tenant_id, &prepared.instruction.customer_ref).await?;
-        if key.is_none_or(|k| k.wrapped_key.is_none()) {
-            let decline = Decline::new(DeclineCategory::HardDecline).code("CUSTOMER_ERASED");
-            let outcome = Outcome::Failed { decline: decline.clone(), provider_reference: None };
-            let status = self.record_attempt_outcome(&prepared, &attempt, outcome, None, &request).await?;
-            return self.execution_answer(&prepared, &frozen, status.map(|s| (s, Some(decline)))).await;
         }
         // What the instruction ended in, as recorded here (with the decline), if known.
         let mut recorded = None;

@@ -355,7 +355,8 @@ mod orders_sql {
 
     /// `Change::StartProcessing`: the instruction `seen` moves to `PROCESSING`, with
     /// what it inherited frozen from `default`, only while it, its default and its
-    /// instrument stand as the caller read them (see the change's documentation).
+    /// instrument stand as the caller read them (see the change's documentation) and its
+    /// customer has not been erased: nothing is charged for a forgotten customer.
     pub(super) async fn start_processing(
         tx: &mut sqlx::Transaction<'_, Db>,
         seen: &InstructionRecord,
@@ -392,7 +393,9 @@ mod orders_sql {
              AND amount_minor = $17 AND currency = $18 AND country = $19 \
              AND settled_by_date IS NOT DISTINCT FROM $20 {default_guard} \
              AND EXISTS (SELECT 1 FROM financial_instruments f WHERE f.financial_instrument_id = $3 \
-             AND f.tenant_id = $9 AND f.customer_ref = instructions.customer_ref AND f.state = '{active}')",
+             AND f.tenant_id = $9 AND f.customer_ref = instructions.customer_ref AND f.state = '{active}') \
+             AND EXISTS (SELECT 1 FROM customer_keys k WHERE k.tenant_id = $9 \
+             AND k.customer_ref = instructions.customer_ref AND k.wrapped_key IS NOT NULL)",
             active = InstrumentState::Active.as_str(),
         );
         let mut query = sqlx::query(&sql)

@@ -2984,6 +2984,8 @@ async fn scenario_apply_event_runs(store: Arc<dyn Store>) {
 /// READY instructions `i-0`..`i-{n}` of customer C1 in order o-1, paid with `fi-1`.
 async fn ready_instructions(store: &dyn Store, n: usize) -> Vec<InstructionRecord> {
     two_tenants(store).await;
+    // A customer's instruments are sealed with the customer's key: it exists before them.
+    assert!(store.create_customer_key(&customer_key("t_1", "C1", "mk-1", T0)).await.unwrap());
     store.insert_instrument(&instrument("fi-1", "t_1", "C1", InstrumentType::BankAccount, T0)).await.unwrap();
     store
         .create_scheme(&scheme("t_1", "s-1", SchemeKind::Payout), &draft("t_1", "s-1", "d-1", "V1", &[], &[]))
@@ -3188,6 +3190,7 @@ async fn scenario_start_processing(store: Arc<dyn Store>) {
     use baton_domain::InstructionStatus::*;
     use baton_domain::{InstrumentState, Source};
     two_tenants(&*store).await;
+    assert!(store.create_customer_key(&customer_key("t_1", "C1", "mk-1", T0)).await.unwrap());
     for fi in ["fi-1", "fi-2"] {
         store.insert_instrument(&instrument(fi, "t_1", "C1", InstrumentType::BankAccount, T0)).await.unwrap();
     }
@@ -3271,6 +3274,12 @@ async fn scenario_start_processing(store: Arc<dyn Store>) {
     assert!(!store.apply(&[start(&foreign, None)], T0 + 12).await.unwrap(), "another tenant reaches nothing");
     assert!(store.apply(&[start(&late, Some(&moved))], T0 + 12).await.unwrap());
     assert_eq!(read("i-5").await, InstructionRecord { status: Processing, updated_at: T0 + 12, ..late });
+
+    // Once the customer is erased (their key shredded), nothing of theirs starts.
+    let seen = read("i-4").await;
+    assert!(store.shred_customer_key("t_1", "C1", T0 + 13).await.unwrap());
+    assert!(!store.apply(&[start(&seen, Some(&default))], T0 + 14).await.unwrap(), "an erased customer");
+    assert_eq!(read("i-4").await.status, seen.status);
 }
 
 /// Every change that can alter routing raises the tenant's routing version, and only its own.
@@ -4220,4 +4229,20 @@ async fn scenario_tenant_documents(store: Arc<dyn Store>) {
     assert!(store.reseal_secret(&location, &[9, 9, 9], &[7, 7]).await.unwrap());
     let saved = store.tenant_document(DocumentKind::DeliverySettings, "t_2").await.unwrap().unwrap();
     assert_eq!(saved.secrets_sealed, Some(vec![7, 7]));
+}
+
+/// A server whose autovacuum is off is named in the node's warnings; one with it on is not.
+#[tokio::test]
+async fn postgres_warns_when_autovacuum_is_off() {
+    use sqlx::Connection as _;
+
+    let Some(db) = PgTestDatabase::create().await else {
+        return;
+    };
+    let store = PostgresStore::connect(&db.url, 1).await.expect("connect to test database");
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connection");
+    let setting: String = sqlx::query_scalar("SHOW autovacuum").fetch_one(&mut conn).await.unwrap();
+    let warnings = store.setting_warnings().await.unwrap();
+    let named = warnings.iter().any(|w| w.contains("autovacuum is off"));
+    assert_eq!(named, setting == "off", "autovacuum = {setting}: {warnings:?}");
 }
