@@ -1,7 +1,7 @@
-//! What the EXT listings share (`GET /v1/order-management`, `GET /v1/instructions`):
-//! the page size, the opaque cursor and the cut of the rows fetched into a page. Each
-//! listing pages by keyset on `(created_at, id)`, fetching `limit + 1` rows to know
-//! whether a next page follows.
+//! What the EXT listings share (`GET /v1/order-management`, `GET /v1/instructions`,
+//! `GET /v1/chargebacks`): the page size, the opaque cursor and the cut of the rows
+//! fetched into a page. Each listing pages by keyset on `(created_at, id)`, in its own
+//! order, fetching `limit + 1` rows to know whether a next page follows.
 
 use baton_domain::Problem;
 use baton_store::Keyset;
@@ -21,6 +21,7 @@ pub const MAX_PAGE_SIZE: u32 = 200;
 pub(crate) enum Listing {
     Orders,
     Instructions,
+    Chargebacks,
 }
 
 impl Listing {
@@ -28,6 +29,7 @@ impl Listing {
         match self {
             Listing::Orders => "o",
             Listing::Instructions => "i",
+            Listing::Chargebacks => "c",
         }
     }
 }
