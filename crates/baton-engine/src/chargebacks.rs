@@ -10,10 +10,13 @@ use baton_domain::{
     Amount, ChargebackReason, ChargebackStatus, Currency, EventType, InstrumentState, Operation, Problem, StateReason,
     TransactionStatus,
 };
-use baton_store::{Change, ChargebackFilter, ChargebackRecord, EventRecord, TransactionRecord};
+use baton_store::{
+    Change, ChargebackFilter, ChargebackRecord, EventRecord, Keyset, ListedChargeback, TransactionRecord,
+};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+use crate::listing::{decode_cursor, paginate, parse_limit, Listing, Page, MAX_PAGE_SIZE};
 use crate::{new_id, Engine, EngineResult};
 
 /// A chargeback notification, as the connector read it.
@@ -44,21 +47,32 @@ pub struct ChargebackView {
     pub created_at: i64,
 }
 
-/// `GET /v1/chargebacks` filters as sent: `status`, `reason`, and `from`/`to` dates
-/// (`YYYY-MM-DD`, UTC, both inclusive).
+/// The query of `GET /v1/chargebacks` as sent: the filters `status`, `reason`, and
+/// `from`/`to` dates (`YYYY-MM-DD`, UTC, both inclusive), and the page's `limit` and
+/// `cursor`.
 #[derive(Debug, Clone, Default)]
 pub struct ChargebackQuery {
     pub status: Option<String>,
     pub reason: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+/// The parsed query: what to list, how many, and after which position.
+struct ChargebackWindow {
+    filter: ChargebackFilter,
+    limit: u32,
+    after: Option<Keyset>,
 }
 
 fn unix_ms(at: time::OffsetDateTime) -> i64 {
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
-fn parse_query(query: ChargebackQuery) -> Result<ChargebackFilter, baton_domain::Problems> {
+/// Every problem of the query at once, each naming its field.
+fn parse_query(query: ChargebackQuery) -> Result<ChargebackWindow, baton_domain::Problems> {
     let blank = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     let mut problems = Vec::new();
     fn take<T>(problems: &mut Vec<Problem>, r: Result<T, Problem>) -> Option<T> {
@@ -94,8 +108,31 @@ fn parse_query(query: ChargebackQuery) -> Result<ChargebackFilter, baton_domain:
     let to = blank(query.to)
         .and_then(|d| take(&mut problems, baton_domain::dates::parse_date(&d, "to")))
         .map(|d| unix_ms(baton_domain::dates::end_of_day(d)));
+    let limit = parse_limit(blank(query.limit).as_deref(), &mut problems);
+    let after = blank(query.cursor).and_then(|c| take(&mut problems, decode_cursor(Listing::Chargebacks, &c)));
     baton_domain::Problems::into_result(problems)?;
-    Ok(ChargebackFilter { status, reason, from, to, instruction_id: None, limit: 1000 })
+    Ok(ChargebackWindow { filter: ChargebackFilter { status, reason, from, to, instruction_id: None }, limit, after })
+}
+
+/// The view of a chargeback whose order and instruction refs are known.
+fn view_of(c: &ChargebackRecord, order_ref: String, instruction_ref: String) -> ChargebackView {
+    let currency: Currency = c.currency.parse().unwrap_or(Currency::EUR);
+    ChargebackView {
+        chargeback_id: c.chargeback_id.clone(),
+        order_ref,
+        instruction_ref,
+        amount: Amount { minor: c.amount_minor, currency }.to_decimal(),
+        currency: c.currency.clone(),
+        reason: c.reason,
+        provider_reason_code: c.provider_reason_code.clone(),
+        status: c.status,
+        due_by: c.due_by,
+        created_at: c.created_at,
+    }
+}
+
+fn listed_view(l: &ListedChargeback) -> ChargebackView {
+    view_of(&l.chargeback, l.order_ref.clone(), l.instruction_ref.clone())
 }
 
 /// `POST /v1/chargebacks/{id}/evidence`.
@@ -268,19 +305,7 @@ impl Engine {
             }
             None => (String::new(), String::new()),
         };
-        let currency: Currency = c.currency.parse().unwrap_or(Currency::EUR);
-        Ok(ChargebackView {
-            chargeback_id: c.chargeback_id.clone(),
-            order_ref,
-            instruction_ref,
-            amount: Amount { minor: c.amount_minor, currency }.to_decimal(),
-            currency: c.currency.clone(),
-            reason: c.reason,
-            provider_reason_code: c.provider_reason_code.clone(),
-            status: c.status,
-            due_by: c.due_by,
-            created_at: c.created_at,
-        })
+        Ok(view_of(c, order_ref, instruction_ref))
     }
 
     async fn chargeback_record(&self, tenant_id: &str, chargeback_id: &str) -> EngineResult<ChargebackRecord> {
@@ -288,14 +313,19 @@ impl Engine {
         Ok(self.store.chargeback(tenant_id, &id).await?.ok_or_else(not_found)?)
     }
 
-    /// `GET /v1/chargebacks`, newest first.
-    pub async fn list_chargebacks(&self, tenant_id: &str, query: ChargebackQuery) -> EngineResult<Vec<ChargebackView>> {
-        let filter = parse_query(query)?;
-        let mut out = Vec::new();
-        for c in self.store.chargebacks(tenant_id, &filter).await? {
-            out.push(self.chargeback_view(&c).await?);
-        }
-        Ok(out)
+    /// `GET /v1/chargebacks`: the tenant's chargebacks newest first (ties by id), one
+    /// page at a time, in one query with their order and instruction refs.
+    pub async fn list_chargebacks(
+        &self,
+        tenant_id: &str,
+        query: ChargebackQuery,
+    ) -> EngineResult<Page<ChargebackView>> {
+        let w = parse_query(query)?;
+        let rows = self.store.list_chargebacks(tenant_id, &w.filter, w.after.as_ref(), w.limit + 1).await?;
+        let (rows, next_cursor) = paginate(rows, w.limit, Listing::Chargebacks, |l| {
+            (l.chargeback.created_at, l.chargeback.chargeback_id.as_str())
+        });
+        Ok(Page { items: rows.iter().map(listed_view).collect(), next_cursor })
     }
 
     /// `GET /v1/chargebacks/{chargebackId}`.
@@ -317,13 +347,23 @@ impl Engine {
             .instruction(tenant_id, &order.order_id, instruction_ref)
             .await?
             .ok_or_else(|| Problem::not_found("INSTRUCTION_NOT_FOUND").message("No such instruction."))?;
-        let filter =
-            ChargebackFilter { instruction_id: Some(instruction.instruction_id), limit: 1000, ..Default::default() };
+        // All of them (an instruction has few), read by pages of the listing's largest.
+        let filter = ChargebackFilter { instruction_id: Some(instruction.instruction_id), ..Default::default() };
         let mut out = Vec::new();
-        for c in self.store.chargebacks(tenant_id, &filter).await? {
-            out.push(self.chargeback_view(&c).await?);
+        let mut after: Option<Keyset> = None;
+        loop {
+            let rows = self.store.list_chargebacks(tenant_id, &filter, after.as_ref(), MAX_PAGE_SIZE).await?;
+            out.extend(rows.iter().map(listed_view));
+            match rows.last() {
+                Some(last) if rows.len() == MAX_PAGE_SIZE as usize => {
+                    after = Some(Keyset {
+                        created_at: last.chargeback.created_at,
+                        id: last.chargeback.chargeback_id.clone(),
+                    })
+                }
+                _ => return Ok(out),
+            }
         }
-        Ok(out)
     }
 
     /// `POST /v1/chargebacks/{id}/evidence`: contests an `OPEN` chargeback at the PSP

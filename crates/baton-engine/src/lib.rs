@@ -17,6 +17,7 @@ pub mod execution;
 mod idempotency;
 mod identity;
 pub mod instruments;
+pub mod listing;
 pub mod marketplace;
 pub mod metrics;
 pub mod orders;

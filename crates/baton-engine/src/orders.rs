@@ -27,6 +27,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use crate::error::internal;
+use crate::listing::{decode_cursor, paginate, parse_limit, Listing, Page};
 use crate::{new_id, Engine, EngineError, EngineResult};
 
 /// A customer default as sent (the HTTP layer flattens the nested form).
@@ -874,61 +875,11 @@ pub struct ListInput {
     pub cursor: Option<String>,
 }
 
-/// One page of a listing; `next_cursor` is `None` on the last page.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
-}
-
 /// An instruction of the instruction listing, with its order's ref.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListedInstructionView {
     pub order_ref: String,
     pub instruction: InstructionView,
-}
-
-pub const DEFAULT_PAGE_SIZE: u32 = 50;
-pub const MAX_PAGE_SIZE: u32 = 200;
-
-/// Which listing a cursor belongs to, so one listing's cursor is refused by the other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Listing {
-    Orders,
-    Instructions,
-}
-
-impl Listing {
-    fn tag(self) -> &'static str {
-        match self {
-            Listing::Orders => "o",
-            Listing::Instructions => "i",
-        }
-    }
-}
-
-/// The opaque cursor: base64url (no padding) of `<listing>:<created_at ms>:<id>`.
-fn encode_cursor(listing: Listing, created_at: i64, id: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{created_at}:{id}", listing.tag()))
-}
-
-fn decode_cursor(listing: Listing, cursor: &str) -> Result<Keyset, Problem> {
-    use base64::Engine as _;
-    let invalid =
-        || Problem::invalid_field("INVALID_CURSOR", "cursor", "{field} is not a cursor returned by this listing.");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    let mut parts = text.splitn(3, ':');
-    let (Some(tag), Some(at), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(invalid());
-    };
-    let at: i64 = at.parse().map_err(|_| invalid())?;
-    let id_ok = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
-    if tag != listing.tag() || at < 0 || !id_ok {
-        return Err(invalid());
-    }
-    Ok(Keyset { created_at: at, id: id.to_string() })
 }
 
 fn unix_ms(at: time::OffsetDateTime) -> i64 {
@@ -959,42 +910,9 @@ fn parse_window(input: &ListInput, listing: Listing, problems: &mut Vec<Problem>
         date(&input.created_from, "createdFrom", problems).map(|d| unix_ms(baton_domain::dates::start_of_day(d)));
     let created_before =
         date(&input.created_to, "createdTo", problems).map(|d| unix_ms(baton_domain::dates::end_of_day(d)));
-    let limit = match blank(&input.limit) {
-        None => DEFAULT_PAGE_SIZE,
-        Some(l) => match l.parse::<u32>() {
-            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
-            _ => {
-                problems.push(
-                    Problem::invalid_field("INVALID_LIMIT", "limit", "{field} must be an integer from 1 to 200.")
-                        .detail("value", l.chars().take(16).collect::<String>()),
-                );
-                DEFAULT_PAGE_SIZE
-            }
-        },
-    };
+    let limit = parse_limit(blank(&input.limit), problems);
     let after = blank(&input.cursor).and_then(|c| take(problems, decode_cursor(listing, c)));
     Window { customer_ref, created_from, created_before, limit, after }
-}
-
-/// Cuts the `limit + 1` rows fetched down to the page, with the cursor of its last
-/// row when more follow.
-fn paginate<T>(
-    mut rows: Vec<T>,
-    limit: u32,
-    listing: Listing,
-    key: impl Fn(&T) -> (i64, &str),
-) -> (Vec<T>, Option<String>) {
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next = if more {
-        rows.last().map(|last| {
-            let (at, id) = key(last);
-            encode_cursor(listing, at, id)
-        })
-    } else {
-        None
-    };
-    (rows, next)
 }
 
 impl Engine {

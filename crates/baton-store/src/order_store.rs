@@ -100,7 +100,8 @@ pub enum DefaultChange {
     Metadata(String),
 }
 
-/// A position in a listing ordered by `(created_at, id)`: a page starts strictly after it.
+/// A position in a listing ordered by `(created_at, id)` (the chargeback listing: newest
+/// first, `created_at` descending then id ascending): a page starts strictly after it.
 /// Both parts never change once a row exists, so a position handed out stays valid and
 /// rows inserted later never shift the rows that were already there.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -75,6 +75,36 @@ mod orders_sql {
             before: Option<i64>,
             after: Option<&crate::Keyset>,
         ) {
+            self.created(t, from, before);
+            if let Some(k) = after {
+                let c = self.arg(Arg::Int(k.created_at));
+                let i = self.arg(Arg::Text(k.id.clone()));
+                self.push(format!("({t}.created_at > {c} OR ({t}.created_at = {c} AND {t}.{id} > {i}))"));
+            }
+        }
+
+        /// The same window for a listing newest first, ties by id ascending
+        /// (`ORDER BY created_at DESC, id`): strictly after `(c, id)` in that order is
+        /// `created_at <= c AND (created_at < c OR id > id)`, whose first part bounds the
+        /// range read from an index on `(…, created_at DESC, id)` on both backends.
+        pub(super) fn window_newest_first(
+            &mut self,
+            t: &str,
+            id: &str,
+            from: Option<i64>,
+            before: Option<i64>,
+            after: Option<&crate::Keyset>,
+        ) {
+            self.created(t, from, before);
+            if let Some(k) = after {
+                let c = self.arg(Arg::Int(k.created_at));
+                let i = self.arg(Arg::Text(k.id.clone()));
+                self.push(format!("{t}.created_at <= {c} AND ({t}.created_at < {c} OR {t}.{id} > {i})"));
+            }
+        }
+
+        /// `created_at >= from` and `created_at < before` on table alias `t`.
+        fn created(&mut self, t: &str, from: Option<i64>, before: Option<i64>) {
             if let Some(from) = from {
                 let p = self.arg(Arg::Int(from));
                 self.push(format!("{t}.created_at >= {p}"));
@@ -82,11 +112,6 @@ mod orders_sql {
             if let Some(before) = before {
                 let p = self.arg(Arg::Int(before));
                 self.push(format!("{t}.created_at < {p}"));
-            }
-            if let Some(k) = after {
-                let c = self.arg(Arg::Int(k.created_at));
-                let i = self.arg(Arg::Text(k.id.clone()));
-                self.push(format!("({t}.created_at > {c} OR ({t}.created_at = {c} AND {t}.{id} > {i}))"));
             }
         }
 

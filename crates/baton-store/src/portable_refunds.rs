@@ -290,26 +290,43 @@ impl crate::RefundStore for ThisStore {
         row.as_ref().map(refunds_sql::chargeback_from_row).transpose()
     }
 
-    async fn chargebacks(
+    async fn list_chargebacks(
         &self,
         tenant_id: &str,
         filter: &crate::ChargebackFilter,
-    ) -> StoreResult<Vec<crate::ChargebackRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {} FROM chargebacks WHERE tenant_id = $1 AND ($2 IS NULL OR status = $2) \
-             AND ($3 IS NULL OR reason = $3) AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR created_at < $5) \
-             AND ($6 IS NULL OR instruction_id = $6) ORDER BY created_at DESC, chargeback_id LIMIT $7",
-            refunds_sql::CHARGEBACK_COLUMNS
-        ))
-        .bind(tenant_id)
-        .bind(filter.status.map(|s| s.as_str()))
-        .bind(filter.reason.map(|r| r.as_str()))
-        .bind(filter.from)
-        .bind(filter.to)
-        .bind(&filter.instruction_id)
-        .bind(i64::from(if filter.limit == 0 { 1000 } else { filter.limit }))
-        .fetch_all(self.reader())
-        .await?;
-        rows.iter().map(refunds_sql::chargeback_from_row).collect()
+        after: Option<&crate::Keyset>,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::ListedChargeback>> {
+        use orders_sql::{Arg, Conditions};
+        let mut c = Conditions::default();
+        let tenant = c.arg(Arg::Text(tenant_id.to_string()));
+        c.push(format!("c.tenant_id = {tenant} AND i.tenant_id = {tenant} AND o.tenant_id = {tenant}"));
+        let mut equal = |column: &str, value: Option<String>| {
+            if let Some(v) = value {
+                let p = c.arg(Arg::Text(v));
+                c.push(format!("{column} = {p}"));
+            }
+        };
+        equal("c.instruction_id", filter.instruction_id.clone());
+        equal("c.status", filter.status.map(|s| s.as_str().to_string()));
+        equal("c.reason", filter.reason.map(|r| r.as_str().to_string()));
+        c.window_newest_first("c", "chargeback_id", filter.from, filter.to, after);
+        let sql = format!(
+            "SELECT {}, o.order_ref, i.instruction_ref FROM chargebacks c \
+             JOIN instructions i ON i.instruction_id = c.instruction_id JOIN orders o ON o.order_id = i.order_id \
+             WHERE {} ORDER BY c.created_at DESC, c.chargeback_id LIMIT {limit}",
+            orders_sql::qualified(refunds_sql::CHARGEBACK_COLUMNS, "c"),
+            c.where_clause()
+        );
+        let rows = c.bind(sqlx::query(&sql)).fetch_all(self.reader()).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(crate::ListedChargeback {
+                    order_ref: sqlx::Row::try_get(row, "order_ref")?,
+                    instruction_ref: sqlx::Row::try_get(row, "instruction_ref")?,
+                    chargeback: refunds_sql::chargeback_from_row(row)?,
+                })
+            })
+            .collect()
     }
 }

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use baton_domain::{ChargebackReason, ChargebackStatus, RefundReason, RefundStatus};
 
-use crate::StoreResult;
+use crate::{Keyset, StoreResult};
 
 /// A refund of a settled debit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +54,7 @@ pub struct ChargebackRecord {
     pub updated_at: i64,
 }
 
-/// Which chargebacks to list; every field narrows.
+/// Which chargebacks to list; every field given narrows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChargebackFilter {
     pub status: Option<ChargebackStatus>,
@@ -64,7 +64,14 @@ pub struct ChargebackFilter {
     /// Created before (ms).
     pub to: Option<i64>,
     pub instruction_id: Option<String>,
-    pub limit: u32,
+}
+
+/// A chargeback of a listing, with the refs of its order and instruction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedChargeback {
+    pub order_ref: String,
+    pub instruction_ref: String,
+    pub chargeback: ChargebackRecord,
 }
 
 #[async_trait]
@@ -92,6 +99,14 @@ pub trait RefundStore: Send + Sync + 'static {
         app_id: &str,
         provider_reference: &str,
     ) -> StoreResult<Option<ChargebackRecord>>;
-    /// The tenant's chargebacks, newest first.
-    async fn chargebacks(&self, tenant_id: &str, filter: &ChargebackFilter) -> StoreResult<Vec<ChargebackRecord>>;
+    /// Up to `limit` of the tenant's chargebacks matching `filter`, newest first: ordered
+    /// by `created_at` descending, then `chargeback_id` ascending, strictly after `after`
+    /// in that order when given. The refs come from the same statement.
+    async fn list_chargebacks(
+        &self,
+        tenant_id: &str,
+        filter: &ChargebackFilter,
+        after: Option<&Keyset>,
+        limit: u32,
+    ) -> StoreResult<Vec<ListedChargeback>>;
 }

@@ -47,6 +47,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "pay_by_links", include_str!("../migrations/sqlite/0011_pay_by_links.sql")),
     (12, "routing_version", include_str!("../migrations/sqlite/0012_routing_version.sql")),
     (13, "due_instructions", include_str!("../migrations/sqlite/0013_due_instructions.sql")),
+    (14, "chargeback_listing", include_str!("../migrations/sqlite/0014_chargeback_listing.sql")),
 ];
 
 pub struct SqliteStore {

@@ -11,6 +11,11 @@ use serde_json::{json, Value};
 
 const FRAUD_CARD: &str = "4000000000000259";
 
+/// `GET /v1/chargebacks` when there is nothing to list.
+fn empty_page() -> Value {
+    json!({ "items": [], "nextCursor": null })
+}
+
 async fn chargeback_events(p: &Payments) -> Vec<String> {
     let events = p.app.engine().outbox_events(&p.tenant).await.unwrap();
     events.iter().map(|e| e.event.event_type.as_str().to_string()).filter(|t| t.starts_with("chargeback.")).collect()
@@ -31,13 +36,14 @@ async fn a_fraud_chargeback_arrives_after_the_payment_and_deactivates_the_card()
     // Not before its time.
     p.app.clock.advance(Duration::from_secs(2));
     p.app.tick().await;
-    assert_eq!(p.app.get("/v1/chargebacks", &p.token).await.assert_status(200), &json!([]));
+    assert_eq!(p.app.get("/v1/chargebacks", &p.token).await.assert_status(200), &empty_page());
     p.app.clock.advance(Duration::from_secs(1));
     p.app.tick().await;
 
     let read = p.token_with(&["tenant-transaction-read"]).await;
     let list = p.app.get("/v1/chargebacks", &read).await;
-    let items = list.assert_status(200).as_array().unwrap().clone();
+    let items = list.assert_status(200)["items"].as_array().unwrap().clone();
+    assert_eq!(list.body["nextCursor"], Value::Null);
     assert_eq!(items.len(), 1, "{}", list.text);
     let c = &items[0];
     assert_eq!(c["orderRef"], "O1");
@@ -62,16 +68,16 @@ async fn a_fraud_chargeback_arrives_after_the_payment_and_deactivates_the_card()
     // Further rounds change nothing.
     p.app.clock.advance(Duration::from_secs(60));
     p.app.tick().await;
-    assert_eq!(p.app.get("/v1/chargebacks", &read).await.assert_status(200).as_array().unwrap().len(), 1);
+    assert_eq!(p.app.get("/v1/chargebacks", &read).await.assert_status(200)["items"].as_array().unwrap().len(), 1);
     assert_eq!(chargeback_events(&p).await, ["chargeback.opened"]);
 
     // Filters.
     for (query, n) in [("status=OPEN", 1), ("status=WON", 0), ("reason=FRAUD", 1), ("reason=QUALITY", 0)] {
         let reply = p.app.get(&format!("/v1/chargebacks?{query}"), &read).await;
-        assert_eq!(reply.assert_status(200).as_array().unwrap().len(), n, "{query}");
+        assert_eq!(reply.assert_status(200)["items"].as_array().unwrap().len(), n, "{query}");
     }
     let today = p.app.get("/v1/chargebacks?from=1970-01-01&to=2999-12-31", &read).await;
-    assert_eq!(today.assert_status(200).as_array().unwrap().len(), 1);
+    assert_eq!(today.assert_status(200)["items"].as_array().unwrap().len(), 1);
     p.app.get("/v1/chargebacks?status=NOPE", &read).await.assert_error(400, "INVALID_CHARGEBACK_STATUS");
     p.app.get("/v1/chargebacks?from=yesterday", &read).await.assert_error(400, "INVALID_DATE");
     let unknown = format!("/v1/chargebacks/{}", uuid::Uuid::new_v4());
@@ -83,7 +89,7 @@ async fn evidence_contests_and_acceptance_closes_an_open_chargeback() {
     let p = Payments::new().await;
     disputed(&p, "O1").await;
     disputed(&p, "O2").await;
-    let list = p.app.get("/v1/chargebacks", &p.token).await.assert_status(200).clone();
+    let list = p.app.get("/v1/chargebacks", &p.token).await.assert_status(200)["items"].clone();
     let id_of = |order: &str| -> String {
         list.as_array().unwrap().iter().find(|c| c["orderRef"] == order).unwrap()["chargebackId"]
             .as_str()
@@ -175,7 +181,7 @@ async fn psp_notifications_are_verified_and_applied_idempotently() {
     post(body.clone(), Some(sandbox_signature(secret, now - 301, body.as_bytes())))
         .await
         .assert_error(401, "PSP_SIGNATURE_INVALID");
-    assert_eq!(p.app.get("/v1/chargebacks", &p.token).await.assert_status(200), &json!([]));
+    assert_eq!(p.app.get("/v1/chargebacks", &p.token).await.assert_status(200), &empty_page());
     // Unknown tenants and apps not installed.
     let unknown = format!("/v1/psp-events/{}/SANDBOX_CARD", uuid::Uuid::new_v4());
     let headers = [("baton-sandbox-signature", "t=1,v1=00")];
@@ -193,7 +199,7 @@ async fn psp_notifications_are_verified_and_applied_idempotently() {
         let reply = post(body.clone(), Some(sandbox_signature(secret, now, body.as_bytes()))).await;
         assert_eq!(reply.assert_status(200), &json!({ "received": 1 }));
     }
-    let list = p.app.get("/v1/chargebacks", &p.token).await.assert_status(200).clone();
+    let list = p.app.get("/v1/chargebacks", &p.token).await.assert_status(200)["items"].clone();
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["reason"], "QUALITY");
     assert_eq!(list[0]["status"], "OPEN");
@@ -328,4 +334,344 @@ async fn simulators_do_not_exist_outside_sandbox_deployments() {
     {
         app.post(path, &token, &body).await.assert_error(404, "ROUTE_NOT_FOUND");
     }
+}
+
+// The chargeback listing, page by page ----------------------------------------------------
+
+/// Forces a `reason` chargeback on `order_ref`/I1 (settled) with `token`; returns it.
+async fn force(app: &common::TestApp, token: &str, order_ref: &str, reason: &str) -> Value {
+    let body = json!({ "orderRef": order_ref, "instructionRef": "I1", "reason": reason });
+    app.post("/v1/sandbox/chargebacks", token, &body).await.assert_status(201).clone()
+}
+
+/// Every chargeback of the tenant in one page (fewer than 200 here).
+async fn everything(app: &common::TestApp, token: &str) -> Vec<Value> {
+    let page = app.get("/v1/chargebacks?limit=200", token).await.assert_status(200).clone();
+    assert_eq!(page["nextCursor"], Value::Null);
+    page["items"].as_array().unwrap().clone()
+}
+
+fn ids(items: &[Value]) -> Vec<String> {
+    items.iter().map(|c| c["chargebackId"].as_str().unwrap().to_string()).collect()
+}
+
+/// The ids of `items` newest first, ties by id: the listing's order, computed here.
+fn newest_first(items: &[Value]) -> Vec<String> {
+    let mut keyed: Vec<(std::cmp::Reverse<String>, String)> = items
+        .iter()
+        .map(|c| {
+            let at = c["createdAt"].as_str().unwrap().to_string();
+            (std::cmp::Reverse(at), c["chargebackId"].as_str().unwrap().to_string())
+        })
+        .collect();
+    keyed.sort();
+    keyed.into_iter().map(|(_, id)| id).collect()
+}
+
+/// Walks `GET /v1/chargebacks?{query}` `limit` at a time, calling `between` after each
+/// page but the last; returns the ids seen, in order. Every page but the last is full
+/// and only the last has no `nextCursor`.
+async fn walk(
+    app: &common::TestApp,
+    token: &str,
+    query: &str,
+    limit: usize,
+    mut between: impl AsyncFnMut(usize),
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for round in 1.. {
+        let path = match &cursor {
+            Some(c) => format!("/v1/chargebacks?{query}&limit={limit}&cursor={c}"),
+            None => format!("/v1/chargebacks?{query}&limit={limit}"),
+        };
+        let reply = app.get(&path, token).await;
+        let page = reply.assert_status(200);
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= limit, "{path}: {}", reply.text);
+        seen.extend(ids(items));
+        match page["nextCursor"].as_str() {
+            Some(next) => {
+                assert_eq!(items.len(), limit, "{path}: a page before the last one is full");
+                cursor = Some(next.to_string());
+            }
+            None => break,
+        }
+        between(round).await;
+        assert!(round < 100, "the walk ends");
+    }
+    seen
+}
+
+#[tokio::test]
+async fn pages_cover_every_chargeback_once_newest_first_while_new_ones_arrive() {
+    let p = Payments::new().await;
+    for order in ["O1", "O2", "O3"] {
+        p.settled(order, "4242424242424242", "20.00").await;
+    }
+    let reasons = ["QUALITY", "CLERICAL", "TECHNICAL"];
+    for k in 0..8 {
+        // Some a millisecond apart, some as close as the clock allows.
+        if k % 3 == 0 {
+            p.app.clock.advance(Duration::from_millis(1));
+        }
+        force(&p.app, &p.token, &format!("O{}", k % 3 + 1), reasons[k % 3]).await;
+    }
+    let read = p.token_with(&["tenant-transaction-read"]).await;
+    let originals = everything(&p.app, &read).await;
+    assert_eq!(originals.len(), 8);
+    let expected = newest_first(&originals);
+    assert_eq!(ids(&originals), expected, "newest first, ties by id");
+    let oldest = expected.last().unwrap().clone();
+
+    // Pages of 3 while new chargebacks arrive and an old one moves on: every chargeback
+    // that existed is seen exactly once and in order; the new ones are newer than the
+    // position, so this walk does not reach them.
+    let mut new_ids = Vec::new();
+    let seen = walk(&p.app, &read, "", 3, async |round| {
+        p.app.clock.advance(Duration::from_millis(1));
+        let c = force(&p.app, &p.token, "O2", "QUALITY").await;
+        new_ids.push(c["chargebackId"].as_str().unwrap().to_string());
+        if round == 1 {
+            let accept = format!("/v1/chargebacks/{oldest}/accept");
+            p.app.post(&accept, &p.token, &json!({})).await.assert_status(200);
+        }
+    })
+    .await;
+    assert_eq!(seen, expected);
+    assert_eq!(new_ids.len(), 2);
+
+    // A new walk starts with them, newest first; the accepted one keeps its place.
+    let now = everything(&p.app, &read).await;
+    let seen = walk(&p.app, &read, "", 4, async |_| {}).await;
+    let mut all = vec![new_ids[1].clone(), new_ids[0].clone()];
+    all.extend(expected.iter().cloned());
+    assert_eq!(seen, all);
+    assert_eq!(ids(&now), all);
+    assert_eq!(now.last().unwrap()["status"], "ACCEPTED");
+    // Pages of 5 end exactly on the last one (nextCursor null there).
+    assert_eq!(walk(&p.app, &read, "", 5, async |_| {}).await, all);
+    let items_of = |order: &str| -> Vec<Value> { now.iter().filter(|c| c["orderRef"] == order).cloned().collect() };
+
+    // One instruction's chargebacks stay a bare array, newest first, with its refs.
+    let by_instruction = p.app.get("/v1/order-management/O2/instruction/I1/chargebacks", &read).await;
+    assert_eq!(by_instruction.assert_status(200), &json!(items_of("O2")));
+    assert_eq!(items_of("O2").len(), 5);
+    assert!(now.iter().all(|c| c["instructionRef"] == "I1"));
+
+    // The default page is 50, the largest 200.
+    for _ in 0..43 {
+        force(&p.app, &p.token, "O3", "TECHNICAL").await;
+    }
+    let first = p.app.get("/v1/chargebacks", &read).await.assert_status(200).clone();
+    assert_eq!(first["items"].as_array().unwrap().len(), 50);
+    let cursor = first["nextCursor"].as_str().unwrap();
+    let rest = p.app.get(&format!("/v1/chargebacks?cursor={cursor}"), &read).await.assert_status(200).clone();
+    assert_eq!(rest["items"].as_array().unwrap().len(), 3);
+    assert_eq!(rest["nextCursor"], Value::Null);
+    assert_eq!(everything(&p.app, &read).await.len(), 53);
+}
+
+#[tokio::test]
+async fn filters_hold_on_every_page() {
+    let mut p = Payments::new().await;
+    p.settled("O1", "4242424242424242", "20.00").await;
+    p.settled("O2", "4242424242424242", "30.00").await;
+    let mut made = Vec::new();
+    for (order, reason) in
+        [("O1", "QUALITY"), ("O2", "CLERICAL"), ("O1", "CLERICAL"), ("O2", "QUALITY"), ("O1", "QUALITY")]
+    {
+        made.push(force(&p.app, &p.token, order, reason).await);
+    }
+    // The next day (new tokens: the old ones have expired).
+    p.app.clock.advance(Duration::from_secs(86_400));
+    p.token = p.token_with(&["tenant-admin"]).await;
+    for (order, reason) in [("O2", "QUALITY"), ("O1", "TECHNICAL"), ("O2", "QUALITY"), ("O1", "CLERICAL")] {
+        made.push(force(&p.app, &p.token, order, reason).await);
+    }
+    for c in [&made[1], &made[3], &made[6]] {
+        let accept = format!("/v1/chargebacks/{}/accept", c["chargebackId"].as_str().unwrap());
+        p.app.post(&accept, &p.token, &json!({})).await.assert_status(200);
+    }
+    let read = p.token_with(&["tenant-transaction-read"]).await;
+    let all = everything(&p.app, &read).await;
+    assert_eq!(all.len(), 9);
+    let day = |c: &Value| c["createdAt"].as_str().unwrap()[..10].to_string();
+    let (first_day, second_day) = (day(&made[0]), day(&made[8]));
+    assert!(first_day < second_day);
+
+    // Each query with the chargebacks it keeps.
+    type Keep<'a> = Box<dyn Fn(&Value) -> bool + 'a>;
+    let cases: Vec<(String, Keep)> = vec![
+        ("reason=QUALITY".into(), Box::new(|c| c["reason"] == "QUALITY")),
+        ("status=ACCEPTED".into(), Box::new(|c| c["status"] == "ACCEPTED")),
+        ("status=OPEN&reason=CLERICAL".into(), Box::new(|c| c["status"] == "OPEN" && c["reason"] == "CLERICAL")),
+        (format!("from={second_day}"), Box::new(|c| day(c) == second_day)),
+        (format!("to={first_day}"), Box::new(|c| day(c) == first_day)),
+        (
+            format!("from={first_day}&to={first_day}&reason=QUALITY"),
+            Box::new(|c| day(c) == first_day && c["reason"] == "QUALITY"),
+        ),
+        (format!("from={second_day}&status=OPEN"), Box::new(|c| day(c) == second_day && c["status"] == "OPEN")),
+        ("reason=FRAUD".into(), Box::new(|_| false)),
+    ];
+    for (query, keep) in cases {
+        let expected: Vec<Value> = all.iter().filter(|c| keep(c)).cloned().collect();
+        for limit in [1, 2] {
+            let seen = walk(&p.app, &read, &query, limit, async |_| {}).await;
+            assert_eq!(seen, ids(&expected), "{query}, limit {limit}");
+        }
+    }
+    // The filtered pages carry the same chargebacks as the unfiltered listing.
+    let page = p.app.get("/v1/chargebacks?reason=QUALITY&limit=2", &read).await.assert_status(200).clone();
+    let quality: Vec<Value> = all.iter().filter(|c| c["reason"] == "QUALITY").cloned().collect();
+    assert_eq!(page["items"], json!(quality[..2]));
+}
+
+#[tokio::test]
+async fn a_bad_limit_or_cursor_is_refused_and_changes_nothing() {
+    let p = Payments::new().await;
+    p.settled("O1", "4242424242424242", "20.00").await;
+    p.settled("O2", "4242424242424242", "20.00").await;
+    force(&p.app, &p.token, "O1", "QUALITY").await;
+    force(&p.app, &p.token, "O2", "CLERICAL").await;
+    let read = p.token_with(&["tenant-transaction-read"]).await;
+    let before = everything(&p.app, &read).await;
+    let events_before = p.app.engine().outbox_events(&p.tenant).await.unwrap().len();
+    let page = |path: String| {
+        let (app, token) = (&p.app, read.clone());
+        async move { app.get(&path, &token).await.assert_status(200).clone() }
+    };
+    let order_cursor = page("/v1/order-management?limit=1".into()).await["nextCursor"].as_str().unwrap().to_string();
+    let instruction_cursor = page("/v1/instructions?limit=1".into()).await["nextCursor"].as_str().unwrap().to_string();
+    let chargeback_cursor = page("/v1/chargebacks?limit=1".into()).await["nextCursor"].as_str().unwrap().to_string();
+    let forged = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("c:abc:0190")
+    };
+
+    let cases = [
+        ("limit=0".to_string(), "INVALID_LIMIT", "limit"),
+        ("limit=201".to_string(), "INVALID_LIMIT", "limit"),
+        ("limit=-1".to_string(), "INVALID_LIMIT", "limit"),
+        ("limit=ten".to_string(), "INVALID_LIMIT", "limit"),
+        ("limit=1000&status=OPEN".to_string(), "INVALID_LIMIT", "limit"),
+        ("cursor=not-a-cursor!".to_string(), "INVALID_CURSOR", "cursor"),
+        ("cursor=bm9wZQ".to_string(), "INVALID_CURSOR", "cursor"),
+        ("cursor=%25%25".to_string(), "INVALID_CURSOR", "cursor"),
+        (format!("cursor={forged}"), "INVALID_CURSOR", "cursor"),
+        (format!("cursor={order_cursor}"), "INVALID_CURSOR", "cursor"),
+        (format!("cursor={instruction_cursor}&limit=1"), "INVALID_CURSOR", "cursor"),
+        ("status=NOPE".to_string(), "INVALID_CHARGEBACK_STATUS", "status"),
+        ("reason=BORED".to_string(), "INVALID_CHARGEBACK_REASON", "reason"),
+        ("to=2021-02-30".to_string(), "INVALID_DATE", "to"),
+    ];
+    for (query, code, field) in cases {
+        let reply = p.app.get(&format!("/v1/chargebacks?{query}"), &read).await;
+        reply.assert_error(400, code);
+        assert_eq!(reply.codes(), [(code.to_string(), field.to_string())], "{query}: {}", reply.text);
+    }
+    // Every problem is reported at once.
+    let reply = p.app.get("/v1/chargebacks?status=X&from=yesterday&limit=0&cursor=zz", &read).await;
+    assert_eq!(reply.status.as_u16(), 400, "{}", reply.text);
+    let all: std::collections::BTreeSet<_> = reply.codes().into_iter().collect();
+    let expected: std::collections::BTreeSet<_> = [
+        ("INVALID_CHARGEBACK_STATUS", "status"),
+        ("INVALID_DATE", "from"),
+        ("INVALID_LIMIT", "limit"),
+        ("INVALID_CURSOR", "cursor"),
+    ]
+    .iter()
+    .map(|(c, f)| (c.to_string(), f.to_string()))
+    .collect();
+    assert_eq!(all, expected);
+    // The chargeback listing's cursor is refused by the other listings.
+    for path in ["/v1/instructions", "/v1/order-management"] {
+        let reply = p.app.get(&format!("{path}?cursor={chargeback_cursor}"), &read).await;
+        reply.assert_error(400, "INVALID_CURSOR");
+    }
+
+    // Nothing changed; blank values are no limit and no cursor.
+    assert_eq!(everything(&p.app, &read).await, before);
+    assert_eq!(p.app.engine().outbox_events(&p.tenant).await.unwrap().len(), events_before);
+    let blank = page("/v1/chargebacks?limit=&cursor=&status=&reason=".into()).await;
+    assert_eq!(blank, json!({ "items": before, "nextCursor": null }));
+}
+
+/// Settles `order_ref`/I1 for a tenant of `app` set up by `Payments::tenant_on`.
+async fn settled_as(app: &common::TestApp, token: &str, scheme: &str, order_ref: &str) {
+    let card = json!({ "type": "CARD", "details": {
+        "cardNumber": "4242424242424242", "expiryMonth": 12, "expiryYear": 2040, "cardholderName": "Jane Doe" } });
+    let fi = app.post("/v1/customer-vault/C1/financial-instruments", token, &card).await;
+    let fi = fi.assert_status(201)["financialInstrumentId"].as_str().unwrap().to_string();
+    let order = json!({ "orderRef": order_ref, "instructions": [{
+        "instructionRef": "I1", "customerRef": "C1", "direction": "DEBIT", "financialInstrumentId": fi,
+        "schemeId": scheme, "amount": "15.00", "currency": "EUR", "country": "DE" }] });
+    app.post("/v1/order-management", token, &order).await.assert_status(202);
+    let execute = format!("/v1/order-management/{order_ref}/instruction/I1/execute");
+    assert_eq!(app.post(&execute, token, &json!({})).await.assert_status(200)["status"], "SETTLED");
+}
+
+#[tokio::test]
+async fn each_tenant_pages_through_its_own_chargebacks_only() {
+    let p = Payments::new().await;
+    let (_, other, other_scheme) = Payments::tenant_on(&p.app, "Other tenant").await;
+    p.settled("O1", "4242424242424242", "20.00").await;
+    let first = force(&p.app, &p.token, "O1", "QUALITY").await;
+    // Nothing of the first tenant, whatever the query.
+    assert_eq!(p.app.get("/v1/chargebacks", &other).await.assert_status(200), &empty_page());
+    assert_eq!(p.app.get("/v1/chargebacks?reason=QUALITY&limit=1", &other).await.assert_status(200), &empty_page());
+
+    // The same refs in the other tenant, then more of the first's.
+    settled_as(&p.app, &other, &other_scheme, "O1").await;
+    p.app.clock.advance(Duration::from_millis(1));
+    let theirs = force(&p.app, &other, "O1", "QUALITY").await;
+    p.app.clock.advance(Duration::from_millis(1));
+    for reason in ["CLERICAL", "QUALITY"] {
+        force(&p.app, &p.token, "O1", reason).await;
+    }
+    let read = p.token_with(&["tenant-transaction-read"]).await;
+    let mine = everything(&p.app, &read).await;
+    assert_eq!(mine.len(), 3);
+    assert_eq!(mine[2], first);
+    assert_eq!(walk(&p.app, &read, "", 1, async |_| {}).await, ids(&mine));
+    assert_eq!(walk(&p.app, &read, "reason=QUALITY", 1, async |_| {}).await, ids(&[mine[0].clone(), mine[2].clone()]));
+    let only_theirs = std::slice::from_ref(&theirs);
+    assert_eq!(everything(&p.app, &other).await, only_theirs);
+    assert_eq!(walk(&p.app, &other, "reason=QUALITY", 1, async |_| {}).await, ids(only_theirs));
+
+    // A cursor is only a position: with the first tenant's, the other sees its own
+    // older chargeback and none of the first's.
+    let my_cursor = p.app.get("/v1/chargebacks?limit=1", &read).await.assert_status(200)["nextCursor"].clone();
+    let with_mine = p.app.get(&format!("/v1/chargebacks?cursor={}", my_cursor.as_str().unwrap()), &other).await;
+    assert_eq!(with_mine.assert_status(200), &json!({ "items": [theirs], "nextCursor": null }));
+    // Nor one by one.
+    let one_of_mine = format!("/v1/chargebacks/{}", mine[0]["chargebackId"].as_str().unwrap());
+    p.app.get(&one_of_mine, &other).await.assert_error(404, "CHARGEBACK_NOT_FOUND");
+    let by_instruction = p.app.get("/v1/order-management/O1/instruction/I1/chargebacks", &other).await;
+    assert_eq!(by_instruction.assert_status(200), &json!([theirs]));
+    let by_instruction = p.app.get("/v1/order-management/O1/instruction/I1/chargebacks", &read).await;
+    assert_eq!(by_instruction.assert_status(200), &json!(mine));
+}
+
+#[tokio::test]
+async fn the_api_reference_describes_the_page() {
+    let app = common::TestApp::spawn().await;
+    let doc = app.send(reqwest::Method::GET, "/v1/openapi.json", None, &[], None).await;
+    let doc = doc.assert_status(200);
+    let list = &doc["paths"]["/v1/chargebacks"]["get"];
+    let params: Vec<&str> =
+        list["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(params, ["status", "reason", "from", "to", "limit", "cursor"]);
+    let ok = &list["responses"]["200"]["content"]["application/json"]["schema"]["$ref"];
+    assert_eq!(ok, "#/components/schemas/ChargebackPageDto");
+    let page = &doc["components"]["schemas"]["ChargebackPageDto"]["properties"];
+    assert_eq!(page["items"]["items"]["$ref"], "#/components/schemas/ChargebackDto");
+    assert!(page["nextCursor"].is_object());
+    let bad = list["responses"]["400"]["description"].as_str().unwrap();
+    assert!(bad.contains("INVALID_LIMIT (limit)") && bad.contains("INVALID_CURSOR (cursor)"), "{bad}");
+    // One instruction's chargebacks stay a bare array.
+    let path = "/v1/order-management/{orderRef}/instruction/{instructionRef}/chargebacks";
+    let by_instruction = &doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+    assert_eq!(by_instruction["type"], "array", "{by_instruction}");
 }

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use baton_engine::chargebacks::{ChargebackQuery, ChargebackView, EvidenceInput};
+use baton_engine::listing::Page;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -21,7 +22,7 @@ use crate::AppState;
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(list_chargebacks, get_chargeback, instruction_chargebacks, submit_evidence, accept_chargeback),
-    components(schemas(ChargebackDto, EvidenceRequest, EvidenceDocumentDto))
+    components(schemas(ChargebackDto, ChargebackPageDto, EvidenceRequest, EvidenceDocumentDto))
 )]
 pub struct ChargebacksApi;
 
@@ -64,7 +65,22 @@ impl From<&ChargebackView> for ChargebackDto {
     }
 }
 
-/// `GET /v1/chargebacks` filters.
+/// A page of chargebacks, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChargebackPageDto {
+    pub items: Vec<ChargebackDto>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<&Page<ChargebackView>> for ChargebackPageDto {
+    fn from(p: &Page<ChargebackView>) -> Self {
+        Self { items: p.items.iter().map(Into::into).collect(), next_cursor: p.next_cursor.clone() }
+    }
+}
+
+/// `GET /v1/chargebacks` filters and page.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ChargebackParams {
@@ -76,6 +92,11 @@ pub struct ChargebackParams {
     pub from: Option<String>,
     /// Created on or before this date (`YYYY-MM-DD`, UTC).
     pub to: Option<String>,
+    /// 1 to 200, default 50.
+    #[param(value_type = Option<u32>)]
+    pub limit: Option<String>,
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// One evidence file.
@@ -94,19 +115,33 @@ pub struct EvidenceRequest {
     pub documents: Option<Vec<EvidenceDocumentDto>>,
 }
 
-/// The tenant's chargebacks, newest first.
+/// List the tenant's chargebacks.
+///
+/// Newest first (ties by id), one page at a time (keyset on creation time and id, as
+/// the other listings: chargebacks recorded while paging never make a page repeat or
+/// skip the ones already there). The filters hold on every page. Pass `nextCursor` as
+/// `cursor` for the next page; it is null on the last page.
 #[utoipa::path(get, path = "/v1/chargebacks", tag = "Chargebacks", security(("bearer" = [])),
     params(ChargebackParams), responses(
-    (status = 200, body = [ChargebackDto]),
-    (status = 400, description = "INVALID_CHARGEBACK_STATUS, INVALID_CHARGEBACK_REASON, INVALID_DATE", body = ErrorEnvelope)))]
+    (status = 200, body = ChargebackPageDto),
+    (status = 400, description = "INVALID_CHARGEBACK_STATUS (status), INVALID_CHARGEBACK_REASON (reason), \
+        INVALID_DATE (from, to), INVALID_LIMIT (limit), INVALID_CURSOR (cursor); every problem names its `field`",
+        body = ErrorEnvelope)))]
 pub async fn list_chargebacks(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Query(params): Query<ChargebackParams>,
-) -> ApiResult<Json<Vec<ChargebackDto>>> {
-    let query = ChargebackQuery { status: params.status, reason: params.reason, from: params.from, to: params.to };
-    let rows = state.engine.list_chargebacks(tenant(&caller)?, query).await?;
-    Ok(Json(rows.iter().map(ChargebackDto::from).collect()))
+) -> ApiResult<Json<ChargebackPageDto>> {
+    let query = ChargebackQuery {
+        status: params.status,
+        reason: params.reason,
+        from: params.from,
+        to: params.to,
+        limit: params.limit,
+        cursor: params.cursor,
+    };
+    let page = state.engine.list_chargebacks(tenant(&caller)?, query).await?;
+    Ok(Json((&page).into()))
 }
 
 /// One chargeback.
@@ -123,7 +158,7 @@ pub async fn get_chargeback(
     Ok(Json(ChargebackDto::from(&c)))
 }
 
-/// The instruction's chargebacks, newest first.
+/// The instruction's chargebacks, all of them, newest first (a bare array).
 #[utoipa::path(get, path = "/v1/order-management/{orderRef}/instruction/{instructionRef}/chargebacks",
     tag = "Chargebacks", security(("bearer" = [])),
     params(("orderRef" = String, Path), ("instructionRef" = String, Path)), responses(

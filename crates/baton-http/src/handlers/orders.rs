@@ -8,9 +8,10 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use baton_domain::{Problem, Role};
+use baton_engine::listing::Page;
 use baton_engine::orders::{
     CustomerDefaultInput, CustomerDefaultView, DefaultFieldInput, EffectiveRef, InstructionInput, InstructionView,
-    ListInput, ListedInstructionView, OrderInput, OrderView, Page,
+    ListInput, ListedInstructionView, OrderInput, OrderView,
 };
 use baton_engine::Principal;
 use rust_decimal::prelude::ToPrimitive;

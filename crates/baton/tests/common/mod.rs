@@ -394,8 +394,15 @@ impl Payments {
 
     pub async fn with_options(options: Options) -> Self {
         let app = TestApp::spawn_with(options).await;
+        let (tenant, token, scheme) = Self::tenant_on(&app, "Payments tenant").await;
+        Self { app, tenant, token, scheme }
+    }
+
+    /// Sets up a tenant named `name` on `app` as [`Payments`] does; returns its id, a
+    /// `tenant-admin` token and the collect scheme's id.
+    pub async fn tenant_on(app: &TestApp, name: &str) -> (String, String, String) {
         let admin = app.admin_token().await;
-        let tenant = app.create_tenant(&admin, "Payments tenant").await;
+        let tenant = app.create_tenant(&admin, name).await;
         let key = app.create_tenant_key(&admin, &tenant, &["tenant-admin"]).await;
         let token = app.token(&key).await;
         let reply =
@@ -410,7 +417,7 @@ impl Payments {
         let draft = scheme["drafts"][0]["draftId"].as_str().unwrap();
         let path = format!("/v1/schemes/collect/{scheme_id}/drafts/{draft}/publish");
         app.post(&path, &token, &json!({})).await.assert_status(200);
-        Self { app, tenant, token, scheme: scheme_id }
+        (tenant, token, scheme_id)
     }
 
     /// A token for a new key of the tenant holding `roles`.
