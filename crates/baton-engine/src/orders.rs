@@ -483,6 +483,17 @@ impl Engine {
         else {
             return Err(internal("an instruction field was neither parsed nor refused".into()));
         };
+        // Re-resolved by the store in the write's transaction, which updates it only if
+        // it differs: a new instruction starts as its values suggest.
+        let status = existing.map_or_else(
+            || {
+                let default = defaults.iter().find(|d| d.customer_ref == customer_ref);
+                let has_fi = fi.is_some() || default.is_some_and(|d| d.financial_instrument_id.is_some());
+                let has_scheme = scheme.is_some() || default.is_some_and(|d| d.scheme_id.is_some());
+                baton_domain::instruction::initial_status(has_scheme, has_fi)
+            },
+            |e| e.status,
+        );
         Ok(Ok(InstructionRecord {
             instruction_id: existing.map_or_else(new_id, |e| e.instruction_id.clone()),
             tenant_id: tenant_id.to_string(),
@@ -490,8 +501,7 @@ impl Engine {
             instruction_ref,
             customer_ref,
             direction,
-            // Re-resolved by the store in the write's transaction.
-            status: existing.map_or(InstructionStatus::Incomplete, |e| e.status),
+            status,
             instrument_source: if fi.is_some() { Source::Tenant } else { Source::None },
             financial_instrument_id: fi,
             scheme_source: if scheme.is_some() { Source::Tenant } else { Source::None },
