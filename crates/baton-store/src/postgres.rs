@@ -32,6 +32,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "routing_version", include_str!("../migrations/postgres/0012_routing_version.sql")),
     (13, "due_instructions", include_str!("../migrations/postgres/0013_due_instructions.sql")),
     (14, "chargeback_listing", include_str!("../migrations/postgres/0014_chargeback_listing.sql")),
+    (15, "transactions_by_instruction", include_str!("../migrations/postgres/0015_transactions_by_instruction.sql")),
 ];
 
 pub struct PostgresStore {
