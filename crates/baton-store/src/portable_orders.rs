@@ -46,6 +46,13 @@ mod orders_sql {
         Int(i64),
     }
 
+    /// The order of a listing: by creation, ties by id ascending.
+    #[derive(Clone, Copy)]
+    pub(super) enum ListOrder {
+        OldestFirst,
+        NewestFirst,
+    }
+
     /// The `WHERE` conditions of a listing with their arguments, numbered as pushed
     /// (so `$N` follow their first appearance, as both backends require).
     #[derive(Default)]
@@ -65,41 +72,32 @@ mod orders_sql {
             self.sql.push(condition);
         }
 
-        /// `created_at >= from`, `created_at < before`, and the keyset
-        /// `(created_at, id) > (c, id)` written portably, on table alias `t`.
+        /// `created_at >= from`, `created_at < before`, and the keyset: strictly after
+        /// `(c, id)` in the listing's order, on table alias `t`. Oldest first
+        /// (`ORDER BY created_at, id`) that is `created_at > c OR (created_at = c AND
+        /// id > id)`; newest first with ties by id ascending (`ORDER BY created_at DESC,
+        /// id`) it is `created_at <= c AND (created_at < c OR id > id)`, whose first part
+        /// bounds the range read from an index on `(…, created_at DESC, id)`.
         pub(super) fn window(
             &mut self,
             t: &str,
             id: &str,
-            from: Option<i64>,
-            before: Option<i64>,
+            (from, before): (Option<i64>, Option<i64>),
             after: Option<&crate::Keyset>,
+            order: ListOrder,
         ) {
             self.created(t, from, before);
             if let Some(k) = after {
                 let c = self.arg(Arg::Int(k.created_at));
                 let i = self.arg(Arg::Text(k.id.clone()));
-                self.push(format!("({t}.created_at > {c} OR ({t}.created_at = {c} AND {t}.{id} > {i}))"));
-            }
-        }
-
-        /// The same window for a listing newest first, ties by id ascending
-        /// (`ORDER BY created_at DESC, id`): strictly after `(c, id)` in that order is
-        /// `created_at <= c AND (created_at < c OR id > id)`, whose first part bounds the
-        /// range read from an index on `(…, created_at DESC, id)` on both backends.
-        pub(super) fn window_newest_first(
-            &mut self,
-            t: &str,
-            id: &str,
-            from: Option<i64>,
-            before: Option<i64>,
-            after: Option<&crate::Keyset>,
-        ) {
-            self.created(t, from, before);
-            if let Some(k) = after {
-                let c = self.arg(Arg::Int(k.created_at));
-                let i = self.arg(Arg::Text(k.id.clone()));
-                self.push(format!("{t}.created_at <= {c} AND ({t}.created_at < {c} OR {t}.{id} > {i})"));
+                self.push(match order {
+                    ListOrder::NewestFirst => {
+                        format!("{t}.created_at <= {c} AND ({t}.created_at < {c} OR {t}.{id} > {i})")
+                    }
+                    ListOrder::OldestFirst => {
+                        format!("({t}.created_at > {c} OR ({t}.created_at = {c} AND {t}.{id} > {i}))")
+                    }
+                });
             }
         }
 
@@ -880,7 +878,7 @@ impl crate::OrderStore for ThisStore {
                  OR EXISTS (SELECT 1 FROM customer_defaults d WHERE d.order_id = o.order_id AND d.customer_ref = {p}))"
             ));
         }
-        c.window("o", "order_id", filter.created_from, filter.created_before, after);
+        c.window("o", "order_id", (filter.created_from, filter.created_before), after, orders_sql::ListOrder::OldestFirst);
         let sql = format!(
             "SELECT {} FROM orders o WHERE {} ORDER BY o.created_at, o.order_id LIMIT {limit}",
             orders_sql::qualified(orders_sql::ORDER_COLUMNS, "o"),
@@ -922,7 +920,7 @@ impl crate::OrderStore for ThisStore {
             let p = c.arg(Arg::Text(to.clone()));
             c.push(format!("i.settled_by_date <= {p}"));
         }
-        c.window("i", "instruction_id", filter.created_from, filter.created_before, after);
+        c.window("i", "instruction_id", (filter.created_from, filter.created_before), after, orders_sql::ListOrder::OldestFirst);
         let sql = format!(
             "SELECT {}, o.order_ref FROM instructions i JOIN orders o ON o.order_id = i.order_id \
              WHERE {} ORDER BY i.created_at, i.instruction_id LIMIT {limit}",

@@ -310,7 +310,7 @@ impl crate::RefundStore for ThisStore {
         equal("c.instruction_id", filter.instruction_id.clone());
         equal("c.status", filter.status.map(|s| s.as_str().to_string()));
         equal("c.reason", filter.reason.map(|r| r.as_str().to_string()));
-        c.window_newest_first("c", "chargeback_id", filter.from, filter.to, after);
+        c.window("c", "chargeback_id", (filter.from, filter.to), after, orders_sql::ListOrder::NewestFirst);
         let sql = format!(
             "SELECT {}, o.order_ref, i.instruction_ref FROM chargebacks c \
              JOIN instructions i ON i.instruction_id = c.instruction_id JOIN orders o ON o.order_id = i.order_id \
