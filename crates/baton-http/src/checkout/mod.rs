@@ -610,6 +610,24 @@ impl Context {
         page
     }
 
+    /// The failure page for `code`: the customer's message in their language, the
+    /// merchant's failed callback with the English description in its payload.
+    fn failed(&self, code: &str, retry: bool) -> Page {
+        let message = self.outcome("imburse_payment_failed", Some(Lang::En.message(code).to_string()));
+        let callback = self.callbacks().failed.map(|f| message.failed_url(&f));
+        let body = self.lang.message(code).to_string();
+        self.result(
+            StatusCode::OK,
+            "failed",
+            self.t().failed_title,
+            body,
+            message,
+            callback,
+            FAILED_REDIRECT_DELAY,
+            retry,
+        )
+    }
+
     fn callbacks(&self) -> baton_engine::checkout::Callbacks {
         self.claims().callbacks.clone().unwrap_or_default()
     }
@@ -621,21 +639,7 @@ impl Context {
         let merchant = self.merchant();
         match record.status {
             // A bank collection the bank refused after it was submitted.
-            CheckoutStatus::Succeeded if self.view.payable => {
-                let code = "PAYMENT_DECLINED";
-                let message = self.outcome("imburse_payment_failed", Some(Lang::En.message(code).to_string()));
-                let callback = self.callbacks().failed.map(|f| message.failed_url(&f));
-                return self.result(
-                    StatusCode::OK,
-                    "failed",
-                    t.failed_title,
-                    self.lang.message(code).to_string(),
-                    message,
-                    callback,
-                    FAILED_REDIRECT_DELAY,
-                    false,
-                );
-            }
+            CheckoutStatus::Succeeded if self.view.payable => return self.failed("PAYMENT_DECLINED", false),
             CheckoutStatus::Succeeded => {
                 let pending = self.view.instruction_status == InstructionStatus::Processing;
                 let (title, body) =
@@ -705,20 +709,7 @@ impl Context {
             );
         }
         if let (Some(code), false, true) = (record.last_failure.as_deref(), retry, errors.is_empty()) {
-            let description = Lang::En.message(code).to_string();
-            let message = self.outcome("imburse_payment_failed", Some(description));
-            let callback = self.callbacks().failed.map(|f| message.failed_url(&f));
-            let message = self.outcome("imburse_payment_failed", Some(Lang::En.message(code).to_string()));
-            return self.result(
-                StatusCode::OK,
-                "failed",
-                t.failed_title,
-                self.lang.message(code).to_string(),
-                message,
-                callback,
-                FAILED_REDIRECT_DELAY,
-                true,
-            );
+            return self.failed(code, true);
         }
         let notice = record.last_failure.as_deref().filter(|_| retry).map(|code| self.lang.message(code));
         let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
