@@ -22,6 +22,7 @@ pub mod refs;
 pub mod roles;
 pub mod schemes;
 pub mod tenant;
+pub mod text;
 mod words;
 
 pub use address::Address;

@@ -8,6 +8,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
+use baton_domain::text::has_refused_control;
 use baton_domain::{Problem, ProblemKind};
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserializer;
@@ -70,7 +71,45 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             .detail("line", e.line().to_string())
             .detail("column", e.column().to_string())
     })?;
+    refuse_controls(&value)?;
     from_value(value)
+}
+
+/// `400 CONTROL_CHARACTER_NOT_ALLOWED` for a body with a NUL or another refused
+/// control character in any string or property name (`baton_domain::text`), with the
+/// field it is in. Checked before anything reads the body, so such input changes
+/// nothing and is refused alike on every backend.
+pub fn refuse_controls(value: &Value) -> Result<(), ApiError> {
+    match control_in(value, "") {
+        None => Ok(()),
+        Some(field) => Err(control_character(&field).into()),
+    }
+}
+
+/// The problem of a refused control character in `field` (empty for the whole body).
+pub fn control_character(field: &str) -> Problem {
+    Problem::invalid_field(
+        "CONTROL_CHARACTER_NOT_ALLOWED",
+        field,
+        "{field} contains a control character (such as NUL), which is not accepted.",
+    )
+}
+
+/// The path of the first string (or property name) holding a refused control character.
+fn control_in(value: &Value, path: &str) -> Option<String> {
+    match value {
+        Value::String(s) => has_refused_control(s).then(|| path.to_string()),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| control_in(v, &format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(key, v)| {
+            if has_refused_control(key) {
+                // The name itself is not echoed: the field is the object holding it.
+                return Some(path.to_string());
+            }
+            let field = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+            control_in(v, &field)
+        }),
+        _ => None,
+    }
 }
 
 /// Deserialises `T` from a JSON value, case-insensitively on struct field names.

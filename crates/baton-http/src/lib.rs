@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod json;
 pub mod metrics;
 pub mod routes;
+pub mod uri_controls;
 
 use std::sync::Arc;
 
@@ -112,7 +113,9 @@ pub fn router(state: AppState) -> Router {
         handler = handler.route_layer(from_fn_with_state((state.clone(), spec.access), auth::guard));
         router = router.route(spec.path, handler);
     }
-    with_conventions(router, state)
+    // Routing happens inside, after control characters in the URI are neutralised.
+    let routed = with_conventions(router, state);
+    Router::new().fallback_service(ServiceBuilder::new().map_request(uri_controls::neutralise_request).service(routed))
 }
 
 /// Wraps routes in the conventions every response follows: correlation ids, the

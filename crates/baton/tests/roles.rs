@@ -71,7 +71,13 @@ impl Fixture {
 /// The route's path with its parameters filled in: the fixture's tenant and a
 /// fresh public key. A parameter this test does not know fails loudly.
 fn concrete_path(spec: &RouteSpec, tenant: &str) -> String {
-    let path = spec.path.replace("{tenantId}", tenant).replace("{publicKey}", &uuid::Uuid::new_v4().to_string());
+    fill_path(spec, spec.path, tenant)
+}
+
+/// [`concrete_path`] for `path`, a spelling of `spec`'s path with some parameters
+/// already filled in.
+fn fill_path(spec: &RouteSpec, path: &str, tenant: &str) -> String {
+    let path = path.replace("{tenantId}", tenant).replace("{publicKey}", &uuid::Uuid::new_v4().to_string());
     // Apps (any spelling), reward groups: a real app and an unknown group.
     let path = path.replace("{appId}", "sandbox-rewards").replace("{rewardGroupId}", &uuid::Uuid::new_v4().to_string());
     // Schemes and drafts: unknown ids.
@@ -92,8 +98,27 @@ fn concrete_path(spec: &RouteSpec, tenant: &str) -> String {
         .replace("{deliveryId}", &uuid::Uuid::new_v4().to_string());
     // Pay-by-links: an unknown link id.
     let path = path.replace("{payByLinkId}", "AAAAAAAAAAAAAAAAAAAAAA");
+    // Checkout sessions and tokens, assets: unknown ones.
+    let path = path.replace("{sessionId}", &uuid::Uuid::new_v4().simple().to_string());
+    let path = path.replace("{token}", "unknown-token").replace("{file}", "unknown.svg");
     assert!(!path.contains('{'), "{} {}: unknown path parameter; teach this test about it", spec.method, spec.path);
     path
+}
+
+/// The names of a route's path parameters, in order.
+fn path_parameters(path: &str) -> Vec<&str> {
+    path.split('/').filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}')).collect()
+}
+
+/// A token of the fixture that the route admits, if it takes one.
+fn admitted_token<'a>(f: &'a Fixture, spec: &RouteSpec) -> Option<&'a str> {
+    let tenant = |roles: &[Role]| TENANT_ROLES.into_iter().find(|r| grants_any(*r, roles)).map(|r| f.tenant_token(r));
+    let account = |roles: &[Role]| ACCOUNT_ROLES.into_iter().find(|r| grants_any(*r, roles)).map(|r| f.account(r));
+    match spec.access {
+        Access::Tenant(roles) | Access::AccountOrTenant { tenant: roles, .. } => tenant(roles),
+        Access::Account(roles) => account(roles),
+        Access::Public | Access::Hmac => None,
+    }
 }
 
 /// One of `candidates` that grants none of `required`, if any.
@@ -425,4 +450,109 @@ async fn write_implies_read_and_admin_implies_approval() {
     let approver = app.token(&approver).await;
     app.get("/v1/account/keys", &approver).await.assert_error(403, "ROLE_REQUIRED");
     app.post("/v1/account/tenants", &approver, &json!({ "name": "x" })).await.assert_error(403, "ROLE_REQUIRED");
+}
+
+/// A NUL (or another control character) in a path parameter is an id that cannot
+/// exist: every route answers it exactly as it answers another id that cannot exist
+/// (`a~b`: well-formed as a URL, malformed as a Baton id or ref), on every backend —
+/// never a 500 because PostgreSQL cannot hold NUL.
+#[tokio::test]
+async fn a_control_character_in_any_path_parameter_is_answered_like_any_impossible_id() {
+    let f = Fixture::new().await;
+    let mut probes = 0;
+    for spec in &specs() {
+        let route = format!("{} {}", spec.method, spec.path);
+        let token = admitted_token(&f, spec);
+        for parameter in path_parameters(spec.path) {
+            let placeholder = format!("{{{parameter}}}");
+            let impossible = fill_path(spec, &spec.path.replace(&placeholder, "a~b"), &f.tenant);
+            let expected = f.call(spec, &impossible, token, &[]).await;
+            assert!(expected.status.as_u16() < 500, "{route} with {parameter}=a~b: {}", expected.text);
+            for control in ["a%00b", "%00", "a%0Ab", "a%7Fb", "a%C2%85b"] {
+                let path = fill_path(spec, &spec.path.replace(&placeholder, control), &f.tenant);
+                let reply = f.call(spec, &path, token, &[]).await;
+                assert_eq!(
+                    (reply.status, reply.code()),
+                    (expected.status, expected.code()),
+                    "{route} with {parameter}={control}: {} (for a~b: {})",
+                    reply.text,
+                    expected.text
+                );
+                probes += 1;
+            }
+        }
+    }
+    assert!(probes >= 300, "only {probes} probes ran");
+}
+
+/// A NUL in any JSON string (or property name) of a request body is refused before the
+/// handler reads it, with the field it is in, on every route that reads a JSON body
+/// (those that answer a malformed body as such); no route answers one with a 500.
+#[tokio::test]
+async fn a_control_character_in_any_request_body_is_refused_before_anything_changes() {
+    let f = Fixture::new().await;
+    let (mut readers, mut refused) = (0, 0);
+    let specs = specs();
+    for spec in specs.iter().filter(|s| *s.method == axum::http::Method::POST || *s.method == axum::http::Method::PUT) {
+        let route = format!("{} {}", spec.method, spec.path);
+        let token = admitted_token(&f, spec);
+        let path = concrete_path(spec, &f.tenant);
+        let method = Method::from_bytes(spec.method.as_str().as_bytes()).unwrap();
+        let mut malformed =
+            f.app.client.request(method.clone(), f.app.url(&path)).header("content-type", "application/json");
+        if let Some(token) = token {
+            malformed = malformed.bearer_auth(token);
+        }
+        let malformed: serde_json::Value = malformed.body("{").send().await.unwrap().json().await.unwrap_or_default();
+        let code = malformed["errors"][0]["errorCode"].as_str().unwrap_or("");
+        let reads_json = code == "INVALID_JSON" || code == "INVALID_REQUEST_BODY";
+        readers += usize::from(reads_json);
+        for (body, field) in [
+            (json!({ "description": "a\u{0}b" }), "description"),
+            (json!({ "metadata": { "k": "v\u{1b}[2J" } }), "metadata.k"),
+            (json!({ "metadata": { "a\u{0}b": "v" } }), "metadata"),
+            (json!({ "list": ["ok", "\u{85}"] }), "list[1]"),
+        ] {
+            let reply = f.app.send(method.clone(), &path, token, &[], Some(&body)).await;
+            assert!(reply.status.as_u16() < 500, "{route} with {body}: {}", reply.text);
+            if reads_json {
+                reply.assert_error(400, "CONTROL_CHARACTER_NOT_ALLOWED");
+                assert_eq!(reply.body["errors"][0]["metadata"]["field"], field, "{route}: {}", reply.text);
+                refused += 1;
+            }
+        }
+    }
+    assert!(readers >= 40, "only {readers} routes read a JSON body");
+    assert_eq!(refused, readers * 4);
+}
+
+/// The same for a query string: a control character in a filter, a cursor or a page
+/// size is answered as any other value that cannot match.
+#[tokio::test]
+async fn a_control_character_in_a_query_is_answered_like_any_impossible_value() {
+    let f = Fixture::new().await;
+    let mut probes = 0;
+    let specs = specs();
+    for spec in specs.iter().filter(|s| *s.method == axum::http::Method::GET) {
+        let route = format!("{} {}", spec.method, spec.path);
+        let token = admitted_token(&f, spec);
+        let path = concrete_path(spec, &f.tenant);
+        let query = |v: &str| {
+            ["customerRef", "orderRef", "status", "eventType", "cursor", "limit", "appId", "lang"]
+                .map(|name| format!("{name}={v}"))
+                .join("&")
+        };
+        let expected = f.call(spec, &format!("{path}?{}", query("a~b")), token, &[]).await;
+        let reply = f.call(spec, &format!("{path}?{}", query("a%00b")), token, &[]).await;
+        assert!(reply.status.as_u16() < 500, "{route}: {}", reply.text);
+        assert_eq!(
+            (reply.status, reply.code()),
+            (expected.status, expected.code()),
+            "{route}: {} (for a~b: {})",
+            reply.text,
+            expected.text
+        );
+        probes += 1;
+    }
+    assert!(probes >= 40, "only {probes} probes ran");
 }

@@ -229,7 +229,10 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(bytes: &Bytes) -> Api
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(bytes).map_err(|_| ApiError::problem(Problem::bad_request("INVALID_REQUEST_BODY")))
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|_| ApiError::problem(Problem::bad_request("INVALID_REQUEST_BODY")))?;
+    crate::json::refuse_controls(&value)?;
+    serde_json::from_value(value).map_err(|_| ApiError::problem(Problem::bad_request("INVALID_REQUEST_BODY")))
 }
 
 fn delivery_query(pairs: Vec<(String, String)>) -> ApiResult<DeliveryQuery> {
