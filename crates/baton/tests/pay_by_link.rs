@@ -717,6 +717,28 @@ async fn in_production_a_tenant_cannot_point_messages_at_internal_addresses() {
 }
 
 #[tokio::test]
+async fn no_environment_lets_a_tenant_point_messages_at_link_local_addresses() {
+    for environment in [baton_domain::Environment::Sandbox, baton_domain::Environment::Production] {
+        let app = common::TestApp::spawn_with(Options { environment, ..Options::default() }).await;
+        let admin = app.admin_token().await;
+        let tenant = app.create_tenant(&admin, "Tenant").await;
+        let key = app.create_tenant_key(&admin, &tenant, &["tenant-admin"]).await;
+        let token = app.token(&key).await;
+        for url in ["https://[::ffff:169.254.169.254]/send", "https://169.254.170.2/send", "https://[fe80::1]/send"] {
+            let put = json!({"sms": {"url": url, "body": {"to": "{{to}}", "text": "{{message}}"}}});
+            app.put("/v1/whitelabel/delivery-settings", &token, &put).await.assert_error(400, "URL_NOT_ALLOWED");
+        }
+        for host in ["169.254.169.254", "169.254.170.2"] {
+            let put = json!({"email": {"host": host, "from": "billing@acme.test"}});
+            app.put("/v1/whitelabel/delivery-settings", &token, &put).await.assert_error(400, "URL_NOT_ALLOWED");
+        }
+        let settings = app.get("/v1/whitelabel/delivery-settings", &token).await;
+        let settings = settings.assert_status(200);
+        assert!(settings["email"].is_null() && settings["sms"].is_null(), "nothing saved: {settings}");
+    }
+}
+
+#[tokio::test]
 async fn each_open_mints_a_fresh_checkout_token_and_the_first_is_announced_once() {
     let p = payments(DeliveryConfig::default()).await;
     unpaid_order(&p, "PBL-OPEN", "10.00").await;

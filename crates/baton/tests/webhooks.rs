@@ -838,6 +838,62 @@ async fn production_endpoints_must_be_https_and_public() {
     assert!(metrics.contains("baton_webhook_attempts_total{outcome=\"blocked\"} 1"), "{metrics}");
 }
 
+/// Link-local and metadata addresses, spelt every way an IPv6 address can carry them.
+const METADATA_URLS: &[&str] = &[
+    "https://169.254.169.254/latest/meta-data",
+    "https://169.254.170.2/v2/credentials",
+    "https://169.254.169.253/",
+    "https://[::ffff:169.254.169.254]/",
+    "https://[::a9fe:a9fe]/",
+    "https://[2002:a9fe:a9fe::]/",
+    "https://[2001:0:4136:e378:8000:63bf:5601:5601]/",
+    "https://[64:ff9b::a9fe:a9fe]/",
+    "https://[fe80::a9fe:a9fe]/",
+];
+
+#[tokio::test]
+async fn link_local_and_metadata_addresses_are_refused_in_every_environment_however_spelt() {
+    for environment in [Environment::Sandbox, Environment::Production] {
+        let fx = Fx::with(Options { environment, ..Default::default() }).await;
+        for url in METADATA_URLS {
+            let reply =
+                fx.app.post("/v1/notifications/webhooks", &fx.token(), &json!({ "url": url, "events": ["*"] })).await;
+            reply.assert_error(400, "URL_NOT_ALLOWED");
+        }
+        let list = fx.app.get("/v1/notifications/webhooks", &fx.token()).await;
+        assert_eq!(list.assert_status(200).as_array().map(Vec::len), Some(0), "nothing saved: {}", list.text);
+    }
+}
+
+#[tokio::test]
+async fn production_refuses_internal_ipv4_behind_ipv6_prefixes() {
+    let fx = Fx::with(Options { environment: Environment::Production, ..Default::default() }).await;
+    for url in [
+        "https://[::7f00:1]/hook",
+        "https://[2002:7f00:1::]/hook",
+        "https://[2002:c0a8:101::]/hook",
+        "https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook",
+        "https://[::ffff:10.0.0.1]/hook",
+    ] {
+        let reply =
+            fx.app.post("/v1/notifications/webhooks", &fx.token(), &json!({ "url": url, "events": ["*"] })).await;
+        reply.assert_error(400, "URL_NOT_ALLOWED");
+    }
+}
+
+#[tokio::test]
+async fn a_stored_mapped_metadata_address_is_refused_when_delivering() {
+    let fx = Fx::new().await;
+    let (id, _) = fx.endpoint("http://localhost:9/hook", &["*"]).await;
+    let url = "http://[::ffff:a9fe:a9fe]/latest/meta-data";
+    fx.app.execute_sql(&format!("UPDATE webhook_endpoints SET url = '{url}' WHERE endpoint_id = '{id}'")).await;
+    fx.app.post(&format!("/v1/notifications/webhooks/{id}/test"), &fx.token(), &json!({})).await.assert_status(202);
+    fx.app.tick().await;
+    let ping = &fx.deliveries(&id, "?eventType=ping").await[0];
+    assert_eq!(ping["attempts"][0]["error"], "the endpoint's address is not one webhooks may reach", "{ping}");
+    assert_eq!(ping["status"], "DEAD", "a refused address is not retried: {ping}");
+}
+
 #[tokio::test]
 async fn the_operator_allow_list_admits_internal_receivers_in_production() {
     let options = Options {

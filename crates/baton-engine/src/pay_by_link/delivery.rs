@@ -666,12 +666,20 @@ impl Engine {
         content: &EmailContent,
     ) -> Result<(), SendError> {
         let config = &channel.settings;
-        if channel.tenant_supplied {
-            self.url_policy_for_delivery()
-                .check(&format!("https://{}:{}/", config.host, config.port))
-                .await
-                .map_err(|p| SendError::Permanent(format!("the SMTP host is not allowed: {}", p.render(&[]))))?;
-        }
+        // A tenant's SMTP host is resolved here, judged, and the connection made to the
+        // address judged, so a name re-pointed after the check reaches nothing else.
+        let connect_to = if channel.tenant_supplied {
+            let addrs =
+                self.url_policy_for_delivery().resolve_allowed(&config.host, config.port).await.map_err(|e| {
+                    match e.downcast_ref::<crate::webhooks::safety::Blocked>() {
+                        Some(blocked) => SendError::Permanent(format!("the SMTP host is not allowed: {blocked}")),
+                        None => SendError::Transient(format!("SMTP: resolving {}: {e}", config.host)),
+                    }
+                })?;
+            addrs[0].ip().to_string()
+        } else {
+            config.host.clone()
+        };
         let mut from: Mailbox =
             config.from.parse().map_err(|e| SendError::Permanent(format!("the sender address is invalid: {e}")))?;
         if from.name.is_none() {
@@ -687,7 +695,7 @@ impl Engine {
         let tls = |host: &str| {
             TlsParameters::new(host.to_string()).map_err(|e| SendError::Permanent(format!("TLS set-up: {e}")))
         };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&connect_to)
             .port(config.port)
             .timeout(Some(SEND_TIMEOUT));
         builder = match config.tls {
@@ -717,6 +725,16 @@ impl Engine {
         text: &str,
     ) -> Result<(), SendError> {
         let config = &channel.settings;
+        if channel.tenant_supplied {
+            // Literal addresses never reach the client's resolver: judge them here.
+            let url = reqwest::Url::parse(&config.url)
+                .map_err(|e| SendError::Permanent(format!("the SMS gateway URL is invalid: {e}")))?;
+            if let Some(ip) = crate::webhooks::safety::literal_ip(&url) {
+                if !self.url_policy_for_delivery().address_allowed(&crate::webhooks::safety::host_of(&url), ip) {
+                    return Err(SendError::Permanent("the SMS gateway's address is not allowed".into()));
+                }
+            }
+        }
         let client = self.sms_client(channel.tenant_supplied).map_err(|e| SendError::Transient(e.to_string()))?;
         let body = config.render(to, text).map_err(SendError::Permanent)?;
         let method = match config.method {
