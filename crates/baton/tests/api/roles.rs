@@ -2,7 +2,7 @@
 //! route table itself: a route added later without a declared role, or with a role
 //! that does not hold, fails here without anyone having to remember to test it.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,7 +1,7 @@
 //! Collect and payout schemes (SPEC §4.6): schemes, drafts, publication, options (SPEC's
 //! C1–C6 and P1–P4 end to end) and simulation, through the real HTTP API.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! The marketplace, installed apps, reward accounts, reward groups and the rewards
 //! catalog (SPEC §4.4, §4.5, §4.7, §4.8), through the real HTTP API.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -3,7 +3,7 @@
 //! inserts between pages, the 400 codes with their fields, roles and tenant isolation.
 //! On SQLite by default, on PostgreSQL when `BATON_TEST_DATABASE_URL` is set.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

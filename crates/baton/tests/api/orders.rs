@@ -4,7 +4,7 @@
 //! update rules, VOID) and tenant isolation. On SQLite by default, on PostgreSQL when
 //! `BATON_TEST_DATABASE_URL` is set.
 
-mod common;
+use crate::common;
 
 use common::{instruction, with, Reply, TestApp};
 use reqwest::Method;

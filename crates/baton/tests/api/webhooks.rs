@@ -3,7 +3,7 @@
 //! code and by the independent `standardwebhooks` Python package, rotation, retries
 //! across a receiver outage, disabling, production URL rules, ping, redelivery.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

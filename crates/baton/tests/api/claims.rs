@@ -1,6 +1,6 @@
 //! Reward claims (SPEC §4.10): claim, poll, settle through the sandbox reward app.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

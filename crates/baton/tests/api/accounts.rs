@@ -1,7 +1,7 @@
 //! The account, its licence, tenants and their approval, and API keys (SPEC §4.1–4.3),
 //! through the real HTTP API.
 
-mod common;
+use crate::common;
 
 use common::{key_pair, with, KeyPair, Reply, TestApp};
 use reqwest::Method;

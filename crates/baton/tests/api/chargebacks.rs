@@ -2,7 +2,7 @@
 //! scripted FRAUD dispute), read, contested and accepted through the API; a FRAUD
 //! chargeback deactivates the instrument.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! stylesheet stripped of what loads or runs anything and minified, and the result
 //! styles the pay-by-link pages. SQLite, and PostgreSQL with `BATON_TEST_DATABASE_URL`.
 
-mod common;
+use crate::common;
 
 use common::{Payments, TestApp};
 use serde_json::json;

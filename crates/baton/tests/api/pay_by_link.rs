@@ -3,7 +3,7 @@
 //! the public `/pay/{id}` page, expiry, cancellation, and the tenant's own delivery
 //! settings. Every test runs on SQLite, and on PostgreSQL with `BATON_TEST_DATABASE_URL`.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};

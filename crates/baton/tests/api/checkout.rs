@@ -1,7 +1,7 @@
 //! Hosted checkout (SPEC §4.11): grants and checkout tokens, the hosted page and the
 //! customer's payment, driven over HTTP as a browser without JavaScript would.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -917,39 +917,9 @@ fn page_csrf(p: &Payments, session: &str) -> String {
     p.app.engine().checkout_csrf_token(session.trim_start_matches("/checkout/session/"))
 }
 
-/// Everything the nodes of this test binary log, from the first call on.
-fn captured_logs() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
-    use std::sync::{Arc, Mutex, OnceLock};
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        #[derive(Clone)]
-        struct Sink(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Sink {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let sink = Sink(buffer.clone());
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter("debug")
-            .with_ansi(false)
-            .with_writer(move || sink.clone())
-            .finish();
-        tracing::subscriber::set_global_default(subscriber)
-            .expect("log capture needs the first subscriber of this test binary (unset BATON_TEST_LOG)");
-        buffer
-    })
-    .clone()
-}
-
 #[tokio::test]
 async fn card_numbers_tokens_and_session_ids_never_reach_the_log() {
-    let logs = captured_logs();
+    let logs = common::LogCapture::start("debug", false);
     let p = shop().await;
     let browser = Browser::new(&p);
     let token = token_for(&p, "O-1").await;
@@ -971,7 +941,7 @@ async fn card_numbers_tokens_and_session_ids_never_reach_the_log() {
         .await;
     browser.get(&format!("/checkout/bearerToken={token}")).await;
 
-    let text = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    let text = logs.text();
     assert!(text.contains("checkout token opened"), "the capture works");
     assert!(text.contains("/checkout/session/{sessionId}/card"), "requests are logged by route");
     for secret in [
@@ -1004,7 +974,7 @@ async fn messages_go_only_to_an_allowed_parent_origin() {
 }
 
 /// Server time to render the payment page, as the client sees it on this machine
-/// (`cargo test --release -p baton --test checkout -- --ignored --nocapture`).
+/// (`cargo test --release -p baton --test api -- --ignored --nocapture measure_page_render_time`).
 #[tokio::test]
 #[ignore = "a measurement, not a check"]
 async fn measure_page_render_time() {

@@ -1,6 +1,6 @@
 //! HMAC-to-bearer authentication (SPEC §2) through the real HTTP API.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

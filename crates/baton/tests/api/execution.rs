@@ -1,7 +1,7 @@
 //! Executing instructions through the sandbox PSPs: routing, outcomes and their decline
 //! codes, asynchronous bank settlement, the scheduler, concurrency and crash recovery.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

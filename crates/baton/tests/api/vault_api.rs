@@ -4,7 +4,7 @@
 //! database for plaintext card numbers and IBANs. On SQLite by default, on
 //! PostgreSQL when `BATON_TEST_DATABASE_URL` is set.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

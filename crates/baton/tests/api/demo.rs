@@ -1,6 +1,6 @@
 //! `baton init --demo`: the demo tenant takes a payment right away.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! API conventions (SPEC §1): the error envelope everywhere, correlation ids,
 //! JSON handling, idempotency keys, rate limits and the body limit.
 
-mod common;
+use crate::common;
 
 use axum::routing::get;
 use baton_http::{AppState, HttpSettings};

@@ -1,7 +1,7 @@
 //! Refunds (SPEC §5.2): partial and repeated refunds of a settled debit through the
 //! sandbox card PSP, never more than settled in total, with their events.
 
-mod common;
+use crate::common;
 
 use common::Payments;
 use serde_json::{json, Value};

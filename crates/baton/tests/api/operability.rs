@@ -1,6 +1,6 @@
 //! Health, readiness, metrics, the OpenAPI document and reference page, and HTTPS.
 
-mod common;
+use crate::common;
 
 use common::{Options, TestApp};
 use reqwest::Method;

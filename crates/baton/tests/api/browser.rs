@@ -2,7 +2,7 @@
 //! in `tests/browser/`, against a real node (see `common/browser.rs` for the harness).
 //! The pages are used as a customer would: typing, clicking, reading what is shown.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

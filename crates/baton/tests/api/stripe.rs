@@ -4,7 +4,7 @@
 //!   reference, for what localstripe does not reproduce (declines with `decline_code`,
 //!   `api_error` answers, an answer lost after Stripe charged or refunded).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -1,37 +1,14 @@
 //! Secrets never reach the log, even at the most verbose level, and every request's
 //! lines carry its correlation id.
 
-mod common;
-
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use crate::common;
 
 use common::TestApp;
 use serde_json::json;
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn no_secret_is_ever_logged() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .json()
-        .with_current_span(true)
-        .with_env_filter("trace")
-        .with_writer(move || writer.clone())
-        .init();
+    let captured = common::LogCapture::start("trace", true);
 
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
@@ -50,7 +27,7 @@ async fn no_secret_is_ever_logged() {
         .await
         .assert_error(403, "ACCOUNT_KEY_REQUIRED");
 
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     assert!(log.contains("request served"), "requests are logged at all");
     let master_key = match &app.config.store.master_key {
         baton::config::MasterKeySource::Inline(k) => k.clone(),

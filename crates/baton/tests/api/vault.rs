@@ -3,7 +3,7 @@
 //! nodes restarted with the old and the new master key. On SQLite by default, on
 //! PostgreSQL when `BATON_TEST_DATABASE_URL` is set.
 
-mod common;
+use crate::common;
 
 use std::ops::ControlFlow;
 use std::process::{Command, Output};

@@ -509,3 +509,49 @@ fn which(program: &str) -> Result<std::path::PathBuf, ()> {
     let path = std::env::var_os("PATH").ok_or(())?;
     std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file()).ok_or(())
 }
+
+/// What one test's nodes log, captured while it lives. The subscriber is the default of
+/// the test's own thread only (the tests' runtime runs on one thread, and the nodes a
+/// test starts run there), so tests running side by side in this binary neither see
+/// each other's lines nor fight over a global subscriber.
+pub struct LogCapture {
+    buffer: Arc<std::sync::Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+#[derive(Clone)]
+struct LogSink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogCapture {
+    /// Captures lines at `filter` (an env-filter) and above, as JSON lines with the
+    /// current span when `json`, else as plain text.
+    pub fn start(filter: &str, json: bool) -> Self {
+        let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = LogSink(buffer.clone());
+        let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
+        let guard = if json {
+            let writer = sink.clone();
+            tracing::subscriber::set_default(
+                builder.json().with_current_span(true).with_writer(move || writer.clone()).finish(),
+            )
+        } else {
+            tracing::subscriber::set_default(builder.with_writer(move || sink.clone()).finish())
+        };
+        Self { buffer, _guard: guard }
+    }
+
+    /// Everything captured so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
+    }
+}
