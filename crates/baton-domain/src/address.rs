@@ -36,7 +36,13 @@ impl Address {
         let mut problems = Vec::new();
         let mut line = |name: &str, value: Option<&str>| -> String {
             let v = value.unwrap_or("").trim();
-            if v.chars().count() > MAX_ADDRESS_FIELD {
+            if v.chars().any(char::is_control) {
+                problems.push(Problem::invalid_field(
+                    "CONTROL_CHARACTER_NOT_ALLOWED",
+                    format!("{prefix}{name}"),
+                    "{field} must not contain control characters.",
+                ));
+            } else if v.chars().count() > MAX_ADDRESS_FIELD {
                 problems.push(
                     Problem::invalid_field(
                         "FIELD_TOO_LONG",

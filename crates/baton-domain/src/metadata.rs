@@ -17,19 +17,25 @@ use serde_json::Value;
 
 use crate::instrument::luhn_valid;
 use crate::problem::Problem;
+use crate::text::has_refused_control;
 
 /// How strictly metadata is checked beyond its limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetadataRules {
     /// Refuse keys and values containing a card number (see [`contains_card_number`]).
     pub card_guard: bool,
+    /// Refuse control characters: any in a key; in a value, any but tab, line feed and
+    /// carriage return (`baton_domain::text`).
+    pub refuse_controls: bool,
 }
 
 impl MetadataRules {
-    /// Limits and the card guard: for input from clients.
-    pub const STRICT: MetadataRules = MetadataRules { card_guard: true };
-    /// Limits only: for deployments that turn the guard off, and for re-reading stored data.
-    pub const NO_CARD_GUARD: MetadataRules = MetadataRules { card_guard: false };
+    /// Limits, control characters and the card guard: for input from clients.
+    pub const STRICT: MetadataRules = MetadataRules { card_guard: true, refuse_controls: true };
+    /// Limits and control characters: for deployments that turn the card guard off.
+    pub const NO_CARD_GUARD: MetadataRules = MetadataRules { card_guard: false, refuse_controls: true };
+    /// Limits only: for re-reading stored data, which was judged when it was written.
+    pub const STORED: MetadataRules = MetadataRules { card_guard: false, refuse_controls: false };
 }
 
 impl Default for MetadataRules {
@@ -179,6 +185,9 @@ fn check_key(key: &str, field: &str, rules: MetadataRules) -> Result<(), Problem
     if n == 0 || n > Metadata::MAX_KEY_CHARS {
         return Err(limit_exceeded(field, "{field} keys must be 1 to {limit} characters.", Metadata::MAX_KEY_CHARS));
     }
+    if rules.refuse_controls && key.chars().any(char::is_control) {
+        return Err(invalid(field, "{field} keys must not contain control characters."));
+    }
     if rules.card_guard && contains_card_number(key) {
         return Err(sensitive(field));
     }
@@ -194,6 +203,9 @@ fn check_value(key: &str, value: &str, field: &str, rules: MetadataRules) -> Res
             Metadata::MAX_VALUE_CHARS,
         )
         .detail("key", key));
+    }
+    if rules.refuse_controls && has_refused_control(value) {
+        return Err(invalid(field, "{field} values must not contain control characters.").detail("key", key));
     }
     if rules.card_guard && contains_card_number(value) {
         return Err(sensitive(field).detail("key", key));
@@ -267,6 +279,21 @@ mod tests {
 
     fn detail<'a>(p: &'a Problem, key: &str) -> Option<&'a str> {
         p.details.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn control_characters_are_refused_from_clients_but_stored_data_is_read_back() {
+        for value in [json!({ "k\u{1b}": "v" }), json!({ "k": "\u{0}" }), json!({ "k": "a\u{85}" })] {
+            let p = Metadata::parse(&value, "metadata").unwrap_err();
+            assert_eq!(p.code, "INVALID_METADATA", "{value}");
+            assert_eq!(
+                Metadata::parse_with(&value, "metadata", MetadataRules::NO_CARD_GUARD).unwrap_err().code,
+                p.code
+            );
+            assert!(Metadata::parse_with(&value, "metadata", MetadataRules::STORED).is_ok(), "{value}");
+        }
+        let m = Metadata::parse(&json!({ "note": "two\nlines\r\n\tindented" }), "metadata").unwrap();
+        assert_eq!(m.get("note"), Some("two\nlines\r\n\tindented"));
     }
 
     #[test]

@@ -132,7 +132,7 @@ fn required(field: impl Into<String>) -> Problem {
 
 fn stored_metadata(text: &str) -> EngineResult<Metadata> {
     let value: Value = serde_json::from_str(text).map_err(|e| internal(format!("stored metadata: {e}")))?;
-    Metadata::parse_with(&value, "metadata", MetadataRules::NO_CARD_GUARD)
+    Metadata::parse_with(&value, "metadata", MetadataRules::STORED)
         .map_err(|p| internal(format!("stored metadata: {}", p.code)))
 }
 

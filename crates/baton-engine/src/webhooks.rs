@@ -230,7 +230,13 @@ impl Engine {
         }
         events.dedup();
         let description = input.description.as_deref().map(str::trim).filter(|d| !d.is_empty()).map(str::to_string);
-        if description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION) {
+        if description.as_deref().is_some_and(baton_domain::text::has_refused_control) {
+            problems.push(Problem::invalid_field(
+                "CONTROL_CHARACTER_NOT_ALLOWED",
+                "description",
+                "{field} must not contain control characters.",
+            ));
+        } else if description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION) {
             problems.push(
                 Problem::invalid_field("DESCRIPTION_TOO_LONG", "description", "At most {max} characters.")
                     .detail("max", MAX_DESCRIPTION.to_string()),

@@ -8,7 +8,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
-use baton_domain::text::has_refused_control;
+use baton_domain::text::has_nul;
 use baton_domain::{Problem, ProblemKind};
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserializer;
@@ -75,10 +75,9 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     from_value(value)
 }
 
-/// `400 CONTROL_CHARACTER_NOT_ALLOWED` for a body with a NUL or another refused
-/// control character in any string or property name (`baton_domain::text`), with the
-/// field it is in. Checked before anything reads the body, so such input changes
-/// nothing and is refused alike on every backend.
+/// `400 CONTROL_CHARACTER_NOT_ALLOWED` for a body with a NUL in any string or property
+/// name (`baton_domain::text`), with the field it is in. Checked before anything reads
+/// the body, so such input changes nothing and is refused alike on every backend.
 pub fn refuse_controls(value: &Value) -> Result<(), ApiError> {
     match control_in(value, "") {
         None => Ok(()),
@@ -91,17 +90,17 @@ pub fn control_character(field: &str) -> Problem {
     Problem::invalid_field(
         "CONTROL_CHARACTER_NOT_ALLOWED",
         field,
-        "{field} contains a control character (such as NUL), which is not accepted.",
+        "{field} contains a control character (NUL), which is not accepted.",
     )
 }
 
-/// The path of the first string (or property name) holding a refused control character.
+/// The path of the first string (or property name) holding a NUL.
 fn control_in(value: &Value, path: &str) -> Option<String> {
     match value {
-        Value::String(s) => has_refused_control(s).then(|| path.to_string()),
+        Value::String(s) => has_nul(s).then(|| path.to_string()),
         Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| control_in(v, &format!("{path}[{i}]"))),
         Value::Object(map) => map.iter().find_map(|(key, v)| {
-            if has_refused_control(key) {
+            if has_nul(key) {
                 // The name itself is not echoed: the field is the object holding it.
                 return Some(path.to_string());
             }

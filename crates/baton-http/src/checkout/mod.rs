@@ -28,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use baton_domain::text::has_refused_control;
+use baton_domain::text::has_nul;
 use baton_domain::{CheckoutStatus, Environment, InstructionStatus, Problem};
 use baton_engine::checkout::{
     BankInput, CardInput, CheckoutAction, CheckoutClaims, CheckoutView, OpenRefusal, PayOutcome, Unavailable,
@@ -883,8 +883,8 @@ async fn gate(
         return Err(page.render());
     }
     let form = Form(form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect());
-    if form.0.iter().any(|(k, v)| has_refused_control(k) || has_refused_control(v)) {
-        tracing::warn!("checkout form refused: a control character in a field");
+    if form.0.iter().any(|(k, v)| has_nul(k) || has_nul(v)) {
+        tracing::warn!("checkout form refused: a NUL in a field");
         let page = ctx.page(StatusCode::BAD_REQUEST, unavailable_view(t.error_title, t.error_body.to_string()));
         return Err(page.render());
     }

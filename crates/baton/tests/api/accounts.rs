@@ -280,6 +280,20 @@ async fn tenants_are_created_in_the_documented_forms() {
     assert!(tenant["createdAt"].as_str().is_some_and(is_iso_millis), "{tenant}");
     assert_eq!(app.get(&format!("/v1/account/tenants/{id}"), &admin).await.assert_status(200), &tenant);
 
+    // Control characters in an address line are refused, by field; NUL before anything.
+    for (line, code) in
+        [("a\u{1b}[2J", "CONTROL_CHARACTER_NOT_ALLOWED"), ("two\nlines", "CONTROL_CHARACTER_NOT_ALLOWED")]
+    {
+        let body = json!({ "name": "Controlled", "streetAddress": line, "country": "DE" });
+        let reply = app.post("/v1/account/tenants", &admin, &body).await;
+        reply.assert_error(400, code);
+        assert!(reply.codes().contains(&(code.to_string(), "streetAddress".to_string())), "{}", reply.text);
+    }
+    let body = json!({ "name": "Controlled", "streetAddress": "a\u{0}b", "country": "DE" });
+    app.post("/v1/account/tenants", &admin, &body).await.assert_error(400, "CONTROL_CHARACTER_NOT_ALLOWED");
+    let listed = tenants(&app, &admin).await;
+    assert!(listed.iter().all(|t| t["name"] != "Controlled"), "nothing was created: {listed:?}");
+
     // The nested form; `UK` is stored as `GB`.
     let nested = json!({
         "name": "Nested",

@@ -810,11 +810,12 @@ async fn bad_input_is_refused_field_by_field_and_nothing_is_stored() {
     let huge = "x".repeat(20_000);
     let got = browser.post(&format!("{session}/card"), &[("csrf", &csrf), ("cardholderName", &huge)]).await;
     assert_eq!(got.status, 413);
-    // A NUL or another control character in any field is refused before it is read.
-    for name in ["Jane\u{0}Doe", "Jane\u{1b}[2J"] {
-        let got = browser.pay_card(&session, "4242424242424242", FUTURE, "123", name).await;
-        assert_eq!(got.status, 400, "{}", got.text);
-    }
+    // A NUL in any field is refused before the form is read; another control character
+    // is refused by the field itself.
+    let got = browser.pay_card(&session, "4242424242424242", FUTURE, "123", "Jane\u{0}Doe").await;
+    assert_eq!(got.status, 400, "{}", got.text);
+    let got = browser.pay_card(&session, "4242424242424242", FUTURE, "123", "Jane\u{1b}[2J").await;
+    assert_eq!(got.status, 422, "{}", got.text);
 
     assert!(instruments(&p, "C1").await.is_empty(), "nothing was stored");
     assert_eq!(instruction(&p, "O-1").await["status"], "INCOMPLETE");

@@ -238,6 +238,12 @@ async fn every_validation_code_stores_nothing() {
         ),
         (with(base.clone(), json!({ "metadata": { "k": 1 } })), "INVALID_METADATA", "metadata"),
         (with(base.clone(), json!({ "metadata": { "k".repeat(41): "v" } })), "METADATA_LIMIT_EXCEEDED", "metadata"),
+        // Control characters: none in a key; none but line breaks and tabs in a value.
+        (with(base.clone(), json!({ "metadata": { "k\u{1b}": "v" } })), "INVALID_METADATA", "metadata"),
+        (with(base.clone(), json!({ "metadata": { "k\n": "v" } })), "INVALID_METADATA", "metadata"),
+        (with(base.clone(), json!({ "metadata": { "k": "v\u{1b}[2J" } })), "INVALID_METADATA", "metadata"),
+        (with(base.clone(), json!({ "metadata": { "k": "v\u{85}" } })), "INVALID_METADATA", "metadata"),
+        (with(base.clone(), json!({ "metadata": { "k": "a\u{0}b" } })), "CONTROL_CHARACTER_NOT_ALLOWED", "metadata.k"),
     ];
     for (body, code, field) in cases {
         let reply = fx.post("/v1/order-management/O1/instruction", &body).await;
@@ -252,8 +258,15 @@ async fn every_validation_code_stores_nothing() {
     fx.put("/v1/order-management/O1/metadata", &json!({ "metadata": { "v": "x".repeat(501) } }))
         .await
         .assert_error(400, "METADATA_LIMIT_EXCEEDED");
+    fx.put("/v1/order-management/O1/metadata", &json!({ "metadata": { "v": "a\u{7}" } }))
+        .await
+        .assert_error(400, "INVALID_METADATA");
     assert_eq!(fx.order("O1").await["instructions"], json!([]));
     assert_eq!(fx.order("O1").await["metadata"], json!({}));
+    // Multi-line values are kept as they are.
+    let reply = fx.put("/v1/order-management/O1/metadata", &json!({ "metadata": { "note": "two\nlines\tok" } })).await;
+    assert_eq!(reply.assert_status(200)["metadata"]["note"], "two\nlines\tok");
+    fx.delete("/v1/order-management/O1/metadata").await;
     fx.get("/v1/order-management/O2").await.assert_error(404, "ORDER_NOT_FOUND");
     // The valid instruction goes through.
     fx.post("/v1/order-management/O1/instruction", &with(base, json!({ "financialInstrumentId": fi })))

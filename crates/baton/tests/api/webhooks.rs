@@ -386,6 +386,14 @@ async fn bad_endpoints_are_refused_with_specific_codes_and_change_nothing() {
             "DESCRIPTION_TOO_LONG",
         ),
         (json!({ "url": "http://169.254.169.254/latest", "events": ["*"] }), "URL_NOT_ALLOWED"),
+        (
+            json!({ "url": "http://localhost:9/x", "events": ["*"], "description": "a\u{1b}[2J" }),
+            "CONTROL_CHARACTER_NOT_ALLOWED",
+        ),
+        (
+            json!({ "url": "http://localhost:9/x", "events": ["*"], "description": "a\u{0}" }),
+            "CONTROL_CHARACTER_NOT_ALLOWED",
+        ),
     ];
     for (body, code) in cases {
         let reply = fx.app.post("/v1/notifications/webhooks", &fx.token(), &body).await;
