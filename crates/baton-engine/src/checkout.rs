@@ -9,7 +9,10 @@
 //! byte, a token sealed under another master key or anything else that is not one of
 //! ours does not open ([`TokenError::Invalid`]); a token past its `exp` opens but is
 //! [`TokenError::Expired`]. Single use is enforced where the token is opened: the
-//! checkout session claims the `jti` in the database.
+//! checkout session claims the `jti` in the database. A token also ends early
+//! ([`Ended`]) when its pay-by-link is cancelled or expires, or its instruction is
+//! voided: that truth is in the database, read when it is opened and on its pages, and
+//! checked again in the transactions that attach the instrument and start the payment.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -26,7 +29,7 @@ mod session;
 
 pub use pay::{BankInput, CardInput, CheckoutAction, PayOutcome, Unavailable, MAX_CARD_NUMBER_INPUT};
 pub use session::{
-    is_session_id, parse_origin, CheckoutSession, CheckoutView, OpenRefusal, CARD_METHODS, LANGUAGES,
+    is_session_id, parse_origin, CheckoutSession, CheckoutView, Ended, OpenRefusal, CARD_METHODS, LANGUAGES,
     SESSION_RETENTION_MS,
 };
 

@@ -197,6 +197,20 @@ impl Engine {
         instruction_ref: &str,
         request: ExecuteRequest,
     ) -> EngineResult<Execution> {
+        self.execute_guarded(tenant_id, order_ref, instruction_ref, request, Vec::new()).await
+    }
+
+    /// [`Self::execute_instruction`], started only if `guards` (changes that write
+    /// nothing, such as `Change::PayByLinkLive`) also hold in the transaction that
+    /// starts the payment; when one does not, nothing is started or recorded.
+    pub(crate) async fn execute_guarded(
+        &self,
+        tenant_id: &str,
+        order_ref: &str,
+        instruction_ref: &str,
+        request: ExecuteRequest,
+        guards: Vec<Change>,
+    ) -> EngineResult<Execution> {
         // Everything but routing in one read; routing from this node's copies when they
         // are as recent as the routing version read with it (see `cache`).
         let subject = self.execution_subject(tenant_id, order_ref, instruction_ref).await?;
@@ -220,7 +234,7 @@ impl Engine {
                 .into());
         }
         let prepared = Prepared { draft_id: draft.draft_id.clone(), draft_code: draft.code.clone(), ..prepared };
-        self.run_attempts(prepared, default, candidates, request, routing_version).await
+        self.run_attempts(prepared, default, candidates, request, routing_version, guards).await
     }
 
     /// The order with the instruction and what executing it needs, in one read
@@ -394,16 +408,21 @@ impl Engine {
         candidates: Vec<Candidate>,
         request: ExecuteRequest,
         routing_version: i64,
+        guards: Vec<Change>,
     ) -> EngineResult<Execution> {
         let tenant_id = prepared.order.tenant_id.clone();
         let now = self.now_ms();
         let mut attempt = self.new_attempt(&prepared, &candidates[0], 1, request.transaction_type, now);
         // The instruction as it is kept from now on (what it inherited frozen into it).
         let frozen = prepared.instruction.frozen(default.as_ref())?;
-        let begin = vec![
+        let mut begin = vec![
             // Only if nothing it was read with has changed (what is charged is what was
             // read) and the customer was not erased meanwhile.
             Change::StartProcessing { seen: Box::new(prepared.instruction.clone()), default: default.map(Box::new) },
+        ];
+        // After the start, so that their locks come after the instruction's.
+        begin.extend(guards);
+        begin.extend([
             Change::InsertTransaction(Box::new(attempt.clone())),
             self.instruction_event(
                 &prepared,
@@ -412,7 +431,7 @@ impl Engine {
                 None,
                 now,
             ),
-        ];
+        ]);
         if !self.apply(&begin, now).await? {
             // Something changed since it was read: a fresh read tells what.
             return Err(match self.prepare_execution(&prepared.order, &prepared.view.instruction_ref).await {

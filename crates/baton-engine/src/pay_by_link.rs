@@ -9,6 +9,11 @@
 //! - A link ends `COMPLETED` when its instruction settles, `EXPIRED` at its expiry
 //!   (announced once, by whichever comes first: an open after expiry or the worker),
 //!   or `CANCELLED` by the tenant. Every move is a compare-and-set on the status.
+//! - A link's end ends the tokens it minted and their sessions, on every node: opening
+//!   one and its pages read the link, and its payment starts only in a transaction
+//!   that finds the link live and unexpired (`Change::PayByLinkLive`). A cancel is
+//!   refused while a payment of the instruction is under way, so a cancelled link is
+//!   never paid.
 //! - A message is a `message_deliveries` row plus a `deliver-message` job, written in
 //!   the transaction that creates the link (or in the resend's own), so a message is
 //!   never lost to a crash; the job sends it and retries transient failures with
@@ -153,6 +158,20 @@ pub enum LinkOpening {
 
 fn not_found() -> Problem {
     Problem::not_found("PAY_BY_LINK_NOT_FOUND").message("No such pay-by-link.")
+}
+
+/// The instruction statuses in which no payment of it is under way or made.
+const NOT_PAYING: [InstructionStatus; 5] = [
+    InstructionStatus::Incomplete,
+    InstructionStatus::Ready,
+    InstructionStatus::Late,
+    InstructionStatus::Failed,
+    InstructionStatus::Void,
+];
+
+fn payment_in_progress() -> Problem {
+    Problem::conflict("PAY_BY_LINK_PAYMENT_IN_PROGRESS")
+        .message("A payment of the link's instruction is under way; the link can no longer be cancelled.")
 }
 
 fn not_active(status: PayByLinkStatus) -> Problem {
@@ -479,8 +498,11 @@ impl Engine {
         self.pay_by_link(tenant_id, pay_by_link_id).await
     }
 
-    /// `DELETE …/pay-by-link/{payByLinkId}`: the link stops working; messages not yet
-    /// sent are not sent. Cancelling a cancelled link changes nothing.
+    /// `DELETE …/pay-by-link/{payByLinkId}`: the link stops working, and so does every
+    /// checkout token and session it minted (their payments need the link live when
+    /// they start); messages not yet sent are not sent. Cancelling a cancelled link
+    /// changes nothing; while a payment of the instruction is under way it is refused
+    /// (`409 PAY_BY_LINK_PAYMENT_IN_PROGRESS`), so a cancelled link is never paid.
     pub async fn cancel_pay_by_link(&self, tenant_id: &str, pay_by_link_id: &str) -> EngineResult<()> {
         let row = self.live_link(tenant_id, pay_by_link_id).await?;
         match row.link.status {
@@ -488,15 +510,32 @@ impl Engine {
             s if !s.is_live() => return Err(not_active(s).into()),
             _ => {}
         }
+        let instruction = self
+            .store
+            .instruction_by_id(tenant_id, &row.link.instruction_id)
+            .await?
+            .ok_or_else(|| internal(format!("instruction of pay-by-link {pay_by_link_id}")))?;
+        if instruction.status == InstructionStatus::Processing {
+            return Err(payment_in_progress().into());
+        }
         let now = self.now_ms();
-        let change = Change::PayByLinkStatus {
-            tenant_id: tenant_id.to_string(),
-            pay_by_link_id: pay_by_link_id.to_string(),
-            from: PayByLinkStatus::LIVE.to_vec(),
-            to: PayByLinkStatus::Cancelled,
-        };
-        if !self.apply(&[change], now).await? {
-            // It moved meanwhile (opened, completed, expired): judge its new status.
+        let changes = [
+            Change::PayByLinkStatus {
+                tenant_id: tenant_id.to_string(),
+                pay_by_link_id: pay_by_link_id.to_string(),
+                from: PayByLinkStatus::LIVE.to_vec(),
+                to: PayByLinkStatus::Cancelled,
+            },
+            // After the link's row is locked: a payment whose start checked the link
+            // first has committed by now and is seen here (see `Change::PayByLinkLive`).
+            Change::InstructionStatusIn {
+                tenant_id: tenant_id.to_string(),
+                instruction_id: row.link.instruction_id.clone(),
+                statuses: NOT_PAYING.to_vec(),
+            },
+        ];
+        if !self.apply(&changes, now).await? {
+            // It moved meanwhile (opened, completed, expired, being paid): judge again.
             return Box::pin(self.cancel_pay_by_link(tenant_id, pay_by_link_id)).await;
         }
         for d in self.store.message_deliveries(tenant_id, pay_by_link_id).await? {

@@ -264,6 +264,24 @@ pub enum Change {
         from: Vec<baton_domain::PayByLinkStatus>,
         to: baton_domain::PayByLinkStatus,
     },
+    /// Guarded, writes nothing: the link is `ACTIVE` or `OPENED` and unexpired at the
+    /// list's `now`. Placed after the change that starts a payment of the link's
+    /// checkout, it takes the link's row lock (an update that changes nothing), so a
+    /// cancel committed first fails the start, and a cancel in progress waits for the
+    /// start and then finds its instruction paying (see `InstructionStatusIn`).
+    PayByLinkLive {
+        tenant_id: String,
+        pay_by_link_id: String,
+    },
+    /// Guarded, writes nothing: the instruction is in one of `statuses`, as committed
+    /// when this change runs (a plain read, taking no lock). Placed after a change that
+    /// locks a row the instruction's other writers lock too (a link's status move), it
+    /// sees what they committed before that lock was granted.
+    InstructionStatusIn {
+        tenant_id: String,
+        instruction_id: String,
+        statuses: Vec<baton_domain::InstructionStatus>,
+    },
     InsertMessageDelivery(Box<crate::MessageDeliveryRecord>),
     /// Guarded: the message must be in `from`. Records the sends tried and the last
     /// error (cleared when `None`); moving to `SENT` records when.

@@ -412,6 +412,18 @@ async fn apply_changes_but_events<'c>(
             Change::PayByLinkStatus { tenant_id, pay_by_link_id, from, to } => {
                 pay_by_links_sql::link_status(tx, tenant_id, pay_by_link_id, from, *to, now).await?
             }
+            Change::PayByLinkLive { tenant_id, pay_by_link_id } => {
+                pay_by_links_sql::link_live(tx, tenant_id, pay_by_link_id, now).await?
+            }
+            Change::InstructionStatusIn { tenant_id, instruction_id, statuses } => sqlx::query(&format!(
+                "SELECT 1 FROM instructions WHERE instruction_id = $1 AND tenant_id = $2 AND status IN ({})",
+                orders_sql::status_list(statuses)
+            ))
+            .bind(instruction_id)
+            .bind(tenant_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .is_some(),
             Change::InsertMessageDelivery(d) => {
                 pay_by_links_sql::insert_delivery(tx, d).await?;
                 true

@@ -131,6 +131,30 @@ mod pay_by_links_sql {
         Ok(n == 1)
     }
 
+    /// Whether the link is live and unexpired at `now`; locks its row on PostgreSQL
+    /// (`status = status` changes nothing), so that a concurrent status move waits for
+    /// the caller's transaction. Only the row's own columns are tested, so a waiter
+    /// that re-checks them after the lock is granted sees the committed values.
+    pub(super) async fn link_live(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        tenant_id: &str,
+        pay_by_link_id: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let n = sqlx::query(&format!(
+            "UPDATE pay_by_links SET status = status \
+             WHERE pay_by_link_id = $1 AND tenant_id = $2 AND status IN ({}) AND expires_at > $3",
+            super::orders_sql::status_list(PayByLinkStatus::LIVE)
+        ))
+        .bind(pay_by_link_id)
+        .bind(tenant_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
     pub(super) async fn insert_delivery(
         tx: &mut sqlx::Transaction<'_, Db>,
         d: &MessageDeliveryRecord,

@@ -174,6 +174,9 @@ conformance! {
     scenario_pay_by_links => sqlite_pay_by_links, postgres_pay_by_links;
     scenario_pay_by_link_status_concurrent => sqlite_pay_by_link_status_concurrent,
         postgres_pay_by_link_status_concurrent [flavor = "multi_thread", worker_threads = 2];
+    scenario_pay_by_link_guards => sqlite_pay_by_link_guards, postgres_pay_by_link_guards;
+    scenario_cancel_races_payment_start => sqlite_cancel_races_payment_start,
+        postgres_cancel_races_payment_start [flavor = "multi_thread", worker_threads = 2];
     scenario_tenant_documents => sqlite_tenant_documents, postgres_tenant_documents;
 }
 
@@ -4388,6 +4391,141 @@ async fn scenario_pay_by_link_status_concurrent(store: Arc<dyn Store>) {
     }
     assert_eq!(won, 1);
     assert_eq!(store.events("t_1").await.unwrap().len(), 1);
+}
+
+/// `n` READY instructions `i-1`… of order `o-1` (paid with `fi-1` through their customer
+/// default), each with a live link `L1`… expiring at `T0 + 60 s`.
+async fn instructions_with_links(store: &dyn Store, n: usize) -> CustomerDefaultRecord {
+    two_tenants(store).await;
+    assert!(store.create_customer_key(&customer_key("t_1", "C1", "mk-1", T0)).await.unwrap());
+    store.insert_instrument(&instrument("fi-1", "t_1", "C1", InstrumentType::Card, T0)).await.unwrap();
+    store
+        .create_scheme(&scheme("t_1", "s-1", SchemeKind::Payout), &draft("t_1", "s-1", "d-1", "V1", &[], &[]))
+        .await
+        .unwrap();
+    let default = default_record("o-1", "C1", Some("fi-1"), Some("s-1"));
+    let instructions: Vec<InstructionRecord> =
+        (1..=n).map(|i| instruction_record("t_1", "o-1", &format!("i-{i}"), "C1")).collect();
+    store
+        .create_order(&order_record("t_1", "o-1", "REF1"), std::slice::from_ref(&default), &instructions)
+        .await
+        .unwrap();
+    for i in 1..=n {
+        let link = baton_store::PayByLinkRecord {
+            instruction_id: format!("i-{i}"),
+            ..pay_link(&format!("L{i}"), T0 + 60_000)
+        };
+        assert!(store.apply(&[Change::InsertPayByLink(Box::new(link))], T0).await.unwrap());
+    }
+    default
+}
+
+fn link_live(tenant_id: &str, link: &str) -> Change {
+    Change::PayByLinkLive { tenant_id: tenant_id.into(), pay_by_link_id: link.into() }
+}
+
+/// What cancelling link `link` of instruction `instruction` writes.
+fn cancel_link(link: &str, instruction: &str) -> [Change; 2] {
+    use baton_domain::InstructionStatus::*;
+    [
+        Change::PayByLinkStatus {
+            tenant_id: "t_1".into(),
+            pay_by_link_id: link.into(),
+            from: baton_domain::PayByLinkStatus::LIVE.to_vec(),
+            to: baton_domain::PayByLinkStatus::Cancelled,
+        },
+        Change::InstructionStatusIn {
+            tenant_id: "t_1".into(),
+            instruction_id: instruction.into(),
+            statuses: vec![Incomplete, Ready, Late, Failed, Void],
+        },
+    ]
+}
+
+async fn scenario_pay_by_link_guards(store: Arc<dyn Store>) {
+    use baton_domain::InstructionStatus::{Processing, Ready};
+    use baton_domain::PayByLinkStatus;
+    let default = instructions_with_links(&*store, 3).await;
+    let read = |id: &'static str| {
+        let store = store.clone();
+        async move { store.instruction("t_1", "o-1", &format!("ref-{id}")).await.unwrap().unwrap() }
+    };
+    let link = |id: &'static str| {
+        let store = store.clone();
+        async move { store.pay_by_link("t_1", id).await.unwrap().unwrap().link }
+    };
+    let start = |seen: &InstructionRecord| Change::StartProcessing {
+        seen: Box::new(seen.clone()),
+        default: Some(Box::new(default.clone())),
+    };
+
+    // A live link passes and is left as it was; an expired, foreign or unknown one fails.
+    let before = link("L1").await;
+    assert!(store.apply(&[link_live("t_1", "L1")], T0 + 1).await.unwrap());
+    assert_eq!(link("L1").await, before, "the guard writes nothing");
+    assert!(!store.apply(&[link_live("t_1", "L1")], T0 + 60_000).await.unwrap(), "past its expiry");
+    assert!(!store.apply(&[link_live("t_2", "L1")], T0 + 1).await.unwrap(), "another tenant's");
+    assert!(!store.apply(&[link_live("t_1", "L9")], T0 + 1).await.unwrap(), "no such link");
+
+    // A cancelled link fails the start of its payment, and the start writes nothing.
+    assert!(store.apply(&cancel_link("L1", "i-1"), T0 + 2).await.unwrap());
+    assert_eq!(link("L1").await.status, PayByLinkStatus::Cancelled);
+    let seen = read("i-1").await;
+    assert_eq!(seen.status, Ready);
+    assert!(!store.apply(&[start(&seen), link_live("t_1", "L1")], T0 + 3).await.unwrap());
+    assert_eq!(read("i-1").await, seen, "not started");
+    // So does one past its expiry that no worker has marked yet.
+    let seen = read("i-3").await;
+    assert!(!store.apply(&[start(&seen), link_live("t_1", "L3")], T0 + 60_000).await.unwrap());
+    assert_eq!(read("i-3").await, seen);
+
+    // A live link lets it start; then the link can no longer be cancelled.
+    let seen = read("i-2").await;
+    assert!(store.apply(&[start(&seen), link_live("t_1", "L2")], T0 + 4).await.unwrap());
+    assert_eq!(read("i-2").await.status, Processing);
+    assert!(!store.apply(&cancel_link("L2", "i-2"), T0 + 5).await.unwrap(), "a payment is under way");
+    assert_eq!(link("L2").await.status, PayByLinkStatus::Active, "the cancel wrote nothing");
+    let foreign =
+        Change::InstructionStatusIn { tenant_id: "t_2".into(), instruction_id: "i-3".into(), statuses: vec![Ready] };
+    assert!(!store.apply(&[foreign], T0 + 5).await.unwrap(), "another tenant's instruction");
+}
+
+/// A payment's start and its link's cancel race: exactly one of them commits.
+async fn scenario_cancel_races_payment_start(store: Arc<dyn Store>) {
+    use baton_domain::InstructionStatus::{Processing, Ready};
+    use baton_domain::PayByLinkStatus;
+    const ROUNDS: usize = 8;
+    let default = instructions_with_links(&*store, ROUNDS).await;
+    let (mut started, mut cancelled) = (0, 0);
+    for i in 1..=ROUNDS {
+        let (instruction, link) = (format!("i-{i}"), format!("L{i}"));
+        let seen = store.instruction("t_1", "o-1", &format!("ref-{instruction}")).await.unwrap().unwrap();
+        let start = vec![
+            Change::StartProcessing { seen: Box::new(seen.clone()), default: Some(Box::new(default.clone())) },
+            link_live("t_1", &link),
+        ];
+        let cancel = cancel_link(&link, &instruction).to_vec();
+        let won = race(2, |racer| {
+            let store = store.clone();
+            let changes = if racer == 0 { start.clone() } else { cancel.clone() };
+            async move { store.apply(&changes, T0 + 1).await.unwrap() }
+        })
+        .await;
+        let now = store.instruction("t_1", "o-1", &format!("ref-{instruction}")).await.unwrap().unwrap();
+        let status = store.pay_by_link("t_1", &link).await.unwrap().unwrap().link.status;
+        match won[..] {
+            [true, false] => {
+                started += 1;
+                assert_eq!((now.status, status), (Processing, PayByLinkStatus::Active));
+            }
+            [false, true] => {
+                cancelled += 1;
+                assert_eq!((now.status, status), (Ready, PayByLinkStatus::Cancelled));
+            }
+            _ => panic!("round {i}: start and cancel applied {won:?}; instruction {:?}, link {status:?}", now.status),
+        }
+    }
+    eprintln!("started first: {started}, cancelled first: {cancelled}");
 }
 
 async fn scenario_tenant_documents(store: Arc<dyn Store>) {

@@ -4,9 +4,11 @@
 //!
 //! A submission leases its session, so one session runs one attempt at a time; the
 //! instrument is attached under a compare-and-set on the instruction's status, so it is
-//! never attached to an instruction that another payment has taken meanwhile. Input
-//! that does not validate stores nothing. The card's CVC is checked for form only and
-//! dropped: it is never stored, logged or forwarded.
+//! never attached to an instruction that another payment has taken meanwhile. A token
+//! minted by a pay-by-link also needs the link live in that transaction and in the one
+//! that starts the payment, so a cancel or an expiry, whenever it commits, stops it.
+//! Input that does not validate stores nothing. The card's CVC is checked for form
+//! only and dropped: it is never stored, logged or forwarded.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +19,7 @@ use baton_domain::{
 use baton_store::{Change, CheckoutSessionUpdate};
 use serde_json::{json, Value};
 
-use super::session::{CheckoutSession, Offer};
+use super::session::{CheckoutSession, Ended, Offer};
 use super::{CheckoutClaims, PAYABLE};
 use crate::execution::ExecuteRequest;
 use crate::{Engine, EngineError, EngineResult};
@@ -98,8 +100,11 @@ pub enum Unavailable {
     Busy,
     /// The session is finished (paid or cancelled), or not in the state the action needs.
     WrongState,
-    /// The instruction can no longer be paid with this token (paid, voided, changed).
+    /// The instruction can no longer be paid with this token (paid, failed, changed).
     NotPayable,
+    /// The token can no longer pay: its link was cancelled or expired, or the
+    /// instruction was voided.
+    Ended(Ended),
 }
 
 /// The result of a submission.
@@ -348,9 +353,9 @@ impl Engine {
                         pending_instrument_id: None,
                         ..same(CheckoutStatus::Open, None, false)
                     };
-                    return Ok((PayOutcome::Unavailable(Unavailable::NotPayable), update));
+                    return Ok((self.unavailable(claims, view.status).await?, update));
                 }
-                self.charge(claims, &instrument_id, true).await
+                self.charge(session, &instrument_id, true).await
             }
             action => {
                 let order = self.order_record(&claims.tenant_id, &claims.order_ref).await?;
@@ -359,7 +364,8 @@ impl Engine {
                     && instruction.currency == claims.currency
                     && instruction.amount_minor == claims.amount;
                 if !payable {
-                    return Ok((PayOutcome::Unavailable(Unavailable::NotPayable), same(record.status, None, false)));
+                    let outcome = self.unavailable(claims, instruction.status).await?;
+                    return Ok((outcome, same(record.status, None, false)));
                 }
                 let offer = self.checkout_offer(claims).await?;
                 let now = self.now_utc();
@@ -382,22 +388,43 @@ impl Engine {
                         return Ok((PayOutcome::Invalid(problems), update));
                     }
                 };
-                let Some(instrument_id) = self.attach_customer_instrument(&order, &instruction, &details).await? else {
-                    return Ok((PayOutcome::Unavailable(Unavailable::NotPayable), same(record.status, None, false)));
+                let guards = Self::checkout_guards(claims);
+                let attached = self.attach_customer_instrument(&order, &instruction, &details, guards).await?;
+                let Some(instrument_id) = attached else {
+                    let outcome = self.unavailable_now(claims).await?;
+                    return Ok((outcome, same(record.status, None, false)));
                 };
-                self.charge(claims, &instrument_id, false).await
+                self.charge(session, &instrument_id, false).await
             }
         }
     }
 
+    /// Why a token cannot pay an instruction found `status`: ended (link cancelled or
+    /// expired, instruction voided), else no longer payable.
+    async fn unavailable(&self, claims: &CheckoutClaims, status: InstructionStatus) -> EngineResult<PayOutcome> {
+        let why = match self.checkout_ended(claims, status).await? {
+            Some(ended) => Unavailable::Ended(ended),
+            None => Unavailable::NotPayable,
+        };
+        Ok(PayOutcome::Unavailable(why))
+    }
+
+    /// [`Self::unavailable`] for the instruction as it stands now.
+    async fn unavailable_now(&self, claims: &CheckoutClaims) -> EngineResult<PayOutcome> {
+        let view = self.instruction(&claims.tenant_id, &claims.order_ref, &claims.instruction_ref).await?;
+        self.unavailable(claims, view.status).await
+    }
+
     /// Stores `details` as the customer's instrument and makes it the instruction's own
     /// (source `CUSTOMER`), in one transaction guarded on the instruction's status
-    /// (`INCOMPLETE` becomes `READY`). `None` when the instruction moved meanwhile.
+    /// (`INCOMPLETE` becomes `READY`) and on `guards`. `None` when the instruction moved
+    /// or a guard failed meanwhile: nothing is stored.
     async fn attach_customer_instrument(
         &self,
         order: &baton_store::OrderRecord,
         instruction: &baton_store::InstructionRecord,
         details: &InstrumentDetails,
+        guards: Vec<Change>,
     ) -> EngineResult<Option<String>> {
         let status = &instruction.status;
         let tenant_id = &order.tenant_id;
@@ -420,6 +447,7 @@ impl Engine {
             instrument_id: record.financial_instrument_id.clone(),
             source: Source::Customer,
         });
+        changes.extend(guards);
         if !self.apply(&changes, self.now_ms()).await? {
             return Ok(None);
         }
@@ -429,17 +457,19 @@ impl Engine {
     }
 
     /// Charges the instruction (whose instrument is `instrument_id`) as a
-    /// customer-initiated transaction.
+    /// customer-initiated transaction, started only while the token's link is live.
     async fn charge(
         &self,
-        claims: &CheckoutClaims,
+        session: &CheckoutSession,
         instrument_id: &str,
         authenticated: bool,
     ) -> EngineResult<(PayOutcome, CheckoutSessionUpdate)> {
+        let claims = &session.claims;
         let request =
             ExecuteRequest { transaction_type: TransactionType::Cit, extra: json!({ "authenticated": authenticated }) };
-        let result =
-            self.execute_instruction(&claims.tenant_id, &claims.order_ref, &claims.instruction_ref, request).await;
+        let guards = Self::checkout_guards(claims);
+        let (order_ref, instruction_ref) = (&claims.order_ref, &claims.instruction_ref);
+        let result = self.execute_guarded(&claims.tenant_id, order_ref, instruction_ref, request, guards).await;
         let update = |status, last_failure: Option<String>, provider: Option<String>, pending: Option<String>| {
             CheckoutSessionUpdate {
                 status,
@@ -452,8 +482,23 @@ impl Engine {
         let execution = match result {
             Ok(e) => e,
             Err(EngineError::Rejected(problems)) => {
-                // Refused before any PSP was called (no app takes the instrument, the
-                // instruction moved): a failure the customer can retry.
+                // Refused before any PSP was called. Ended (the link cancelled or expired,
+                // the instruction voided, maybe while this submission ran): nothing changes.
+                if let PayOutcome::Unavailable(Unavailable::Ended(ended)) = self.unavailable_now(claims).await? {
+                    tracing::info!(tenant_id = %claims.tenant_id, jti = %claims.jti, ?ended,
+                        "checkout payment refused: the token ended");
+                    let record = &session.record;
+                    let keep = CheckoutSessionUpdate {
+                        status: record.status,
+                        last_failure: record.last_failure.clone(),
+                        provider_name: record.provider_name.clone(),
+                        pending_instrument_id: record.pending_instrument_id.clone(),
+                        attempted: false,
+                    };
+                    return Ok((PayOutcome::Unavailable(Unavailable::Ended(ended)), keep));
+                }
+                // Otherwise (no app takes the instrument, the instruction moved): a
+                // failure the customer can retry.
                 let code = problems.0.first().map(|p| p.code.to_string()).unwrap_or_default();
                 tracing::info!(tenant_id = %claims.tenant_id, code, "checkout payment refused before reaching a PSP");
                 return Ok((

@@ -2,8 +2,8 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use baton_domain::{CheckoutStatus, InstructionStatus, SchemeKind};
-use baton_store::CheckoutSessionRecord;
+use baton_domain::{CheckoutStatus, InstructionStatus, PayByLinkStatus, SchemeKind};
+use baton_store::{Change, CheckoutSessionRecord, InstructionRecord};
 
 use super::{CheckoutClaims, TokenError, PAYABLE};
 use crate::error::internal;
@@ -20,6 +20,17 @@ pub const LANGUAGES: [&str; 2] = ["en-GB", "de-DE"];
 /// The card payment methods a collect rule can offer.
 pub const CARD_METHODS: [&str; 5] = ["VISA", "MASTERCARD", "AMERICAN-EXPRESS", "DISCOVER", "MAESTRO"];
 
+/// Why a token that has not expired, and every session it opened, can no longer pay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The pay-by-link that minted the token was cancelled.
+    LinkCancelled,
+    /// The pay-by-link that minted the token expired (its tokens may outlive it).
+    LinkExpired,
+    /// The instruction was voided.
+    InstructionVoided,
+}
+
 /// Why a token opened no session. Invalid tokens reveal nothing; the others carry the
 /// claims so that the page can still honour the token's `failed` callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +38,7 @@ pub enum OpenRefusal {
     Invalid,
     Expired(Box<CheckoutClaims>),
     AlreadyUsed(Box<CheckoutClaims>),
+    Ended(Ended, Box<CheckoutClaims>),
 }
 
 impl From<TokenError> for OpenRefusal {
@@ -64,6 +76,8 @@ pub struct CheckoutView {
     /// Whether the instruction can still be paid with this token: payable, and with the
     /// amount and currency the token was granted for.
     pub payable: bool,
+    /// Set when the token can no longer pay though it has not expired.
+    pub ended: Option<Ended>,
     /// The card methods offered (`VISA`, …), in the scheme's order.
     pub card_brands: Vec<String>,
     pub direct_debit: bool,
@@ -122,6 +136,11 @@ impl Engine {
             Ok(c) => c,
             Err(e) => return Ok(Err(e.into())),
         };
+        let instruction = self.checkout_instruction(&claims).await?;
+        if let Some(ended) = self.checkout_ended(&claims, instruction.status).await? {
+            tracing::info!(tenant_id = %claims.tenant_id, jti = %claims.jti, ?ended, "checkout token ended: refused");
+            return Ok(Err(OpenRefusal::Ended(ended, Box::new(claims))));
+        }
         let now = self.now_ms();
         let language = LANGUAGES.iter().find(|l| l.eq_ignore_ascii_case(language)).unwrap_or(&LANGUAGES[0]);
         let record = CheckoutSessionRecord {
@@ -173,26 +192,70 @@ impl Engine {
         let Some(session) = self.checkout_session(session_id).await? else { return Ok(None) };
         let claims = &session.claims;
         let merchant_name = self.store.merchant_name(&claims.tenant_id).await?.unwrap_or_default();
-        let order = self.order_record(&claims.tenant_id, &claims.order_ref).await?;
-        let instruction = self
-            .store
-            .instruction(&claims.tenant_id, &order.order_id, &claims.instruction_ref)
-            .await?
-            .ok_or_else(|| internal("the instruction of a checkout session is gone".into()))?;
+        let instruction = self.checkout_instruction(claims).await?;
         let payable = PAYABLE.contains(&instruction.status)
             && instruction.amount_minor == claims.amount
             && instruction.currency == claims.currency;
-        let offer = if payable { self.checkout_offer(claims).await? } else { Offer::default() };
+        let ended = self.checkout_ended(claims, instruction.status).await?;
+        let offer = if payable && ended.is_none() { self.checkout_offer(claims).await? } else { Offer::default() };
         Ok(Some(CheckoutView {
             expired: session.expired_at(self.now_ms()),
             session,
             merchant_name,
             instruction_status: instruction.status,
             payable,
+            ended,
             card_brands: offer.card_brands,
             direct_debit: offer.direct_debit,
             paypal: offer.paypal,
         }))
+    }
+
+    /// The instruction a token pays, as it stands now.
+    async fn checkout_instruction(&self, claims: &CheckoutClaims) -> EngineResult<InstructionRecord> {
+        let order = self.order_record(&claims.tenant_id, &claims.order_ref).await?;
+        self.store
+            .instruction(&claims.tenant_id, &order.order_id, &claims.instruction_ref)
+            .await?
+            .ok_or_else(|| internal("the instruction of a checkout token is gone".into()))
+    }
+
+    /// Why the token can no longer pay though it has not expired (its instruction
+    /// `status` as just read): its pay-by-link was cancelled or expired, or the
+    /// instruction was voided. `None` once the instruction is paid: the page says that
+    /// instead. Read from the database, so every node answers alike; the start of a
+    /// payment checks the link again in its own transaction ([`Self::checkout_guards`]).
+    pub(crate) async fn checkout_ended(
+        &self,
+        claims: &CheckoutClaims,
+        status: InstructionStatus,
+    ) -> EngineResult<Option<Ended>> {
+        if status == InstructionStatus::Settled {
+            return Ok(None);
+        }
+        if let Some(id) = &claims.pay_by_link_id {
+            let link = self.store.pay_by_link(&claims.tenant_id, id).await?.map(|r| r.link);
+            match link {
+                // Links are never deleted: one that is not there cannot be paid.
+                None => return Ok(Some(Ended::LinkCancelled)),
+                Some(l) if l.status == PayByLinkStatus::Cancelled => return Ok(Some(Ended::LinkCancelled)),
+                Some(l) if l.status == PayByLinkStatus::Expired => return Ok(Some(Ended::LinkExpired)),
+                // Past its expiry before the worker marked it.
+                Some(l) if l.status.is_live() && l.expires_at <= self.now_ms() => return Ok(Some(Ended::LinkExpired)),
+                Some(_) => {}
+            }
+        }
+        Ok((status == InstructionStatus::Void).then_some(Ended::InstructionVoided))
+    }
+
+    /// What must still hold in the transactions that attach the customer's instrument
+    /// and start the payment: the pay-by-link the token came from is live.
+    pub(crate) fn checkout_guards(claims: &CheckoutClaims) -> Vec<Change> {
+        claims
+            .pay_by_link_id
+            .iter()
+            .map(|id| Change::PayByLinkLive { tenant_id: claims.tenant_id.clone(), pay_by_link_id: id.clone() })
+            .collect()
     }
 
     /// The methods the token's collect scheme offers for its amount, currency and

@@ -31,7 +31,7 @@ use base64::Engine as _;
 use baton_domain::text::has_nul;
 use baton_domain::{CheckoutStatus, Environment, InstructionStatus, Problem};
 use baton_engine::checkout::{
-    BankInput, CardInput, CheckoutAction, CheckoutClaims, CheckoutView, OpenRefusal, PayOutcome, Unavailable,
+    BankInput, CardInput, CheckoutAction, CheckoutClaims, CheckoutView, Ended, OpenRefusal, PayOutcome, Unavailable,
 };
 use governor::{DefaultKeyedRateLimiter, Quota};
 use serde_json::{json, Value};
@@ -405,8 +405,9 @@ impl OpenQuery {
     responses(
     (status = 303, description = "Token opened (once): `Location: /checkout/session/{sessionId}`"),
     (status = 400, description = "Invalid token: a page in the customer's language", content_type = "text/html"),
-    (status = 410, description = "Expired or already used token: a page, redirecting to the token's `failed` \
-        callback with `messageType=imburse_invalid_token`", content_type = "text/html")))]
+    (status = 410, description = "Expired or already used token, or one that ended (its pay-by-link cancelled or \
+        expired, its instruction voided): a page saying which, redirecting to the token's `failed` callback with \
+        `messageType=imburse_invalid_token`", content_type = "text/html")))]
 pub async fn open(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     open_token(&state, &headers, OpenQuery::parse(query.as_deref().unwrap_or(""))).await
 }
@@ -441,16 +442,28 @@ async fn open_token(state: &AppState, headers: &HeaderMap, query: OpenQuery) -> 
     }
 }
 
-/// The page for a token that opened no session: invalid, expired or already used; with
-/// the token's `failed` callback (when the token is genuine) it redirects there.
+/// The page for a token that opened no session: invalid, expired, already used or
+/// ended; with the token's `failed` callback (when the token is genuine) it redirects there.
 async fn refused_token(state: &AppState, lang: Lang, token: &str, refusal: OpenRefusal) -> Response {
     let t = lang.strings();
-    let (status, title, body, claims) = match &refusal {
-        OpenRefusal::Invalid => (StatusCode::BAD_REQUEST, t.invalid_title, t.invalid_body, None),
-        OpenRefusal::Expired(c) => (StatusCode::GONE, t.expired_title, t.expired_body, Some(c.as_ref())),
-        OpenRefusal::AlreadyUsed(c) => (StatusCode::GONE, t.used_title, t.used_body, Some(c.as_ref())),
+    let claims = match &refusal {
+        OpenRefusal::Invalid => None,
+        OpenRefusal::Expired(c) | OpenRefusal::AlreadyUsed(c) | OpenRefusal::Ended(_, c) => Some(c.as_ref()),
     };
-    let mut page = Page::message(status, lang, "invalid", title, body);
+    let merchant = match claims {
+        Some(c) => state.engine.checkout_merchant_name(&c.tenant_id).await.unwrap_or_default(),
+        None => String::new(),
+    };
+    let (status, title, body) = match &refusal {
+        OpenRefusal::Invalid => (StatusCode::BAD_REQUEST, t.invalid_title, t.invalid_body.to_string()),
+        OpenRefusal::Expired(_) => (StatusCode::GONE, t.expired_title, t.expired_body.to_string()),
+        OpenRefusal::AlreadyUsed(_) => (StatusCode::GONE, t.used_title, t.used_body.to_string()),
+        OpenRefusal::Ended(ended, _) => {
+            let (title, body) = ended_text(t, *ended, &merchant);
+            (StatusCode::GONE, title, body)
+        }
+    };
+    let mut page = Page::message(status, lang, "invalid", title, &body);
     let outcome = Outcome {
         message_type: "imburse_invalid_token",
         bearer_token: token,
@@ -459,7 +472,6 @@ async fn refused_token(state: &AppState, lang: Lang, token: &str, refusal: OpenR
     };
     page.template.message_json = outcome.json().to_string();
     if let Some(claims) = claims {
-        let merchant = state.engine.checkout_merchant_name(&claims.tenant_id).await.unwrap_or_default();
         page.template.merchant = merchant.clone();
         let failed = claims.callbacks.as_ref().and_then(|c| c.failed.clone());
         if let Some(failed) = failed {
@@ -474,6 +486,15 @@ async fn refused_token(state: &AppState, lang: Lang, token: &str, refusal: OpenR
     page.render()
 }
 
+/// The heading and text saying why a token ended before its expiry.
+fn ended_text(t: &'static Strings, ended: Ended, merchant: &str) -> (&'static str, String) {
+    match ended {
+        Ended::LinkCancelled => (t.link_cancelled_title, with_merchant(t.link_cancelled_body, merchant)),
+        Ended::LinkExpired => (t.expired_title, t.expired_body.to_string()),
+        Ended::InstructionVoided => (t.withdrawn_title, with_merchant(t.withdrawn_body, merchant)),
+    }
+}
+
 fn internal_error(lang: Lang, error: &str) -> Response {
     tracing::error!(error, "checkout request failed");
     let t = lang.strings();
@@ -486,7 +507,8 @@ fn internal_error(lang: Lang, error: &str) -> Response {
     params(("sessionId" = String, Path), ("retry" = Option<String>, Query), ("method" = Option<String>, Query)),
     responses((status = 200, description = "The payment page, the authentication challenge, or the result", content_type = "text/html"),
     (status = 404, description = "Unknown session", content_type = "text/html"),
-    (status = 410, description = "Expired session", content_type = "text/html")))]
+    (status = 410, description = "Expired session, or its token ended (its pay-by-link cancelled or expired, \
+        its instruction voided)", content_type = "text/html")))]
 pub async fn session_page(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -629,6 +651,15 @@ impl Context {
         )
     }
 
+    /// The page of a token that ended before its expiry: reported to the merchant as an
+    /// invalid token, as an expired one is.
+    fn ended(&self, ended: Ended) -> Page {
+        let (title, body) = ended_text(self.t(), ended, self.merchant());
+        let message = self.outcome("imburse_invalid_token", None);
+        let callback = self.callbacks().failed.map(|f| message.failed_url(&f));
+        self.result(StatusCode::GONE, "invalid", title, body, message, callback, REDIRECT_DELAY, false)
+    }
+
     fn callbacks(&self) -> baton_engine::checkout::Callbacks {
         self.claims().callbacks.clone().unwrap_or_default()
     }
@@ -690,6 +721,9 @@ impl Context {
                 REDIRECT_DELAY,
                 false,
             );
+        }
+        if let Some(ended) = self.view.ended {
+            return self.ended(ended);
         }
         if record.status == CheckoutStatus::Authenticating {
             return self
@@ -871,6 +905,10 @@ async fn gate(
         Err(e) => return Err(internal_error(fallback, &e.to_string())),
     };
     let ctx = Context::new(state, headers, view).await;
+    // An ended token takes no submission at all; the start of a payment checks again.
+    if let Some(ended) = ctx.view.ended {
+        return Err(ctx.ended(ended).render());
+    }
     let t = ctx.t();
     let form_type = headers
         .get(header::CONTENT_TYPE)
@@ -973,6 +1011,8 @@ async fn submit(state: &AppState, ctx: Context, action: CheckoutAction, method: 
         PayOutcome::Unavailable(Unavailable::Busy) => {
             ctx.page(StatusCode::CONFLICT, unavailable_view(t.busy_title, t.busy_body.to_string())).render()
         }
+        // Ended while the submission ran: refused where the payment would have started.
+        PayOutcome::Unavailable(Unavailable::Ended(ended)) => ctx.ended(ended).render(),
         PayOutcome::Unavailable(_) => see_other(&back),
     }
 }
@@ -982,6 +1022,7 @@ async fn submit(state: &AppState, ctx: Context, action: CheckoutAction, method: 
     request_body(content_type = "application/x-www-form-urlencoded", description = "Pays with a card: `cardNumber`, `expiry`, `cvc`, `cardholderName`, billing fields; every form also sends `csrf`"),
     responses((status = 303, description = "Submitted: back to the session page, which shows the result"),
     (status = 403, description = "Missing or wrong CSRF token", content_type = "text/html"),
+    (status = 410, description = "The token ended (its pay-by-link cancelled or expired, its instruction voided): a page saying so; nothing charged", content_type = "text/html"),
     (status = 413, description = "Form over 16 KiB", content_type = "text/html"),
     (status = 422, description = "Refused input: the form again with its errors; nothing stored", content_type = "text/html"),
     (status = 429, description = "Too many submissions (per session and per client address)", content_type = "text/html")))]
@@ -1025,6 +1066,7 @@ pub async fn pay_card(
     request_body(content_type = "application/x-www-form-urlencoded", description = "Pays by SEPA direct debit: `iban`, `accountHolder`, `mandateConsent`; every form also sends `csrf`"),
     responses((status = 303, description = "Submitted: back to the session page, which shows the result"),
     (status = 403, description = "Missing or wrong CSRF token", content_type = "text/html"),
+    (status = 410, description = "The token ended (its pay-by-link cancelled or expired, its instruction voided): a page saying so; nothing charged", content_type = "text/html"),
     (status = 413, description = "Form over 16 KiB", content_type = "text/html"),
     (status = 422, description = "Refused input: the form again with its errors; nothing stored", content_type = "text/html"),
     (status = 429, description = "Too many submissions (per session and per client address)", content_type = "text/html")))]
@@ -1066,7 +1108,7 @@ pub async fn paypal_page(
     };
     let ctx = Context::new(&state, &headers, view).await;
     let open = ctx.view.session.record.status == CheckoutStatus::Open && !ctx.view.expired;
-    if !open || !ctx.view.payable || !ctx.view.paypal {
+    if !open || !ctx.view.payable || !ctx.view.paypal || ctx.view.ended.is_some() {
         return see_other(&ctx.base());
     }
     ctx.page(StatusCode::OK, View::Paypal(ActionView { base: ctx.base(), csrf: ctx.csrf.clone() })).render()
@@ -1077,6 +1119,7 @@ pub async fn paypal_page(
     request_body(content_type = "application/x-www-form-urlencoded", description = "The sandbox PayPal approval: `decision=approve|cancel`; every form also sends `csrf`"),
     responses((status = 303, description = "Submitted: back to the session page, which shows the result"),
     (status = 403, description = "Missing or wrong CSRF token", content_type = "text/html"),
+    (status = 410, description = "The token ended (its pay-by-link cancelled or expired, its instruction voided): a page saying so; nothing charged", content_type = "text/html"),
     (status = 413, description = "Form over 16 KiB", content_type = "text/html"),
     (status = 422, description = "Refused input: the form again with its errors; nothing stored", content_type = "text/html"),
     (status = 429, description = "Too many submissions (per session and per client address)", content_type = "text/html")))]
@@ -1103,6 +1146,7 @@ pub async fn paypal_decision(
     request_body(content_type = "application/x-www-form-urlencoded", description = "The sandbox authentication challenge: `decision=approve|fail`; every form also sends `csrf`"),
     responses((status = 303, description = "Submitted: back to the session page, which shows the result"),
     (status = 403, description = "Missing or wrong CSRF token", content_type = "text/html"),
+    (status = 410, description = "The token ended (its pay-by-link cancelled or expired, its instruction voided): a page saying so; nothing charged", content_type = "text/html"),
     (status = 413, description = "Form over 16 KiB", content_type = "text/html"),
     (status = 422, description = "Refused input: the form again with its errors; nothing stored", content_type = "text/html"),
     (status = 429, description = "Too many submissions (per session and per client address)", content_type = "text/html")))]
@@ -1126,6 +1170,7 @@ pub async fn challenge_decision(
     request_body(content_type = "application/x-www-form-urlencoded", description = "The customer cancels the payment; every form also sends `csrf`"),
     responses((status = 303, description = "Submitted: back to the session page, which shows the result"),
     (status = 403, description = "Missing or wrong CSRF token", content_type = "text/html"),
+    (status = 410, description = "The token ended (its pay-by-link cancelled or expired, its instruction voided): a page saying so; nothing charged", content_type = "text/html"),
     (status = 413, description = "Form over 16 KiB", content_type = "text/html"),
     (status = 422, description = "Refused input: the form again with its errors; nothing stored", content_type = "text/html"),
     (status = 429, description = "Too many submissions (per session and per client address)", content_type = "text/html")))]

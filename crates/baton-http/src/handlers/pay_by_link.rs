@@ -249,12 +249,15 @@ pub async fn send_link(
     Ok(response)
 }
 
-/// Cancels a link: it stops opening the checkout and unsent messages are dropped.
+/// Cancels a link: it stops opening the checkout, the checkout tokens and sessions it
+/// minted can no longer pay, and unsent messages are dropped.
 #[utoipa::path(delete, path = "/v1/whitelabel-customer/session/checkout/pay-by-link/{payByLinkId}",
     tag = "Pay-by-link", security(("bearer" = [])), params(("payByLinkId" = String, Path)), responses(
     (status = 204, description = "Cancelled (or already cancelled)"),
     (status = 400, description = "PAY_BY_LINK_NOT_ACTIVE (completed or expired)", body = ErrorEnvelope),
-    (status = 404, description = "PAY_BY_LINK_NOT_FOUND", body = ErrorEnvelope)))]
+    (status = 404, description = "PAY_BY_LINK_NOT_FOUND", body = ErrorEnvelope),
+    (status = 409, description = "PAY_BY_LINK_PAYMENT_IN_PROGRESS: a payment of the instruction is under way",
+        body = ErrorEnvelope)))]
 pub async fn cancel_link(
     State(state): State<AppState>,
     Caller(caller): Caller,

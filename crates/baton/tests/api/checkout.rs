@@ -1085,3 +1085,38 @@ async fn a_theme_asking_for_the_billing_address_and_allowing_a_parent() {
     assert_eq!(secrets.details["cardholderName"], "Jane Doe");
     assert!(secrets.details.get("cvc").is_none() && !secrets.details.to_string().contains("123\""));
 }
+
+#[tokio::test]
+async fn a_voided_instruction_ends_its_checkout_tokens_and_sessions_and_says_why() {
+    let p = shop().await;
+    let browser = Browser::new(&p);
+    let callbacks = json!({ "callbacks": { "failed": "https://shop.example/failed" } });
+    let unused = token_with(&p, "O-1", callbacks).await;
+    let session = browser.open(&token_for(&p, "O-1").await, "&language=de-DE").await;
+    let csrf = browser.get(&session).await.csrf();
+
+    p.app.delete("/v1/order-management/O-1/instruction/I1", &p.token).await.assert_status(200);
+    let withdrawn = |got: &Got, texts: &[&str]| {
+        assert_eq!((got.status, got.outcome()), (410, "invalid"), "{}", got.text);
+        assert!(!got.text.contains("id=\"card-form\""), "{}", got.text);
+        for text in texts {
+            assert!(got.text.contains(text), "{text} not in {}", got.text);
+        }
+    };
+    // A token not yet opened opens nothing, and says why; its failed callback is honoured.
+    let refused = browser.get(&format!("/checkout?bearerToken={unused}")).await;
+    withdrawn(
+        &refused,
+        &["This payment request has been withdrawn", "Payments tenant has withdrawn this payment request."],
+    );
+    let redirect = refused.body_attr("data-redirect").unwrap();
+    assert_eq!(payload_of(&redirect)["messageType"], "imburse_invalid_token");
+    // A session opened before: its page says why, and a payment is refused with it.
+    let german = ["Diese Zahlungsaufforderung wurde zurückgezogen", "Payments tenant hat diese Zahlungsaufforderung"];
+    withdrawn(&browser.get(&session).await, &german);
+    let form = [("csrf", csrf.as_str()), ("cardNumber", "4242424242424242"), ("expiry", FUTURE), ("cvc", "123")];
+    withdrawn(&browser.post(&format!("{session}/card"), &form).await, &german);
+    assert_eq!(instruction(&p, "O-1").await["status"], "VOID");
+    assert!(transactions(&p, "O-1").await.is_empty(), "no PSP was asked");
+    assert!(instruments(&p, "C1").await.is_empty(), "no card was stored");
+}

@@ -804,3 +804,278 @@ async fn first_open_status(p: &Payments, id: &str) -> String {
     }
     link["status"].as_str().unwrap().to_string()
 }
+
+// -- a link's end ends its checkout tokens and sessions --------------------------------------
+
+/// A browser without JavaScript on `base`: follows no redirect.
+async fn visit(base: &str, path: &str) -> Reply {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    common::read(client.get(format!("{base}{path}")).send().await.unwrap()).await
+}
+
+/// Posts a form on `base`, following no redirect.
+async fn post_form(base: &str, path: &str, form: &[(&str, &str)]) -> Reply {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    let req =
+        client.post(format!("{base}{path}")).header("content-type", "application/x-www-form-urlencoded").body(body);
+    common::read(req.send().await.unwrap()).await
+}
+
+/// The checkout token an open of the link hands on.
+async fn link_token(p: &Payments, id: &str) -> String {
+    let reply = open(p, id, &[]).await;
+    assert_eq!(reply.status.as_u16(), 303, "{}", reply.text);
+    let location = reply.header("location").unwrap();
+    let rest = location.strip_prefix("/checkout?bearerToken=").unwrap_or_else(|| panic!("{location}"));
+    rest.split('&').next().unwrap().to_string()
+}
+
+/// Opens a checkout token: the session page's path.
+async fn checkout_session(p: &Payments, token: &str) -> String {
+    let reply = visit(&p.app.base, &format!("/checkout?bearerToken={token}")).await;
+    assert_eq!(reply.status.as_u16(), 303, "{}", reply.text);
+    reply.header("location").unwrap().to_string()
+}
+
+/// The session page, loaded as the customer does before paying: its forms' CSRF token.
+async fn load_payment_page(p: &Payments, session: &str) -> String {
+    let page = visit(&p.app.base, session).await;
+    assert_eq!(page.status.as_u16(), 200, "{}", page.text);
+    let at = page.text.find("name=\"csrf\" value=\"").unwrap_or_else(|| panic!("no form in {}", page.text)) + 19;
+    page.text[at..].split('"').next().unwrap().to_string()
+}
+
+/// Pays with a Visa card in the session, as its page's card form does.
+async fn pay_by_card(p: &Payments, session: &str, csrf: &str) -> Reply {
+    let form = [("csrf", csrf), ("cardNumber", "4242424242424242"), ("expiry", "12 / 39"), ("cvc", "123")];
+    post_form(&p.app.base, &format!("{session}/card"), &form).await
+}
+
+async fn attempts(p: &Payments, order_ref: &str) -> Vec<Value> {
+    let path = format!("/v1/order-management/{order_ref}/instruction/I1/transactions");
+    p.app.get(&path, &p.token).await.assert_status(200).as_array().unwrap().clone()
+}
+
+async fn instruction_status(p: &Payments, order_ref: &str) -> String {
+    let reply = p.app.get(&format!("/v1/order-management/{order_ref}/instruction/I1"), &p.token).await;
+    reply.assert_status(200)["status"].as_str().unwrap().to_string()
+}
+
+/// `data-outcome` of the page's `#result`.
+fn outcome(page: &Reply) -> &str {
+    let at = page.text.find("id=\"result\"").unwrap_or_else(|| panic!("no #result in {}", page.text));
+    let rest = &page.text[at..];
+    let at = rest.find("data-outcome=\"").unwrap() + 14;
+    rest[at..].split('"').next().unwrap()
+}
+
+/// A checkout page refusing the payment with `410`, saying `texts`.
+#[track_caller]
+fn assert_gone_saying(page: &Reply, texts: &[&str]) {
+    assert_eq!(page.status.as_u16(), 410, "{}", page.text);
+    assert_eq!(outcome(page), "invalid", "{}", page.text);
+    assert!(!page.text.contains("id=\"card-form\""), "no form to pay with: {}", page.text);
+    for text in texts {
+        assert!(page.text.contains(text), "{text} not in {}", page.text);
+    }
+}
+
+const CANCELLED_EN: [&str; 2] =
+    ["This payment link is no longer valid", "Payments tenant has withdrawn this payment request."];
+
+#[tokio::test]
+async fn a_cancelled_link_ends_every_token_and_session_it_minted_on_every_node() {
+    let p = payments(DeliveryConfig::default()).await;
+    unpaid_order(&p, "PBL-STOP", "10.00").await;
+    let body = json!({"orderRef": "PBL-STOP", "instructionRef": "I1",
+        "callbacks": {"failed": "https://shop.example/failed"}});
+    let id = create_link(&p, body).await.assert_status(201)["payByLinkId"].as_str().unwrap().to_string();
+    // Two opens before the cancel: one token not yet used, one opened into a session.
+    let unused = link_token(&p, &id).await;
+    let session = checkout_session(&p, &link_token(&p, &id).await).await;
+    let csrf = load_payment_page(&p, &session).await;
+
+    // Cancelled through another node of the deployment.
+    let peer = p.app.spawn_peer().await;
+    let peer_base = format!("http://{}", peer.addr);
+    let client = reqwest::Client::new();
+    let cancel = client.delete(format!("{peer_base}{LINKS}/{id}")).bearer_auth(&p.token).send().await.unwrap();
+    assert_eq!(cancel.status().as_u16(), 204);
+    assert_eq!(get_link(&p, &id).await["status"], "CANCELLED");
+
+    // The unused token opens nothing, on either node, and says why (in German too).
+    let refused = visit(&p.app.base, &format!("/checkout?bearerToken={unused}")).await;
+    assert_gone_saying(&refused, &CANCELLED_EN);
+    let redirect = refused.text.contains("data-redirect=\"https://shop.example/failed?payload=");
+    assert!(redirect, "the token's failed callback is honoured: {}", refused.text);
+    let german = visit(&peer_base, &format!("/checkout?bearerToken={unused}&language=de-DE")).await;
+    assert_gone_saying(
+        &german,
+        &["Dieser Zahlungslink ist nicht mehr gültig", "Payments tenant hat diese Zahlungsaufforderung zurückgezogen."],
+    );
+    assert_eq!(count(&p, "checkout_sessions", "1 = 1").await, 1, "no session was opened");
+
+    // The session opened before the cancel shows why and takes no payment, on either node.
+    assert_gone_saying(&visit(&p.app.base, &session).await, &CANCELLED_EN);
+    assert_gone_saying(&pay_by_card(&p, &session, &csrf).await, &CANCELLED_EN);
+    let form = [("csrf", csrf.as_str()), ("cardNumber", "4242424242424242"), ("expiry", "12 / 39"), ("cvc", "123")];
+    assert_gone_saying(&post_form(&peer_base, &format!("{session}/card"), &form).await, &CANCELLED_EN);
+    assert_eq!(instruction_status(&p, "PBL-STOP").await, "INCOMPLETE");
+    assert!(attempts(&p, "PBL-STOP").await.is_empty(), "no PSP was asked");
+    let fis = p.app.get("/v1/customer-vault/C1/financial-instruments", &p.token).await;
+    assert!(fis.assert_status(200).as_array().unwrap().is_empty(), "no card was stored");
+    assert_eq!(get_link(&p, &id).await["status"], "CANCELLED");
+    peer.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_cancel_committed_after_the_page_loaded_stops_the_submit() {
+    let p = payments(DeliveryConfig::default()).await;
+    unpaid_order(&p, "PBL-LATE", "10.00").await;
+    let id = create_link(&p, json!({"orderRef": "PBL-LATE", "instructionRef": "I1"})).await;
+    let id = id.assert_status(201)["payByLinkId"].as_str().unwrap().to_string();
+    let session = checkout_session(&p, &link_token(&p, &id).await).await;
+    let csrf = load_payment_page(&p, &session).await;
+    // The customer types the card while the merchant cancels.
+    p.app.delete(&format!("{LINKS}/{id}"), &p.token).await.assert_status(204);
+    assert_gone_saying(&pay_by_card(&p, &session, &csrf).await, &CANCELLED_EN);
+    assert_eq!(instruction_status(&p, "PBL-LATE").await, "INCOMPLETE");
+    assert!(attempts(&p, "PBL-LATE").await.is_empty());
+    assert_eq!(get_link(&p, &id).await["status"], "CANCELLED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_racing_a_submit_either_stops_it_or_is_refused() {
+    let p = payments(DeliveryConfig::default()).await;
+    let (mut stopped, mut paid) = (0, 0);
+    for round in 0..8 {
+        let order_ref = format!("PBL-RACE-{round}");
+        unpaid_order(&p, &order_ref, "10.00").await;
+        let id = create_link(&p, json!({"orderRef": order_ref, "instructionRef": "I1"})).await;
+        let id = id.assert_status(201)["payByLinkId"].as_str().unwrap().to_string();
+        let session = checkout_session(&p, &link_token(&p, &id).await).await;
+        let csrf = load_payment_page(&p, &session).await;
+
+        // The merchant looks at the link a few more times each round before cancelling,
+        // so that the cancel lands at different points of the submission.
+        let cancel = async {
+            for _ in 0..round * 2 {
+                get_link(&p, &id).await;
+            }
+            p.app.delete(&format!("{LINKS}/{id}"), &p.token).await
+        };
+        let (cancel, submit) = tokio::join!(cancel, pay_by_card(&p, &session, &csrf));
+        let link = get_link(&p, &id).await;
+        let tries = attempts(&p, &order_ref).await;
+        if cancel.status.as_u16() == 204 {
+            // The cancel came first: nothing was charged, and the submit said why.
+            stopped += 1;
+            assert_eq!(link["status"], "CANCELLED");
+            assert!(tries.is_empty(), "cancelled, yet charged: {tries:?}");
+            assert_gone_saying(&submit, &CANCELLED_EN);
+            assert_ne!(instruction_status(&p, &order_ref).await, "SETTLED");
+        } else {
+            // The payment started first: the cancel is refused and the link completes.
+            paid += 1;
+            let code = cancel.code().to_string();
+            assert!(
+                ["PAY_BY_LINK_PAYMENT_IN_PROGRESS", "PAY_BY_LINK_NOT_ACTIVE"].contains(&code.as_str()),
+                "{}",
+                cancel.text
+            );
+            assert_eq!(submit.status.as_u16(), 303, "{}", submit.text);
+            assert_eq!(tries.len(), 1, "money moves once");
+            assert_eq!(instruction_status(&p, &order_ref).await, "SETTLED");
+            assert_eq!(link["status"], "COMPLETED");
+        }
+    }
+    eprintln!("cancel first: {stopped}, payment first: {paid}");
+}
+
+#[tokio::test]
+async fn an_expired_link_ends_its_tokens_and_sessions_though_they_would_live_longer() {
+    let p = payments(DeliveryConfig::default()).await;
+    unpaid_order(&p, "PBL-OLD", "10.00").await;
+    let id = create_link(&p, json!({"orderRef": "PBL-OLD", "instructionRef": "I1", "expirySeconds": 60})).await;
+    let id = id.assert_status(201)["payByLinkId"].as_str().unwrap().to_string();
+    // Opened with 30 s left: the tokens live the shortest lifetime a token has, 60 s.
+    p.app.clock.advance(Duration::from_secs(30));
+    let unused = link_token(&p, &id).await;
+    let session = checkout_session(&p, &link_token(&p, &id).await).await;
+    let csrf = load_payment_page(&p, &session).await;
+
+    // Past the link's expiry, before the tokens' and before any worker round.
+    p.app.clock.advance(Duration::from_secs(31));
+    let expired = ["This payment link has expired"];
+    assert_gone_saying(&visit(&p.app.base, &format!("/checkout?bearerToken={unused}")).await, &expired);
+    assert_gone_saying(&visit(&p.app.base, &session).await, &expired);
+    assert_gone_saying(&pay_by_card(&p, &session, &csrf).await, &expired);
+    assert_eq!(instruction_status(&p, "PBL-OLD").await, "INCOMPLETE");
+    assert!(attempts(&p, "PBL-OLD").await.is_empty());
+    // The worker then ends the link; it stays so.
+    p.app.tick().await;
+    assert_eq!(get_link(&p, &id).await["status"], "EXPIRED");
+    let german = visit(&p.app.base, &format!("/checkout?bearerToken={unused}&language=de-DE")).await;
+    assert_gone_saying(&german, &["Dieser Zahlungslink ist abgelaufen"]);
+}
+
+#[tokio::test]
+async fn a_voided_instruction_ends_the_tokens_and_sessions_of_its_links() {
+    let p = payments(DeliveryConfig::default()).await;
+    unpaid_order(&p, "PBL-VOID", "10.00").await;
+    let id = create_link(&p, json!({"orderRef": "PBL-VOID", "instructionRef": "I1"})).await;
+    let id = id.assert_status(201)["payByLinkId"].as_str().unwrap().to_string();
+    let unused = link_token(&p, &id).await;
+    let session = checkout_session(&p, &link_token(&p, &id).await).await;
+    let csrf = load_payment_page(&p, &session).await;
+
+    p.app.delete("/v1/order-management/PBL-VOID/instruction/I1", &p.token).await.assert_status(200);
+    let withdrawn = ["This payment request has been withdrawn", "Payments tenant has withdrawn this payment request."];
+    assert_gone_saying(&visit(&p.app.base, &format!("/checkout?bearerToken={unused}")).await, &withdrawn);
+    assert_gone_saying(&visit(&p.app.base, &session).await, &withdrawn);
+    assert_gone_saying(&pay_by_card(&p, &session, &csrf).await, &withdrawn);
+    assert_eq!(instruction_status(&p, "PBL-VOID").await, "VOID");
+    assert!(attempts(&p, "PBL-VOID").await.is_empty());
+}
+
+#[tokio::test]
+async fn the_transaction_that_starts_a_payment_checks_the_link_again() {
+    use baton_engine::checkout::{CardInput, CheckoutAction, Ended, PayOutcome, Unavailable};
+    let p = payments(DeliveryConfig::default()).await;
+    unpaid_order(&p, "PBL-GUARD", "10.00").await;
+    let id = create_link(&p, json!({"orderRef": "PBL-GUARD", "instructionRef": "I1"})).await;
+    let id = id.assert_status(201)["payByLinkId"].as_str().unwrap().to_string();
+    // A card whose issuer asks for a challenge: the session waits with the card attached.
+    let session = checkout_session(&p, &link_token(&p, &id).await).await;
+    let csrf = load_payment_page(&p, &session).await;
+    let form = [("csrf", csrf.as_str()), ("cardNumber", "4000000000003220"), ("expiry", "12 / 39"), ("cvc", "123")];
+    let got = post_form(&p.app.base, &format!("{session}/card"), &form).await;
+    assert_eq!(got.status.as_u16(), 303, "{}", got.text);
+    assert_eq!(attempts(&p, "PBL-GUARD").await.len(), 1);
+    let other = checkout_session(&p, &link_token(&p, &id).await).await;
+    p.app.delete(&format!("{LINKS}/{id}"), &p.token).await.assert_status(204);
+
+    // Past every check made before it (the pages', the submission's own reads), the
+    // start of the payment itself refuses: the approved challenge charges nothing.
+    let engine = p.app.engine();
+    let session_id = session.trim_start_matches("/checkout/session/");
+    let outcome = engine.checkout_submit(session_id, CheckoutAction::Authentication { approved: true }).await.unwrap();
+    assert_eq!(outcome, PayOutcome::Unavailable(Unavailable::Ended(Ended::LinkCancelled)));
+    assert_eq!(attempts(&p, "PBL-GUARD").await.len(), 1, "no second attempt");
+    assert_eq!(instruction_status(&p, "PBL-GUARD").await, "READY");
+    // Nor is a new card stored and attached through the other session.
+    let card = CardInput {
+        number: "4242424242424242".into(),
+        expiry: "12/39".into(),
+        cvc: "123".into(),
+        ..Default::default()
+    };
+    let other_id = other.trim_start_matches("/checkout/session/");
+    let outcome = engine.checkout_submit(other_id, CheckoutAction::Card(card)).await.unwrap();
+    assert_eq!(outcome, PayOutcome::Unavailable(Unavailable::Ended(Ended::LinkCancelled)));
+    let fis = p.app.get("/v1/customer-vault/C1/financial-instruments", &p.token).await;
+    assert_eq!(fis.assert_status(200).as_array().unwrap().len(), 1, "only the challenged card");
+    assert_eq!(attempts(&p, "PBL-GUARD").await.len(), 1);
+    assert_gone_saying(&visit(&p.app.base, &session).await, &CANCELLED_EN);
+}
