@@ -920,7 +920,7 @@ fn page_csrf(p: &Payments, session: &str) -> String {
 
 #[tokio::test]
 async fn card_numbers_tokens_and_session_ids_never_reach_the_log() {
-    let logs = common::LogCapture::start("debug", false);
+    let logs = common::LogCapture::start();
     let p = shop().await;
     let browser = Browser::new(&p);
     let token = token_for(&p, "O-1").await;

@@ -8,7 +8,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn no_secret_is_ever_logged() {
-    let captured = common::LogCapture::start("trace", true);
+    let captured = common::LogCapture::start();
 
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;

@@ -152,9 +152,12 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: Options) -> Self {
-        // `BATON_TEST_LOG=debug` (any filter) shows the nodes' logs when a test fails.
+        // `BATON_TEST_LOG=debug` (any filter) shows the nodes' logs when a test fails;
+        // otherwise what a node logs goes to its test's capture, if it has one.
         if let Ok(filter) = std::env::var("BATON_TEST_LOG") {
             let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        } else {
+            LogCapture::install();
         }
         let data_dir = tempfile::tempdir().expect("temp dir");
         let pg = PgTestDatabase::create().await.map(Arc::new);
@@ -510,21 +513,31 @@ fn which(program: &str) -> Result<std::path::PathBuf, ()> {
     std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file()).ok_or(())
 }
 
-/// What one test's nodes log, captured while it lives. The subscriber is the default of
-/// the test's own thread only (the tests' runtime runs on one thread, and the nodes a
-/// test starts run there), so tests running side by side in this binary neither see
-/// each other's lines nor fight over a global subscriber.
+/// What one test's nodes log, captured while it lives, as JSON lines with the current
+/// span, at every level. One subscriber serves the whole binary (installed on first
+/// use): it writes an event only into the capture of the thread that logs it, and
+/// drops events of threads without one. The tests' runtime runs on one thread and the
+/// nodes a test starts run there, so tests side by side never see each other's lines.
+/// (`BATON_TEST_LOG` installs a subscriber of its own: captures then fail loudly.)
 pub struct LogCapture {
     buffer: Arc<std::sync::Mutex<Vec<u8>>>,
-    _guard: tracing::subscriber::DefaultGuard,
 }
 
-#[derive(Clone)]
-struct LogSink(Arc<std::sync::Mutex<Vec<u8>>>);
+thread_local! {
+    static THREAD_CAPTURE: std::cell::RefCell<Option<Arc<std::sync::Mutex<Vec<u8>>>>> =
+        const { std::cell::RefCell::new(None) };
+}
 
-impl std::io::Write for LogSink {
+/// Writes into the logging thread's capture, if it has one.
+struct ThreadCapture;
+
+impl std::io::Write for ThreadCapture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        THREAD_CAPTURE.with(|c| {
+            if let Some(buffer) = c.borrow().as_ref() {
+                buffer.lock().unwrap().extend_from_slice(buf);
+            }
+        });
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -533,25 +546,41 @@ impl std::io::Write for LogSink {
 }
 
 impl LogCapture {
-    /// Captures lines at `filter` (an env-filter) and above, as JSON lines with the
-    /// current span when `json`, else as plain text.
-    pub fn start(filter: &str, json: bool) -> Self {
+    pub fn start() -> Self {
+        assert!(Self::install(), "log capture needs the binary's first subscriber (unset BATON_TEST_LOG)");
         let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = LogSink(buffer.clone());
-        let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
-        let guard = if json {
-            let writer = sink.clone();
-            tracing::subscriber::set_default(
-                builder.json().with_current_span(true).with_writer(move || writer.clone()).finish(),
-            )
-        } else {
-            tracing::subscriber::set_default(builder.with_writer(move || sink.clone()).finish())
-        };
-        Self { buffer, _guard: guard }
+        THREAD_CAPTURE.with(|c| *c.borrow_mut() = Some(buffer.clone()));
+        Self { buffer }
+    }
+
+    /// Installs the binary's subscriber, once; whether it is the one in force. Every
+    /// node start calls it first, so one subscriber is in force from the first line on.
+    fn install() -> bool {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::Layer;
+        static INSTALLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *INSTALLED.get_or_init(|| {
+            // Judged per event (not per callsite, which would cache one thread's answer).
+            let capturing =
+                tracing_subscriber::filter::dynamic_filter_fn(|_, _| THREAD_CAPTURE.with(|c| c.borrow().is_some()));
+            let layer = tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(true)
+                .with_ansi(false)
+                .with_writer(|| ThreadCapture)
+                .with_filter(capturing);
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).is_ok()
+        })
     }
 
     /// Everything captured so far.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
+    }
+}
+
+impl Drop for LogCapture {
+    fn drop(&mut self) {
+        THREAD_CAPTURE.with(|c| c.borrow_mut().take());
     }
 }
