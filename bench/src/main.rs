@@ -17,7 +17,9 @@
 //!   customer default and 12 monthly DEBIT instructions;
 //! - `instrument-store`: `POST /v1/customer-vault/{customerRef}/financial-instruments`
 //!   (a bank account), one customer per worker;
-//! - `instrument-read`: `GET …/financial-instruments/{id}` of an instrument stored in setup.
+//! - `instrument-read`: `GET …/financial-instruments/{id}` of an instrument stored in setup;
+//! - `checkout-page`: `GET /checkout/session/{id}`, the hosted checkout's payment page of a
+//!   session opened in setup for an unpaid instruction.
 //!
 //! The scenarios that need a tenant set one up first, through the API.
 //!
@@ -62,6 +64,10 @@ enum Scenario {
     /// card data for the set-up). The rate counts collections; latencies are the execute
     /// request alone (Baton's overhead per execution, the sandbox PSP answering at once)
     Collect,
+    /// GET /checkout/session/{id}: the hosted checkout's payment page of an open session (an
+    /// unpaid instruction under the collect scheme), rendered from the session, the
+    /// instruction, the scheme's offer and the tenant's theme; no token, no write
+    CheckoutPage,
     /// healthz, account, options, orders, instrument-store, instrument-read and token, in that order
     All,
 }
@@ -363,6 +369,26 @@ async fn prepare(scenario: Scenario, args: &Args) -> anyhow::Result<Load> {
             execute.prefix = body.as_ref().map(|b: &BodyTemplate| b.prefix.clone()).unwrap_or_default();
             then = Some(execute);
             ("collect", Method::POST, "/v1/order-management".to_string(), LoadKind::Bearer(bearer(&tenant.token)?))
+        }
+        Scenario::CheckoutPage => {
+            let tenant = set_up_collect_scheme(&client, base, &Credentials::from_args(args)?).await?;
+            let order = json!({ "orderRef": "bench-checkout", "instructions": [{
+                "instructionRef": "i1", "customerRef": "bench-customer", "direction": "DEBIT",
+                "amount": "49.90", "currency": "EUR", "country": "DE", "schemeId": tenant.collect_scheme_id }] });
+            post_json(&client, base.join("/v1/order-management")?, &tenant.token, &order).await?;
+            let grant = json!({ "orderRef": "bench-checkout", "instructionRef": "i1", "expirySeconds": "3600" });
+            let grant = post_json(&client, base.join("/v1/whitelabel-customer/grants")?, &tenant.token, &grant).await?;
+            let token = grant["accessToken"].as_str().context("checkout access token")?;
+            // Opening the token answers 303 to the session's page (followed here by hand).
+            let no_redirects = Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build()?;
+            let opened = no_redirects.get(base.join(&format!("/checkout?bearerToken={token}"))?).send().await?;
+            let session = opened
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .context("opening the checkout token gave no session page")?
+                .to_string();
+            ("checkout-page", Method::GET, session, LoadKind::Plain)
         }
         Scenario::All => unreachable!("expanded by the caller"),
     };

@@ -974,25 +974,6 @@ async fn messages_go_only_to_an_allowed_parent_origin() {
     }
 }
 
-/// Server time to render the payment page, as the client sees it on this machine
-/// (`cargo test --release -p baton --test api -- --ignored --nocapture measure_page_render_time`).
-#[tokio::test]
-#[ignore = "a measurement, not a check"]
-async fn measure_page_render_time() {
-    let p = shop().await;
-    let browser = Browser::new(&p);
-    let session = browser.open(&token_for(&p, "O-1").await, "").await;
-    let mut times = Vec::new();
-    for _ in 0..500 {
-        let started = std::time::Instant::now();
-        assert_eq!(browser.get(&session).await.status, 200);
-        times.push(started.elapsed());
-    }
-    times.sort();
-    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
-    eprintln!("payment page: p50 {:?}, p99 {:?}, max {:?}", at(0.5), at(0.99), times[times.len() - 1]);
-}
-
 #[tokio::test]
 async fn submissions_are_also_limited_per_client_address() {
     let p = shop().await;
