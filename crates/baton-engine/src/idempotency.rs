@@ -11,15 +11,20 @@ use crate::{Engine, EngineResult};
 
 /// How long a key is remembered.
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
-/// An unfinished claim older than this is from a request that died; it may be retaken.
+/// An unfinished claim recorded without a node (by an older version) is taken to be
+/// from a request that died once it is this old. A claim with a node is retaken as soon
+/// as that node is dead (see `liveness`), and never while it lives.
 const STALE_CLAIM: Duration = Duration::from_secs(120);
 /// Longest idempotency key accepted.
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 #[derive(Debug)]
 pub enum IdempotencyOutcome {
-    /// Run the request, then call `finish_idempotent` or `abandon_idempotent` with this claim time.
-    Proceed { claimed_at: i64 },
+    /// Run the request, then call `finish_idempotent` or `abandon_idempotent` with this
+    /// claim time. `taken_over_from` is the claim time of an earlier try of this same
+    /// request, cut off by the death of its node: it may have taken effect, so the
+    /// request may find its own work already done.
+    Proceed { claimed_at: i64, taken_over_from: Option<i64> },
     /// Answer with this stored response.
     Replay(StoredResponse),
 }
@@ -47,10 +52,15 @@ impl Engine {
             request_hash,
             now,
             expires_at: now + IDEMPOTENCY_TTL.as_millis() as i64,
+            claimant: self.claimant(),
             stale_after_ms: STALE_CLAIM.as_millis() as i64,
         };
         match self.store.begin_idempotent(&claim).await? {
-            IdempotencyBegin::Started => Ok(IdempotencyOutcome::Proceed { claimed_at: now }),
+            IdempotencyBegin::Started => Ok(IdempotencyOutcome::Proceed { claimed_at: now, taken_over_from: None }),
+            IdempotencyBegin::TakenOver { earlier_claimed_at } => {
+                tracing::info!(idempotency_key = key, "idempotency key taken over from a request whose node died");
+                Ok(IdempotencyOutcome::Proceed { claimed_at: now, taken_over_from: Some(earlier_claimed_at) })
+            }
             IdempotencyBegin::Replay(r) => Ok(IdempotencyOutcome::Replay(r)),
             IdempotencyBegin::Mismatch => Err(Problem::conflict("IDEMPOTENCY_KEY_REUSED")
                 .message("This Idempotency-Key was already used with a different request.")

@@ -48,7 +48,7 @@ pub async fn idempotent(State(state): State<AppState>, request: Request, next: N
     match state.engine.begin_idempotent(&scope, &key, &request_hash).await {
         Err(e) => ApiError::from(e).into_response(),
         Ok(IdempotencyOutcome::Replay(stored)) => replay(stored),
-        Ok(IdempotencyOutcome::Proceed { claimed_at }) => {
+        Ok(IdempotencyOutcome::Proceed { claimed_at, .. }) => {
             let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
             if !response.status().is_success() {
                 if let Err(e) = state.engine.abandon_idempotent(&scope, &key, claimed_at).await {
