@@ -85,3 +85,41 @@ impl Engine {
         Ok(self.store.abandon_idempotent(scope, key, claimed_at).await?)
     }
 }
+
+/// What an earlier try of a request may have done before its node died: a retry that took
+/// its key over answers with that work instead of refusing to do it again.
+impl Engine {
+    /// The order `order_ref` if it was created at or after `since` (by the earlier try
+    /// of an order creation claimed then), else `None`.
+    pub async fn order_created_since(
+        &self,
+        tenant_id: &str,
+        order_ref: &str,
+        since: i64,
+    ) -> EngineResult<Option<crate::orders::OrderView>> {
+        let Ok(order_ref) = baton_domain::OrderRef::parse(order_ref, "orderRef") else { return Ok(None) };
+        match self.store.order(tenant_id, order_ref.as_str()).await? {
+            Some(order) if order.created_at >= since => Ok(Some(self.order(tenant_id, order_ref.as_str()).await?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The instruction if an execution of it began at or after `since` (by the earlier
+    /// try of an execution claimed then) and it is now `PROCESSING` or `SETTLED`, else
+    /// `None` (then executing it answers as it would have).
+    pub async fn execution_started_since(
+        &self,
+        tenant_id: &str,
+        order_ref: &str,
+        instruction_ref: &str,
+        since: i64,
+    ) -> EngineResult<Option<crate::orders::InstructionView>> {
+        use baton_domain::InstructionStatus::{Processing, Settled};
+        let attempts = self.instruction_transactions(tenant_id, order_ref, instruction_ref).await?;
+        if !attempts.iter().any(|a| a.created_at >= since) {
+            return Ok(None);
+        }
+        let instruction = self.instruction(tenant_id, order_ref, instruction_ref).await?;
+        Ok(matches!(instruction.status, Processing | Settled).then_some(instruction))
+    }
+}
