@@ -182,6 +182,7 @@ impl Engine {
             created_at: now,
             updated_at: now,
             finished_at: None,
+            node_id: Some(self.node_id().to_string()),
         };
         let mut view = view;
         view.financial_instrument.id = Some(fi_id.clone());

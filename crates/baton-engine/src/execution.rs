@@ -586,6 +586,7 @@ impl Engine {
             created_at: now,
             updated_at: now,
             finished_at: None,
+            node_id: Some(self.node_id().to_string()),
         }
     }
 

@@ -18,6 +18,7 @@ mod idempotency;
 mod identity;
 pub mod instruments;
 pub mod listing;
+pub mod liveness;
 pub mod marketplace;
 pub mod metrics;
 pub mod orders;
@@ -116,6 +117,8 @@ pub struct Engine {
     webhooks: webhooks::delivery_runtime::Runtime,
     /// This node's copies of published rules and app configurations.
     routing: execution::cache::RoutingCache,
+    /// This node, as its claims record it.
+    node: liveness::Node,
 }
 
 impl Engine {
@@ -124,12 +127,13 @@ impl Engine {
             store,
             master_key,
             config,
-            clock,
             tokens: identity::TokenState::default(),
             connectors: Arc::new(baton_connectors::Connectors::standard()),
             metrics: Arc::default(),
             webhooks: Default::default(),
             routing: Default::default(),
+            node: liveness::Node { id: new_id(), started_at: clock.now_ms() },
+            clock,
         }
     }
 
@@ -197,12 +201,13 @@ impl Engine {
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
     }
 
-    /// Deletes expired nonces and idempotency records, and checkout sessions a day
-    /// after they expired.
+    /// Deletes expired nonces and idempotency records, checkout sessions a day after
+    /// they expired, and the heartbeats of nodes gone for a day.
     pub async fn purge_expired(&self) -> EngineResult<u64> {
         let now = self.now_ms();
         let purged = self.store.purge_expired(now).await?;
-        Ok(purged + self.store.purge_checkout_sessions(now - checkout::SESSION_RETENTION_MS).await?)
+        let sessions = self.store.purge_checkout_sessions(now - checkout::SESSION_RETENTION_MS).await?;
+        Ok(purged + sessions + self.forget_gone_nodes().await?)
     }
 }
 

@@ -4,6 +4,12 @@
 //! Keys belong to the caller's account and tenant, so two callers never collide.
 //! Only successful responses are stored: a refused request changed nothing, so
 //! running it again is harmless and answers the same.
+//!
+//! Once a request has claimed its key it runs to its end, even if the client hangs up,
+//! so its claim is always stored or released while this node lives (and taken over by
+//! a retry once the node is dead). A request that took over the key of an earlier try
+//! cut off by its node's death carries [`TakenOver`]: handlers whose work that try may
+//! have done answer with it rather than refuse to do it again.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -12,6 +18,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use baton_engine::{IdempotencyOutcome, Principal, StoredResponse};
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use crate::error::ApiError;
 use crate::json::body_bytes;
@@ -22,6 +29,56 @@ pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 /// Headers kept with a stored response.
 const KEPT_HEADERS: [HeaderName; 2] = [header::CONTENT_TYPE, header::LOCATION];
+
+/// A request extension: this request took its key over from an earlier try of the
+/// same request (same key, same body), claimed at `earlier_try_at`, whose node died
+/// before it answered. That try may have done the work before it was cut off.
+#[derive(Debug, Clone, Copy)]
+pub struct TakenOver {
+    pub earlier_try_at: i64,
+}
+
+/// A claimed key, to be stored or released when its request is over.
+struct Claim {
+    state: AppState,
+    scope: String,
+    key: String,
+    claimed_at: i64,
+}
+
+impl Claim {
+    /// Stores a successful response for replay; releases the key after any other.
+    async fn settle(self, response: Response) -> Response {
+        if !response.status().is_success() {
+            self.release().await;
+            return response;
+        }
+        let (resp_parts, body) = response.into_parts();
+        let body = match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(b) => b,
+            Err(e) => return ApiError::Internal(anyhow::anyhow!("reading response body: {e}")).into_response(),
+        };
+        let stored = StoredResponse {
+            status: resp_parts.status.as_u16(),
+            headers: KEPT_HEADERS
+                .iter()
+                .filter_map(|h| Some((h.as_str().to_string(), resp_parts.headers.get(h)?.to_str().ok()?.to_string())))
+                .collect(),
+            body: body.to_vec(),
+        };
+        if let Err(e) = self.state.engine.finish_idempotent(&self.scope, &self.key, self.claimed_at, &stored).await {
+            // The change is committed; failing to remember it must not turn success into an error.
+            tracing::error!(error = format!("{e:#}"), "could not store idempotent response");
+        }
+        Response::from_parts(resp_parts, Body::from(body))
+    }
+
+    async fn release(self) {
+        if let Err(e) = self.state.engine.abandon_idempotent(&self.scope, &self.key, self.claimed_at).await {
+            tracing::error!(error = format!("{e:#}"), "could not release idempotency key");
+        }
+    }
+}
 
 pub async fn idempotent(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(key) = request.headers().get(IDEMPOTENCY_HEADER).map(|v| v.to_str().unwrap_or("\u{0}").trim().to_string())
@@ -48,34 +105,31 @@ pub async fn idempotent(State(state): State<AppState>, request: Request, next: N
     match state.engine.begin_idempotent(&scope, &key, &request_hash).await {
         Err(e) => ApiError::from(e).into_response(),
         Ok(IdempotencyOutcome::Replay(stored)) => replay(stored),
-        Ok(IdempotencyOutcome::Proceed { claimed_at }) => {
-            let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-            if !response.status().is_success() {
-                if let Err(e) = state.engine.abandon_idempotent(&scope, &key, claimed_at).await {
-                    tracing::error!(error = format!("{e:#}"), "could not release idempotency key");
-                }
-                return response;
+        Ok(IdempotencyOutcome::Proceed { claimed_at, taken_over_from }) => {
+            let mut request = Request::from_parts(parts, Body::from(bytes));
+            if let Some(earlier_try_at) = taken_over_from {
+                request.extensions_mut().insert(TakenOver { earlier_try_at });
             }
-            let (resp_parts, body) = response.into_parts();
-            let body = match axum::body::to_bytes(body, usize::MAX).await {
-                Ok(b) => b,
-                Err(e) => return ApiError::Internal(anyhow::anyhow!("reading response body: {e}")).into_response(),
+            let claim = Claim { state, scope, key, claimed_at };
+            // Detached from the connection: a client hanging up does not cut the request
+            // (and its claim) off half-way. A panic releases the key and goes on up.
+            let (answer, answered) = tokio::sync::oneshot::channel();
+            let run = async move {
+                let outcome = match tokio::spawn(next.run(request).in_current_span()).await {
+                    Ok(response) => Ok(claim.settle(response).await),
+                    Err(e) => {
+                        claim.release().await;
+                        Err(e)
+                    }
+                };
+                let _ = answer.send(outcome);
             };
-            let stored = StoredResponse {
-                status: resp_parts.status.as_u16(),
-                headers: KEPT_HEADERS
-                    .iter()
-                    .filter_map(|h| {
-                        Some((h.as_str().to_string(), resp_parts.headers.get(h)?.to_str().ok()?.to_string()))
-                    })
-                    .collect(),
-                body: body.to_vec(),
-            };
-            if let Err(e) = state.engine.finish_idempotent(&scope, &key, claimed_at, &stored).await {
-                // The change is committed; failing to remember it must not turn success into an error.
-                tracing::error!(error = format!("{e:#}"), "could not store idempotent response");
+            tokio::spawn(run.in_current_span());
+            match answered.await {
+                Ok(Ok(response)) => response,
+                Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                _ => ApiError::Internal(anyhow::anyhow!("an idempotent request's task was cancelled")).into_response(),
             }
-            Response::from_parts(resp_parts, Body::from(body))
         }
     }
 }

@@ -49,6 +49,9 @@ pub struct TransactionRecord {
     pub created_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
+    /// The node that made the attempt: while the attempt is `PENDING`, that node is
+    /// calling the PSP, so if it dies the attempt is synced without waiting.
+    pub node_id: Option<String>,
 }
 
 impl std::fmt::Debug for TransactionRecord {
@@ -342,13 +345,26 @@ pub trait ExecutionStore: Send + Sync + 'static {
         app_id: &str,
         provider_reference: &str,
     ) -> StoreResult<Option<TransactionRecord>>;
-    /// Attempts still `PENDING` that were last touched before `before`: their call
+    /// Attempts still `PENDING` that were last touched before `before`, or whose node
+    /// was last heard from before `lost_before` (it died calling the PSP): their call
     /// was cut off (crash, timeout) and their outcome must be synced.
-    async fn stale_pending_transactions(&self, before: i64, limit: u32) -> StoreResult<Vec<TransactionRecord>>;
+    async fn stale_pending_transactions(
+        &self,
+        before: i64,
+        lost_before: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<TransactionRecord>>;
 
-    /// Claims up to `limit` jobs due at `now` that no other worker holds, leasing them
-    /// until `locked_until` and counting the attempt. Safe across nodes.
-    async fn claim_jobs(&self, now: i64, locked_until: i64, limit: u32) -> StoreResult<Vec<JobRecord>>;
+    /// Claims up to `limit` jobs due at `now` that no other worker holds (none, or one
+    /// whose lease ran out or whose node is dead), leasing them to `claimant` until
+    /// `locked_until` and counting the attempt. Safe across nodes.
+    async fn claim_jobs(
+        &self,
+        now: i64,
+        locked_until: i64,
+        limit: u32,
+        claimant: crate::Claimant<'_>,
+    ) -> StoreResult<Vec<JobRecord>>;
     /// Gives a claimed job back to run again at `run_at`, with the error that stopped it.
     async fn retry_job(&self, job_id: &str, run_at: i64, error: &str) -> StoreResult<()>;
     async fn job(&self, kind: &str, subject_id: &str) -> StoreResult<Option<JobRecord>>;

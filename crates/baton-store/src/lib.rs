@@ -180,6 +180,12 @@ pub trait Store:
 
     /// Deletes expired nonces and idempotency keys; returns how many rows went.
     async fn purge_expired(&self, now: i64) -> StoreResult<u64>;
+
+    // Node heartbeats -------------------------------------------------------------------
+    /// Records that node `node_id` (started at `started_at`) is alive at `now`.
+    async fn heartbeat(&self, node_id: &str, started_at: i64, now: i64) -> StoreResult<()>;
+    /// Forgets nodes not heard from since `before`; returns how many.
+    async fn forget_nodes(&self, before: i64) -> StoreResult<u64>;
 }
 
 /// A tenant's routing configuration: installed apps, schemes and their drafts, reward

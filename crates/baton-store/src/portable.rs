@@ -14,6 +14,16 @@ use crate::{Store, StoreError};
 
 type DbRow = <Db as sqlx::Database>::Row;
 
+/// Whether a claim made by the node in `column` (qualified by its table, as the
+/// subquery has a `node_id` of its own) is abandoned: that node has not been heard from
+/// since `$n` (it died). A claim recorded without a node never is.
+fn held_by_lost_node(column: &str, n: usize) -> String {
+    format!(
+        "({column} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM nodes WHERE nodes.node_id = {column} \
+         AND nodes.last_seen >= ${n}))"
+    )
+}
+
 /// The columns of one table in a result row. A read that joins several tables selects
 /// each table's columns under a prefix of its own (`o.order_id AS o_order_id`, see
 /// [`prefixed`]), so that equal names cannot collide; a plain read has no prefix.
@@ -750,44 +760,76 @@ impl Store for ThisStore {
 
     async fn begin_idempotent(&self, c: &IdempotencyClaim<'_>) -> StoreResult<IdempotencyBegin> {
         let mut tx = self.begin_write().await?;
-        // Claim the key if it is new, expired, or held by a request that never finished.
-        let claimed = sqlx::query(
-            "INSERT INTO idempotency_keys (scope, idempotency_key, request_hash, completed, created_at, expires_at) \
-             VALUES ($1, $2, $3, FALSE, $4, $5) \
-             ON CONFLICT (scope, idempotency_key) DO UPDATE SET request_hash = excluded.request_hash, \
-                 completed = FALSE, response_status = NULL, response_headers = NULL, response_body = NULL, \
-                 created_at = excluded.created_at, expires_at = excluded.expires_at \
-             WHERE idempotency_keys.expires_at < $4 \
-                OR (idempotency_keys.completed = FALSE AND idempotency_keys.created_at < $6)",
-        )
-        .bind(c.scope)
-        .bind(c.key)
-        .bind(c.request_hash)
-        .bind(c.now)
-        .bind(c.expires_at)
-        .bind(c.now - c.stale_after_ms)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if claimed == 1 {
-            tx.commit().await?;
-            return Ok(IdempotencyBegin::Started);
-        }
-        let row = sqlx::query(
-            "SELECT request_hash, completed, response_status, response_headers, response_body \
-             FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2",
-        )
-        .bind(c.scope)
-        .bind(c.key)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let row = loop {
+            let claimed = sqlx::query(
+                "INSERT INTO idempotency_keys (scope, idempotency_key, request_hash, completed, created_at, \
+                 expires_at, node_id) VALUES ($1, $2, $3, FALSE, $4, $5, $6) \
+                 ON CONFLICT (scope, idempotency_key) DO NOTHING",
+            )
+            .bind(c.scope)
+            .bind(c.key)
+            .bind(c.request_hash)
+            .bind(c.now)
+            .bind(c.expires_at)
+            .bind(c.claimant.node_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if claimed == 1 {
+                tx.commit().await?;
+                return Ok(IdempotencyBegin::Started);
+            }
+            let row = sqlx::query(
+                "SELECT request_hash, completed, created_at, expires_at, response_status, response_headers, \
+                 response_body FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2",
+            )
+            .bind(c.scope)
+            .bind(c.key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            // None: released by its request in between (PostgreSQL); claim it afresh.
+            if let Some(row) = row {
+                break row;
+            }
+        };
         let hash: String = row.try_get("request_hash")?;
+        let completed: bool = row.try_get("completed")?;
+        let expired = row.try_get::<i64, _>("expires_at")? < c.now;
+        if !completed || expired {
+            // Take the key over if it expired, or if its claim was abandoned: its node is
+            // dead (or, for a claim without a node, it is older than `stale_after_ms`).
+            // Guarded on the claim read, so of several takers one wins.
+            let earlier_claimed_at: i64 = row.try_get("created_at")?;
+            let taken = sqlx::query(&format!(
+                "UPDATE idempotency_keys SET request_hash = $1, completed = FALSE, response_status = NULL, \
+                 response_headers = NULL, response_body = NULL, created_at = $2, expires_at = $3, node_id = $4 \
+                 WHERE scope = $5 AND idempotency_key = $6 AND created_at = $7 AND (expires_at < $2 \
+                   OR (completed = FALSE AND ((node_id IS NULL AND created_at < $8) OR {})))",
+                held_by_lost_node("idempotency_keys.node_id", 9)
+            ))
+            .bind(c.request_hash)
+            .bind(c.now)
+            .bind(c.expires_at)
+            .bind(c.claimant.node_id)
+            .bind(c.scope)
+            .bind(c.key)
+            .bind(earlier_claimed_at)
+            .bind(c.now - c.stale_after_ms)
+            .bind(c.claimant.lost_before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            return Ok(match (taken == 1, hash == c.request_hash) {
+                (true, true) if !expired => IdempotencyBegin::TakenOver { earlier_claimed_at },
+                (true, _) => IdempotencyBegin::Started,
+                (false, true) => IdempotencyBegin::InProgress,
+                (false, false) => IdempotencyBegin::Mismatch,
+            });
+        }
+        tx.commit().await?;
         if hash != c.request_hash {
             return Ok(IdempotencyBegin::Mismatch);
-        }
-        if !row.try_get::<bool, _>("completed")? {
-            return Ok(IdempotencyBegin::InProgress);
         }
         let status: i64 = row.try_get::<Option<i64>, _>("response_status")?.unwrap_or(500);
         let headers: Option<String> = row.try_get("response_headers")?;
@@ -834,5 +876,23 @@ impl Store for ThisStore {
         let b = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at < $1").bind(now).execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;
         Ok(a + b)
+    }
+
+    async fn heartbeat(&self, node_id: &str, started_at: i64, now: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO nodes (node_id, started_at, last_seen) VALUES ($1, $2, $3) \
+             ON CONFLICT (node_id) DO UPDATE SET last_seen = excluded.last_seen WHERE nodes.last_seen < excluded.last_seen",
+        )
+        .bind(node_id)
+        .bind(started_at)
+        .bind(now)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    async fn forget_nodes(&self, before: i64) -> StoreResult<u64> {
+        let n = sqlx::query("DELETE FROM nodes WHERE last_seen < $1").bind(before).execute(self.writer()).await?;
+        Ok(n.rows_affected())
     }
 }

@@ -18,7 +18,7 @@ mod execution_sql {
     pub(super) const TRANSACTION_COLUMNS: &str = "transaction_id, tenant_id, order_id, instruction_id, customer_ref, \
         financial_instrument_id, app_id, payment_method, operation, transaction_type, attempt, amount_minor, currency, \
         status, idempotency_key, provider_reference, decline_category, error_code, psp_code, psp_message, connector_ms, \
-        reward_id, result_sealed, created_at, updated_at, finished_at";
+        reward_id, result_sealed, created_at, updated_at, finished_at, node_id";
     pub(super) const JOB_COLUMNS: &str =
         "job_id, kind, subject_id, tenant_id, payload, run_at, attempts, last_error, created_at";
     pub(super) const EVENT_COLUMNS: &str =
@@ -57,6 +57,7 @@ mod execution_sql {
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
             finished_at: row.try_get("finished_at")?,
+            node_id: row.try_get("node_id")?,
         })
     }
 
@@ -96,7 +97,7 @@ mod execution_sql {
     ) -> StoreResult<()> {
         sqlx::query(&format!(
             "INSERT INTO transactions ({TRANSACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-             $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
+             $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
         ))
         .bind(&t.transaction_id)
         .bind(&t.tenant_id)
@@ -124,6 +125,7 @@ mod execution_sql {
         .bind(t.created_at)
         .bind(t.updated_at)
         .bind(t.finished_at)
+        .bind(&t.node_id)
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -553,29 +555,47 @@ impl crate::ExecutionStore for ThisStore {
         row.as_ref().map(execution_sql::transaction_from_row).transpose()
     }
 
-    async fn stale_pending_transactions(&self, before: i64, limit: u32) -> StoreResult<Vec<crate::TransactionRecord>> {
+    async fn stale_pending_transactions(
+        &self,
+        before: i64,
+        lost_before: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::TransactionRecord>> {
         let rows = sqlx::query(&format!(
-            "SELECT {} FROM transactions WHERE status = 'PENDING' AND updated_at < $1 ORDER BY updated_at LIMIT $2",
-            execution_sql::TRANSACTION_COLUMNS
+            "SELECT {} FROM transactions WHERE status = 'PENDING' AND (updated_at < $1 OR {}) \
+             ORDER BY updated_at LIMIT $3",
+            execution_sql::TRANSACTION_COLUMNS,
+            held_by_lost_node("transactions.node_id", 2)
         ))
         .bind(before)
+        .bind(lost_before)
         .bind(i64::from(limit))
         .fetch_all(self.reader())
         .await?;
         rows.iter().map(execution_sql::transaction_from_row).collect()
     }
 
-    async fn claim_jobs(&self, now: i64, locked_until: i64, limit: u32) -> StoreResult<Vec<crate::JobRecord>> {
+    async fn claim_jobs(
+        &self,
+        now: i64,
+        locked_until: i64,
+        limit: u32,
+        claimant: crate::Claimant<'_>,
+    ) -> StoreResult<Vec<crate::JobRecord>> {
         let mut tx = self.begin_write().await?;
+        // Free: never leased, its lease ran out, or its node died (`jobs` in the subquery
+        // is the subquery's row, outside it the updated one).
+        let free = format!("(locked_until IS NULL OR locked_until <= $3 OR {})", held_by_lost_node("jobs.locked_by", 4));
         let rows = sqlx::query(&format!(
-            "UPDATE jobs SET locked_until = $1, attempts = attempts + 1 WHERE job_id IN (\
-               SELECT job_id FROM jobs WHERE run_at <= $2 AND (locked_until IS NULL OR locked_until <= $2) \
-               ORDER BY run_at LIMIT $3 {SKIP_LOCKED}) \
-             AND (locked_until IS NULL OR locked_until <= $2) RETURNING {}",
+            "UPDATE jobs SET locked_until = $1, locked_by = $2, attempts = attempts + 1 WHERE job_id IN (\
+               SELECT job_id FROM jobs WHERE run_at <= $3 AND {free} ORDER BY run_at LIMIT $5 {SKIP_LOCKED}) \
+             AND {free} RETURNING {}",
             execution_sql::JOB_COLUMNS
         ))
         .bind(locked_until)
+        .bind(claimant.node_id)
         .bind(now)
+        .bind(claimant.lost_before)
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await?;

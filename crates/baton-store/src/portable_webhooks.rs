@@ -465,14 +465,17 @@ impl crate::WebhookStore for ThisStore {
         now: i64,
         locked_until: i64,
         limit: u32,
+        claimant: crate::Claimant<'_>,
     ) -> StoreResult<Vec<crate::ClaimedDelivery>> {
         use webhooks_sql::UNDELIVERED;
         // Polled often: look with a reader first, so an idle poll never takes SQLite's writer.
         let due = sqlx::query(&format!(
             "SELECT delivery_id FROM webhook_deliveries WHERE status IN {UNDELIVERED} AND next_attempt_at <= $1 \
-             AND (locked_until IS NULL OR locked_until <= $1) LIMIT 1"
+             AND (locked_until IS NULL OR locked_until <= $1 OR {}) LIMIT 1",
+            held_by_lost_node("webhook_deliveries.locked_by", 2)
         ))
         .bind(now)
+        .bind(claimant.lost_before)
         .fetch_optional(self.reader())
         .await?;
         if due.is_none() {
@@ -481,11 +484,12 @@ impl crate::WebhookStore for ThisStore {
         let mut tx = self.begin_write().await?;
         // A delivery waits for the earlier undelivered deliveries of its ordering key to
         // the same endpoint, and for the earlier events of that key not fanned out yet.
+        // One is free when never leased, when its lease ran out, or when its node died.
         let rows = sqlx::query(&format!(
-            "UPDATE webhook_deliveries SET locked_until = $1 WHERE delivery_id IN (\
+            "UPDATE webhook_deliveries SET locked_until = $1, locked_by = $2 WHERE delivery_id IN (\
                SELECT d.delivery_id FROM webhook_deliveries d \
-               WHERE d.status IN {UNDELIVERED} AND d.next_attempt_at <= $2 \
-                 AND (d.locked_until IS NULL OR d.locked_until <= $2) \
+               WHERE d.status IN {UNDELIVERED} AND d.next_attempt_at <= $3 \
+                 AND (d.locked_until IS NULL OR d.locked_until <= $3 OR {}) \
                  AND EXISTS (SELECT 1 FROM webhook_endpoints ep WHERE ep.endpoint_id = d.endpoint_id \
                    AND (ep.enabled OR d.event_type = 'ping')) \
                  AND (d.ordering_key IS NULL OR (\
@@ -493,12 +497,16 @@ impl crate::WebhookStore for ThisStore {
                      AND p.ordering_key = d.ordering_key AND p.status IN {UNDELIVERED} AND p.event_seq < d.event_seq) \
                    AND NOT EXISTS (SELECT 1 FROM events ev WHERE ev.dispatched_at IS NULL \
                      AND ev.ordering_key = d.ordering_key AND ev.seq < d.event_seq))) \
-               ORDER BY d.next_attempt_at, d.event_seq LIMIT $3 {SKIP_LOCKED}) \
-             AND (locked_until IS NULL OR locked_until <= $2) RETURNING {}",
+               ORDER BY d.next_attempt_at, d.event_seq LIMIT $5 {SKIP_LOCKED}) \
+             AND (locked_until IS NULL OR locked_until <= $3 OR {}) RETURNING {}",
+            held_by_lost_node("d.locked_by", 4),
+            held_by_lost_node("webhook_deliveries.locked_by", 4),
             webhooks_sql::DELIVERY_COLUMNS
         ))
         .bind(locked_until)
+        .bind(claimant.node_id)
         .bind(now)
+        .bind(claimant.lost_before)
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await?;

@@ -33,6 +33,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (13, "due_instructions", include_str!("../migrations/postgres/0013_due_instructions.sql")),
     (14, "chargeback_listing", include_str!("../migrations/postgres/0014_chargeback_listing.sql")),
     (15, "transactions_by_instruction", include_str!("../migrations/postgres/0015_transactions_by_instruction.sql")),
+    (16, "node_heartbeats", include_str!("../migrations/postgres/0016_node_heartbeats.sql")),
 ];
 
 pub struct PostgresStore {

@@ -110,6 +110,15 @@ pub struct Initialization {
     pub signing_key: SigningKeyRecord,
 }
 
+/// The node making a claim, and which nodes count as dead: a claim records the node
+/// that made it, and a claim of a dead node may be taken over by another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claimant<'a> {
+    pub node_id: &'a str,
+    /// A node whose last heartbeat is older than this is taken for dead.
+    pub lost_before: i64,
+}
+
 /// A request's claim on an idempotency key.
 #[derive(Debug, Clone)]
 pub struct IdempotencyClaim<'a> {
@@ -120,7 +129,11 @@ pub struct IdempotencyClaim<'a> {
     pub request_hash: &'a str,
     pub now: i64,
     pub expires_at: i64,
-    /// A claim still unfinished after this long is taken to be from a crashed request.
+    /// The node running the request. An unfinished claim is taken over once its node is
+    /// dead, and never while the node lives.
+    pub claimant: Claimant<'a>,
+    /// A claim recorded without a node (by an older version) is taken to be from a
+    /// crashed request once it is still unfinished after this long.
     pub stale_after_ms: i64,
 }
 
@@ -136,6 +149,10 @@ pub struct StoredResponse {
 pub enum IdempotencyBegin {
     /// The key is now claimed by this request.
     Started,
+    /// The key is now claimed by this request, taken over from an unfinished claim of
+    /// the same request (claimed at `earlier_claimed_at`) whose node died: that earlier
+    /// try may have taken effect before it was cut off.
+    TakenOver { earlier_claimed_at: i64 },
     /// Another request with this key is still running.
     InProgress,
     /// The key was used with a different request.

@@ -49,6 +49,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (13, "due_instructions", include_str!("../migrations/sqlite/0013_due_instructions.sql")),
     (14, "chargeback_listing", include_str!("../migrations/sqlite/0014_chargeback_listing.sql")),
     (15, "transactions_by_instruction", include_str!("../migrations/sqlite/0015_transactions_by_instruction.sql")),
+    (16, "node_heartbeats", include_str!("../migrations/sqlite/0016_node_heartbeats.sql")),
 ];
 
 pub struct SqliteStore {

@@ -210,11 +210,18 @@ pub trait WebhookStore: Send + Sync + 'static {
         delivery_id: &str,
     ) -> StoreResult<()>;
 
-    /// Leases up to `limit` due deliveries of enabled endpoints until `locked_until`.
-    /// A delivery waits while an earlier event with the same ordering key to the same
-    /// endpoint is undelivered (not yet tried, or failing and to be retried) or not yet
-    /// fanned out. Safe across nodes: no delivery is leased twice at once.
-    async fn claim_deliveries(&self, now: i64, locked_until: i64, limit: u32) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Leases up to `limit` due deliveries of enabled endpoints to `claimant` until
+    /// `locked_until`. A delivery waits while an earlier event with the same ordering key
+    /// to the same endpoint is undelivered (not yet tried, or failing and to be retried)
+    /// or not yet fanned out. Safe across nodes: no delivery is leased twice at once; a
+    /// lease is free once it runs out or its node is dead.
+    async fn claim_deliveries(
+        &self,
+        now: i64,
+        locked_until: i64,
+        limit: u32,
+        claimant: crate::Claimant<'_>,
+    ) -> StoreResult<Vec<ClaimedDelivery>>;
 
     /// Records an attempt and the delivery's new state, if the delivery is still leased
     /// as `locked_until` (a worker whose lease expired and was retaken records its

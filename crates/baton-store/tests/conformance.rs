@@ -8,9 +8,9 @@ use baton_domain::{Address, Country, Role, RoleSet, SchemeKind, TenantStatus};
 use baton_domain::{InstrumentState, InstrumentType, StateReason};
 use baton_store::testing::PgTestDatabase;
 use baton_store::{
-    AccountRecord, ApiKeyRecord, Backend, IdempotencyBegin, IdempotencyClaim, Initialization, KeyChange, KeyOwner,
-    LicenseRecord, PostgresStore, SigningKeyRecord, SqliteStore, Store, StoreError, StoreResult, StoredResponse,
-    TenantRecord,
+    AccountRecord, ApiKeyRecord, Backend, Claimant, IdempotencyBegin, IdempotencyClaim, Initialization, KeyChange,
+    KeyOwner, LicenseRecord, PostgresStore, SigningKeyRecord, SqliteStore, Store, StoreError, StoreResult,
+    StoredResponse, TenantRecord,
 };
 use baton_store::{
     AppLimits, DraftRecord, DraftWrite, InstalledAppRecord, RewardAccountRecord, RewardGroupMember, RewardGroupRecord,
@@ -103,6 +103,8 @@ conformance! {
     scenario_idempotency_expiry_and_purge => sqlite_idempotency_expiry_and_purge, postgres_idempotency_expiry_and_purge;
     scenario_idempotency_concurrent => sqlite_idempotency_concurrent, postgres_idempotency_concurrent
         [flavor = "multi_thread", worker_threads = 2];
+    scenario_idempotency_dead_and_live_nodes => sqlite_idempotency_dead_and_live_nodes,
+        postgres_idempotency_dead_and_live_nodes;
     scenario_signing_keys => sqlite_signing_keys, postgres_signing_keys;
     scenario_installed_apps => sqlite_installed_apps, postgres_installed_apps;
     scenario_app_limits => sqlite_app_limits, postgres_app_limits;
@@ -160,6 +162,11 @@ conformance! {
     scenario_routing_version => sqlite_routing_version, postgres_routing_version;
     scenario_jobs_are_claimed_once => sqlite_jobs_are_claimed_once, postgres_jobs_are_claimed_once
         [flavor = "multi_thread", worker_threads = 4];
+    scenario_job_leases_of_dead_and_live_nodes => sqlite_job_leases_of_dead_and_live_nodes,
+        postgres_job_leases_of_dead_and_live_nodes;
+    scenario_pending_attempts_of_dead_nodes => sqlite_pending_attempts_of_dead_nodes,
+        postgres_pending_attempts_of_dead_nodes;
+    scenario_node_heartbeats => sqlite_node_heartbeats, postgres_node_heartbeats;
     scenario_refunds_capped_concurrently => sqlite_refunds_capped_concurrently,
         postgres_refunds_capped_concurrently [flavor = "multi_thread", worker_threads = 2];
     scenario_chargebacks_unique_and_guarded => sqlite_chargebacks_unique_and_guarded,
@@ -171,6 +178,10 @@ conformance! {
     scenario_webhook_batch_records => sqlite_webhook_batch_records, postgres_webhook_batch_records;
     scenario_webhook_claims_are_exclusive => sqlite_webhook_claims_are_exclusive,
         postgres_webhook_claims_are_exclusive [flavor = "multi_thread", worker_threads = 4];
+    scenario_webhook_leases_of_dead_and_live_nodes => sqlite_webhook_leases_of_dead_and_live_nodes,
+        postgres_webhook_leases_of_dead_and_live_nodes;
+    scenario_webhook_dead_node_takeover_concurrent => sqlite_webhook_dead_node_takeover_concurrent,
+        postgres_webhook_dead_node_takeover_concurrent [flavor = "multi_thread", worker_threads = 4];
     scenario_pay_by_links => sqlite_pay_by_links, postgres_pay_by_links;
     scenario_pay_by_link_status_concurrent => sqlite_pay_by_link_status_concurrent,
         postgres_pay_by_link_status_concurrent [flavor = "multi_thread", worker_threads = 2];
@@ -974,13 +985,44 @@ async fn scenario_nonces_concurrent(store: Arc<dyn Store>) {
 const SCOPE: &str = "acc_main:pk_admin";
 const DAY_MS: i64 = 86_400_000;
 const STALE_MS: i64 = 30_000;
+/// How long a node may be silent before the scenarios' claimants take it for dead.
+const LOST_MS: i64 = 5_000;
+/// The node of the scenarios that are not about dying: heard from at every moment they
+/// use ([`keep_alive`]), so only the claims themselves decide.
+const LIVE_NODE: &str = "node-live";
+
+/// `node` claiming at `now`, taking nodes silent for more than [`LOST_MS`] for dead.
+fn claimant(node: &str, now: i64) -> Claimant<'_> {
+    Claimant { node_id: node, lost_before: now - LOST_MS }
+}
+
+/// A heartbeat of `node` far in the future: it is alive at every moment a scenario uses.
+async fn keep_alive(store: &dyn Store, node: &str) {
+    store.heartbeat(node, T0, T0 + 1000 * DAY_MS).await.unwrap();
+}
+
+fn claim_by<'a>(node: &'a str, key: &'a str, hash: &'a str, now: i64, expires_at: i64) -> IdempotencyClaim<'a> {
+    IdempotencyClaim {
+        scope: SCOPE,
+        key,
+        request_hash: hash,
+        now,
+        expires_at,
+        claimant: claimant(node, now),
+        stale_after_ms: STALE_MS,
+    }
+}
 
 fn claim<'a>(key: &'a str, hash: &'a str, now: i64, expires_at: i64) -> IdempotencyClaim<'a> {
-    IdempotencyClaim { scope: SCOPE, key, request_hash: hash, now, expires_at, stale_after_ms: STALE_MS }
+    claim_by(LIVE_NODE, key, hash, now, expires_at)
+}
+
+async fn begin_by(store: &dyn Store, node: &str, key: &str, hash: &str, now: i64) -> IdempotencyBegin {
+    store.begin_idempotent(&claim_by(node, key, hash, now, now + DAY_MS)).await.expect("begin_idempotent")
 }
 
 async fn begin(store: &dyn Store, key: &str, hash: &str, now: i64) -> IdempotencyBegin {
-    store.begin_idempotent(&claim(key, hash, now, now + DAY_MS)).await.expect("begin_idempotent")
+    begin_by(store, LIVE_NODE, key, hash, now).await
 }
 
 fn response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> StoredResponse {
@@ -993,6 +1035,7 @@ fn response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> StoredRespons
 
 async fn scenario_idempotency(store: Arc<dyn Store>) {
     let store = &*store;
+    keep_alive(store, LIVE_NODE).await;
     let t = T0;
     assert_eq!(begin(store, "k1", "h1", t).await, IdempotencyBegin::Started);
     assert_eq!(begin(store, "k1", "h1", t + 1).await, IdempotencyBegin::InProgress);
@@ -1036,23 +1079,66 @@ async fn scenario_idempotency(store: Arc<dyn Store>) {
     assert_eq!(begin(store, "k2", "h3", t + 2).await, IdempotencyBegin::InProgress);
     assert_eq!(begin(store, "k2", "h1", t + 3).await, IdempotencyBegin::Mismatch);
 
-    // A claim left unfinished for longer than stale_after_ms is re-claimable.
-    assert_eq!(begin(store, "k3", "h1", t).await, IdempotencyBegin::Started);
-    assert_eq!(begin(store, "k3", "h1", t + STALE_MS - 1).await, IdempotencyBegin::InProgress);
-    assert_eq!(begin(store, "k3", "h1", t + STALE_MS + 1).await, IdempotencyBegin::Started);
-    // The new claim is fresh again.
-    assert_eq!(begin(store, "k3", "h1", t + STALE_MS + 2).await, IdempotencyBegin::InProgress);
-    // The stale claim's request, finishing or failing late, cannot touch the new claim.
+    // A claim whose node died is taken over once the node has been silent for LOST_MS.
+    store.heartbeat("node-dead", T0, t).await.unwrap();
+    assert_eq!(begin_by(store, "node-dead", "k3", "h1", t).await, IdempotencyBegin::Started);
+    assert_eq!(begin(store, "k3", "h1", t + LOST_MS).await, IdempotencyBegin::InProgress);
+    assert_eq!(begin(store, "k3", "h1", t + LOST_MS + 1).await, IdempotencyBegin::TakenOver { earlier_claimed_at: t });
+    // The new claim is held by a live node.
+    assert_eq!(begin(store, "k3", "h1", t + LOST_MS + 2).await, IdempotencyBegin::InProgress);
+    // The dead node's request, finishing or failing late, cannot touch the new claim.
     store.finish_idempotent(SCOPE, "k3", t, &response(200, &[], b"late")).await.unwrap();
     store.abandon_idempotent(SCOPE, "k3", t).await.unwrap();
-    assert_eq!(begin(store, "k3", "h1", t + STALE_MS + 2).await, IdempotencyBegin::InProgress);
+    assert_eq!(begin(store, "k3", "h1", t + LOST_MS + 2).await, IdempotencyBegin::InProgress);
     let k3 = response(200, &[("x-k", "3")], b"three");
-    store.finish_idempotent(SCOPE, "k3", t + STALE_MS + 1, &k3).await.unwrap();
-    assert_eq!(begin(store, "k3", "h1", t + STALE_MS + 3).await, IdempotencyBegin::Replay(k3));
+    store.finish_idempotent(SCOPE, "k3", t + LOST_MS + 1, &k3).await.unwrap();
+    assert_eq!(begin(store, "k3", "h1", t + LOST_MS + 3).await, IdempotencyBegin::Replay(k3));
+}
+
+async fn scenario_idempotency_dead_and_live_nodes(store: Arc<dyn Store>) {
+    use IdempotencyBegin::*;
+    let store = &*store;
+    let t = T0;
+    // A live node's claim is never taken over, however long its request runs (far
+    // beyond `stale_after_ms`): its heartbeat holds it.
+    store.heartbeat("node-a", t, t).await.unwrap();
+    assert_eq!(begin_by(store, "node-a", "slow", "h", t).await, Started);
+    let hour = 3_600_000;
+    for later in [LOST_MS, 10 * STALE_MS, hour] {
+        store.heartbeat("node-a", t, t + later).await.unwrap();
+        assert_eq!(begin_by(store, "node-b", "slow", "h", t + later + LOST_MS).await, InProgress, "{later}");
+    }
+    // An old heartbeat written late does not make the node look older.
+    store.heartbeat("node-a", t, t).await.unwrap();
+    assert_eq!(begin_by(store, "node-b", "slow", "h", t + hour + LOST_MS).await, InProgress);
+    // Once it stops, its claim is taken over a few seconds later, as a take-over.
+    let last = t + hour;
+    assert_eq!(begin_by(store, "node-b", "slow", "h", last + LOST_MS + 1).await, TakenOver { earlier_claimed_at: t });
+
+    // A claim of a node never heard from is free at once (a node beats before it claims).
+    assert_eq!(begin_by(store, "node-silent", "k-silent", "h", t).await, Started);
+    store.heartbeat("node-b", t, t).await.unwrap();
+    assert_eq!(begin_by(store, "node-b", "k-silent", "h", t + 1).await, TakenOver { earlier_claimed_at: t });
+
+    // Another request with the key of a dead node's claim starts afresh: it cannot
+    // have been what the dead node was doing.
+    store.heartbeat("node-c", t, t).await.unwrap();
+    assert_eq!(begin_by(store, "node-c", "k-other", "h1", t).await, Started);
+    assert_eq!(begin_by(store, "node-b", "k-other", "h2", t + LOST_MS).await, Mismatch, "node-c still lives");
+    assert_eq!(begin_by(store, "node-b", "k-other", "h2", t + LOST_MS + 1).await, Started);
+    store.heartbeat("node-b", t, t + LOST_MS + 2).await.unwrap();
+    assert_eq!(begin_by(store, "node-c", "k-other", "h1", t + LOST_MS + 2).await, Mismatch);
+
+    // A finished claim is never taken over, whoever made it.
+    assert_eq!(begin_by(store, "node-c", "k-done", "h", t).await, Started);
+    let done = response(201, &[], b"done");
+    store.finish_idempotent(SCOPE, "k-done", t, &done).await.unwrap();
+    assert_eq!(begin_by(store, "node-b", "k-done", "h", t + DAY_MS - 1).await, Replay(done));
 }
 
 async fn scenario_idempotency_expiry_and_purge(store: Arc<dyn Store>) {
     let store = &*store;
+    keep_alive(store, LIVE_NODE).await;
     let t = T0;
     let short = |key: &'static str, now: i64| claim(key, "h", now, t + 5_000);
 
@@ -1085,25 +1171,31 @@ async fn scenario_idempotency_expiry_and_purge(store: Arc<dyn Store>) {
 
 async fn scenario_idempotency_concurrent(store: Arc<dyn Store>) {
     let racers = 8;
-    let begin_all = |base: i64| {
+    // The first claim is made by a node that then dies; the second round by a live one.
+    store.heartbeat("node-dying", T0, T0 + racers as i64).await.unwrap();
+    keep_alive(&*store, LIVE_NODE).await;
+    let begin_all = |node: &'static str, base: i64| {
         let store = store.clone();
         race(racers, move |i| {
             let store = store.clone();
-            async move { begin(&*store, "k_race", "h_race", base + i as i64).await }
+            async move { begin_by(&*store, node, "k_race", "h_race", base + i as i64).await }
         })
     };
-    let count =
-        |outcomes: &[IdempotencyBegin], wanted: IdempotencyBegin| outcomes.iter().filter(|o| **o == wanted).count();
+    let count = |outcomes: &[IdempotencyBegin], wanted: fn(&IdempotencyBegin) -> bool| {
+        outcomes.iter().filter(|o| wanted(o)).count()
+    };
+    let in_progress = |o: &IdempotencyBegin| *o == IdempotencyBegin::InProgress;
 
     // A new key: one claim.
-    let outcomes = begin_all(T0).await;
-    assert_eq!(count(&outcomes, IdempotencyBegin::Started), 1, "new key: {outcomes:?}");
-    assert_eq!(count(&outcomes, IdempotencyBegin::InProgress), racers - 1, "new key: {outcomes:?}");
+    let outcomes = begin_all("node-dying", T0).await;
+    assert_eq!(count(&outcomes, |o| *o == IdempotencyBegin::Started), 1, "new key: {outcomes:?}");
+    assert_eq!(count(&outcomes, in_progress), racers - 1, "new key: {outcomes:?}");
 
-    // A stale claim: again exactly one re-claim.
-    let outcomes = begin_all(T0 + racers as i64 + STALE_MS).await;
-    assert_eq!(count(&outcomes, IdempotencyBegin::Started), 1, "stale claim: {outcomes:?}");
-    assert_eq!(count(&outcomes, IdempotencyBegin::InProgress), racers - 1, "stale claim: {outcomes:?}");
+    // The claim of the dead node: exactly one take-over.
+    let outcomes = begin_all(LIVE_NODE, T0 + racers as i64 + LOST_MS + 1).await;
+    let taken = |o: &IdempotencyBegin| matches!(o, IdempotencyBegin::TakenOver { .. });
+    assert_eq!(count(&outcomes, taken), 1, "dead node's claim: {outcomes:?}");
+    assert_eq!(count(&outcomes, in_progress), racers - 1, "dead node's claim: {outcomes:?}");
 }
 
 // Scenarios: signing keys -------------------------------------------------------------
@@ -2871,6 +2963,7 @@ fn attempt(tenant_id: &str, id: &str) -> baton_store::TransactionRecord {
         created_at: T0,
         updated_at: T0,
         finished_at: None,
+        node_id: None,
     }
 }
 
@@ -3332,6 +3425,7 @@ async fn scenario_routing_version(store: Arc<dyn Store>) {
 async fn scenario_jobs_are_claimed_once(store: Arc<dyn Store>) {
     use baton_store::{Change, JobRecord};
     two_tenants(&*store).await;
+    keep_alive(&*store, LIVE_NODE).await;
     let job = |n: usize| JobRecord {
         job_id: format!("job-{n}"),
         kind: "test".into(),
@@ -3359,7 +3453,7 @@ async fn scenario_jobs_are_claimed_once(store: Arc<dyn Store>) {
         let (store, barrier) = (store.clone(), barrier.clone());
         handles.push(tokio::spawn(async move {
             barrier.wait().await;
-            store.claim_jobs(T0 + 100, T0 + 10_000, 8).await.unwrap()
+            store.claim_jobs(T0 + 100, T0 + 10_000, 8, claimant(LIVE_NODE, T0 + 100)).await.unwrap()
         }));
     }
     let mut claimed = Vec::new();
@@ -3375,15 +3469,104 @@ async fn scenario_jobs_are_claimed_once(store: Arc<dyn Store>) {
     assert_eq!(claimed, expected, "19 due jobs, each claimed once");
 
     // Leased jobs are not claimed again until the lease ends; then they are.
-    assert!(store.claim_jobs(T0 + 200, T0 + 10_000, 50).await.unwrap().is_empty());
+    assert!(store.claim_jobs(T0 + 200, T0 + 10_000, 50, claimant(LIVE_NODE, T0 + 200)).await.unwrap().is_empty());
     store.retry_job("job-3", T0 + 300, "boom").await.unwrap();
-    let again = store.claim_jobs(T0 + 300, T0 + 20_000, 50).await.unwrap();
+    let again = store.claim_jobs(T0 + 300, T0 + 20_000, 50, claimant(LIVE_NODE, T0 + 300)).await.unwrap();
     assert_eq!(again.iter().map(|j| (j.job_id.as_str(), j.attempts)).collect::<Vec<_>>(), [("job-3", 2)]);
     assert_eq!(again[0].last_error.as_deref(), Some("boom"));
-    let expired = store.claim_jobs(T0 + 10_000, T0 + 30_000, 50).await.unwrap();
+    let expired = store.claim_jobs(T0 + 10_000, T0 + 30_000, 50, claimant(LIVE_NODE, T0 + 10_000)).await.unwrap();
     assert_eq!(expired.len(), 18, "the others' leases ended");
     assert!(store.apply(&[Change::DeleteJob { job_id: "job-3".into() }], T0).await.unwrap());
     assert_eq!(store.job("test", "subject-3").await.unwrap(), None);
+}
+
+async fn scenario_job_leases_of_dead_and_live_nodes(store: Arc<dyn Store>) {
+    use baton_store::{Change, JobRecord};
+    two_tenants(&*store).await;
+    let t = T0;
+    let job = JobRecord {
+        job_id: "job-1".into(),
+        kind: "test".into(),
+        subject_id: "subject-1".into(),
+        tenant_id: Some("t_1".into()),
+        payload: "{}".into(),
+        run_at: t,
+        attempts: 0,
+        last_error: None,
+        created_at: t,
+    };
+    assert!(store.apply(&[Change::ScheduleJob(job)], t).await.unwrap());
+    let claim = |node: &'static str, now: i64| {
+        let store = store.clone();
+        async move {
+            let jobs = store.claim_jobs(now, now + 120_000, 10, claimant(node, now)).await.unwrap();
+            jobs.into_iter().map(|j| (j.job_id, j.attempts)).collect::<Vec<_>>()
+        }
+    };
+    let job1 = |attempts: i64| vec![("job-1".to_string(), attempts)];
+    store.heartbeat("node-a", t, t).await.unwrap();
+    store.heartbeat("node-b", t, t).await.unwrap();
+    assert_eq!(claim("node-a", t).await, job1(1));
+    // While node-a beats, its lease holds until it runs out.
+    store.heartbeat("node-a", t, t + 100_000).await.unwrap();
+    assert_eq!(claim("node-b", t + 100_000 + LOST_MS).await, []);
+    store.heartbeat("node-a", t, t + 119_999).await.unwrap();
+    // A lease that ran out is free even if its node lives (it lost track of the job).
+    store.heartbeat("node-b", t, t + 120_000).await.unwrap();
+    assert_eq!(claim("node-b", t + 120_000).await, job1(2));
+    // node-b dies: its lease is taken over LOST_MS after it was last heard from.
+    store.heartbeat("node-a", t, t + 120_000 + LOST_MS + 1).await.unwrap();
+    assert_eq!(claim("node-a", t + 120_000 + LOST_MS).await, []);
+    assert_eq!(claim("node-a", t + 120_000 + LOST_MS + 1).await, job1(3));
+}
+
+async fn scenario_pending_attempts_of_dead_nodes(store: Arc<dyn Store>) {
+    use baton_domain::TransactionStatus;
+    use baton_store::Change;
+    two_tenants(&*store).await;
+    let order = order_record("t_1", "o-1", "REF1");
+    store.create_order(&order, &[], &[instruction_record("t_1", "o-1", "i-1", "C1")]).await.unwrap();
+    let of = |id: &str, node: Option<&str>, status: TransactionStatus| {
+        let t = baton_store::TransactionRecord { node_id: node.map(String::from), status, ..attempt("t_1", id) };
+        Change::InsertTransaction(Box::new(t))
+    };
+    let changes = [
+        of("tx-a", Some("node-a"), TransactionStatus::Pending),
+        of("tx-b", Some("node-b"), TransactionStatus::Pending),
+        of("tx-older-version", None, TransactionStatus::Pending),
+        of("tx-done", Some("node-a"), TransactionStatus::Settled),
+    ];
+    assert!(store.apply(&changes, T0).await.unwrap());
+    let stale = |now: i64| {
+        let store = store.clone();
+        async move {
+            let found = store.stale_pending_transactions(now - 60_000, now - LOST_MS, 10).await.unwrap();
+            let mut ids: Vec<String> = found.into_iter().map(|t| t.transaction_id).collect();
+            ids.sort();
+            ids
+        }
+    };
+    store.heartbeat("node-a", T0, T0).await.unwrap();
+    keep_alive(&*store, "node-b").await;
+    // A live node's call is its own...
+    assert_eq!(stale(T0 + LOST_MS).await, Vec::<String>::new());
+    store.heartbeat("node-a", T0, T0 + 20_000).await.unwrap();
+    assert_eq!(stale(T0 + 20_000 + LOST_MS).await, Vec::<String>::new());
+    // ...a dead node's is synced once the node has been silent for LOST_MS,
+    assert_eq!(stale(T0 + 20_000 + LOST_MS + 1).await, ["tx-a"]);
+    // and any attempt still PENDING after `stale_after` lost its answer.
+    assert_eq!(stale(T0 + 60_001).await, ["tx-a", "tx-b", "tx-older-version"]);
+}
+
+async fn scenario_node_heartbeats(store: Arc<dyn Store>) {
+    store.heartbeat("node-1", T0, T0).await.unwrap();
+    store.heartbeat("node-2", T0, T0 + DAY_MS).await.unwrap();
+    // A late write of an older heartbeat does not move a node back.
+    store.heartbeat("node-2", T0, T0 + 1).await.unwrap();
+    assert_eq!(store.forget_nodes(T0 + 1).await.unwrap(), 1);
+    assert_eq!(store.forget_nodes(T0 + 1).await.unwrap(), 0);
+    assert_eq!(store.forget_nodes(T0 + DAY_MS).await.unwrap(), 0, "node-2 was heard from at T0 + DAY_MS");
+    assert_eq!(store.forget_nodes(T0 + DAY_MS + 1).await.unwrap(), 1);
 }
 
 // Refunds and chargebacks ----------------------------------------------------------------
@@ -3433,6 +3616,7 @@ async fn settled_debit_in(store: &dyn Store, tenant_id: &str, n: u32) -> Transac
         created_at: T0,
         updated_at: T0,
         finished_at: Some(T0),
+        node_id: None,
     };
     assert!(store.apply(&[Change::InsertTransaction(Box::new(tx.clone()))], T0).await.unwrap());
     tx
@@ -3844,6 +4028,7 @@ async fn scenario_webhook_deliveries_in_order(store: Arc<dyn Store>) {
     use baton_domain::EventType::*;
     use baton_store::DeliveryStatus;
     two_tenants(&*store).await;
+    keep_alive(&*store, LIVE_NODE).await;
     store.insert_webhook_endpoint(&endpoint("ep", Some("t_1"), &["*"])).await.unwrap();
     let changes = [
         wh_event("a1", Some("t_1"), InstructionProcessing, Some("i-a")),
@@ -3855,7 +4040,7 @@ async fn scenario_webhook_deliveries_in_order(store: Arc<dyn Store>) {
     store.dispatch_events(T0, 100, &ids).await.unwrap();
 
     // Only the first event of each instruction is claimable.
-    let first = store.claim_deliveries(T0, T0 + 1000, 10).await.unwrap();
+    let first = store.claim_deliveries(T0, T0 + 1000, 10, claimant(LIVE_NODE, T0)).await.unwrap();
     let claimed: Vec<&str> = first.iter().map(|c| c.event.event_id.as_str()).collect();
     assert_eq!(claimed, ["a1", "b1"]);
     assert_eq!(first[0].endpoint.url, "https://example.com/ep");
@@ -3872,10 +4057,10 @@ async fn scenario_webhook_deliveries_in_order(store: Arc<dyn Store>) {
     assert!(store.record_attempt(T0 + 1000, &succeeded(&first[1], T0), T0).await.unwrap());
     let ep = store.webhook_endpoint(ACCOUNT, Some("t_1"), "ep").await.unwrap().unwrap();
     assert_eq!(ep.failing_since, None, "any success ends the endpoint's failing run");
-    assert!(store.claim_deliveries(T0 + 1, T0 + 1000, 10).await.unwrap().is_empty());
+    assert!(store.claim_deliveries(T0 + 1, T0 + 1000, 10, claimant(LIVE_NODE, T0 + 1)).await.unwrap().is_empty());
 
     // The retry falls due, succeeds, and a2 follows.
-    let retry = store.claim_deliveries(T0 + 60_000, T0 + 61_000, 10).await.unwrap();
+    let retry = store.claim_deliveries(T0 + 60_000, T0 + 61_000, 10, claimant(LIVE_NODE, T0 + 60_000)).await.unwrap();
     assert_eq!(retry.iter().map(|c| c.event.event_id.as_str()).collect::<Vec<_>>(), ["a1"]);
     assert_eq!(retry[0].delivery.attempts, 1);
     // A stale lease holder cannot overwrite the state, but its attempt is logged.
@@ -3883,7 +4068,7 @@ async fn scenario_webhook_deliveries_in_order(store: Arc<dyn Store>) {
     let mut ok = succeeded(&retry[0], T0 + 60_000);
     ok.attempt.attempt = 3;
     assert!(store.record_attempt(T0 + 61_000, &ok, T0 + 60_000).await.unwrap());
-    let next = store.claim_deliveries(T0 + 60_000, T0 + 61_000, 10).await.unwrap();
+    let next = store.claim_deliveries(T0 + 60_000, T0 + 61_000, 10, claimant(LIVE_NODE, T0 + 60_000)).await.unwrap();
     assert_eq!(next.iter().map(|c| c.event.event_id.as_str()).collect::<Vec<_>>(), ["a2"]);
 
     // The listing shows attempts and filters by type, status and time.
@@ -3919,12 +4104,20 @@ async fn scenario_webhook_deliveries_in_order(store: Arc<dyn Store>) {
     let ep = store.webhook_endpoint(ACCOUNT, Some("t_1"), "ep").await.unwrap().unwrap();
     assert!(!ep.enabled);
     assert_eq!(ep.disabled_reason.as_deref(), Some("FAILING"));
-    assert!(store.claim_deliveries(T0 + 80_000, T0 + 81_000, 10).await.unwrap().is_empty(), "disabled: nothing sent");
+    assert!(
+        store
+            .claim_deliveries(T0 + 80_000, T0 + 81_000, 10, claimant(LIVE_NODE, T0 + 80_000))
+            .await
+            .unwrap()
+            .is_empty(),
+        "disabled: nothing sent"
+    );
 }
 
 async fn scenario_webhook_claims_are_exclusive(store: Arc<dyn Store>) {
     use baton_domain::EventType::*;
     two_tenants(&*store).await;
+    keep_alive(&*store, LIVE_NODE).await;
     for n in 0..3 {
         store.insert_webhook_endpoint(&endpoint(&format!("ep-{n}"), Some("t_1"), &["*"])).await.unwrap();
     }
@@ -3963,7 +4156,7 @@ async fn scenario_webhook_claims_are_exclusive(store: Arc<dyn Store>) {
         async move {
             let mut idle = 0;
             while idle < 3 {
-                let claimed = store.claim_deliveries(T0, T0 + 600_000, 5).await.unwrap();
+                let claimed = store.claim_deliveries(T0, T0 + 600_000, 5, claimant(LIVE_NODE, T0)).await.unwrap();
                 if claimed.is_empty() {
                     idle += 1;
                     tokio::task::yield_now().await;
@@ -3997,6 +4190,7 @@ async fn scenario_webhook_batch_records(store: Arc<dyn Store>) {
     use baton_domain::EventType::*;
     use baton_store::DeliveryStatus;
     two_tenants(&*store).await;
+    keep_alive(&*store, LIVE_NODE).await;
     store.insert_webhook_endpoint(&endpoint("ep-a", Some("t_1"), &["*"])).await.unwrap();
     store.insert_webhook_endpoint(&endpoint("ep-b", Some("t_1"), &["instruction.settled"])).await.unwrap();
     let changes = [
@@ -4005,7 +4199,7 @@ async fn scenario_webhook_batch_records(store: Arc<dyn Store>) {
     ];
     assert!(store.apply(&changes, T0).await.unwrap());
     store.dispatch_events(T0, 100, &counter_ids()).await.unwrap();
-    let claimed = store.claim_deliveries(T0, T0 + 1000, 10).await.unwrap();
+    let claimed = store.claim_deliveries(T0, T0 + 1000, 10, claimant(LIVE_NODE, T0)).await.unwrap();
     assert_eq!(claimed.len(), 4);
     // ep-a: one success, one failure; ep-b: two failures, one of them with a lapsed lease.
     let mut batch = Vec::new();
@@ -4052,6 +4246,99 @@ async fn scenario_webhook_batch_records(store: Arc<dyn Store>) {
         let attempts = &listed.iter().find(|(x, _)| x.delivery_id == d.delivery_id).unwrap().1;
         assert_eq!(attempts.len(), 1, "every attempt is logged");
     }
+}
+
+async fn scenario_webhook_leases_of_dead_and_live_nodes(store: Arc<dyn Store>) {
+    use baton_domain::EventType::*;
+    two_tenants(&*store).await;
+    store.insert_webhook_endpoint(&endpoint("ep", Some("t_1"), &["*"])).await.unwrap();
+    let changes = [
+        wh_event("p", Some("t_1"), InstructionProcessing, Some("i-1")),
+        wh_event("s", Some("t_1"), InstructionSettled, Some("i-1")),
+    ];
+    assert!(store.apply(&changes, T0).await.unwrap());
+    store.dispatch_events(T0, 100, &counter_ids()).await.unwrap();
+    let claim = |node: &'static str, now: i64| {
+        let store = store.clone();
+        async move { store.claim_deliveries(now, now + 600_000, 10, claimant(node, now)).await.unwrap() }
+    };
+    let ids =
+        |claimed: &[baton_store::ClaimedDelivery]| claimed.iter().map(|c| c.event.event_id.clone()).collect::<Vec<_>>();
+    let t = T0;
+    store.heartbeat("node-a", t, t).await.unwrap();
+    keep_alive(&*store, "node-b").await;
+    let a = claim("node-a", t).await;
+    assert_eq!(ids(&a), ["p"]);
+    // While node-a beats, the delivery stays its own, however slow the receiver.
+    for later in [1_000, 4 * LOST_MS, 300_000] {
+        store.heartbeat("node-a", t, t + later).await.unwrap();
+        assert!(claim("node-b", t + later + LOST_MS).await.is_empty(), "{later}");
+    }
+    // node-a dies (last heard from at t + 300_000): node-b takes the delivery over
+    // LOST_MS later, long before the lease would run out.
+    let dead = t + 300_000 + LOST_MS + 1;
+    let b = claim("node-b", dead).await;
+    assert_eq!(ids(&b), ["p"]);
+    assert_eq!(b[0].delivery.attempts, 0);
+    // The next event of the instruction still waits behind it, and node-a's record of
+    // its send, coming late, cannot overwrite node-b's lease.
+    assert!(claim("node-b", dead + 1).await.is_empty(), "in order");
+    assert!(!store.record_attempt(t + 600_000, &succeeded(&a[0], dead), dead).await.unwrap());
+    assert!(store.record_attempt(dead + 600_000, &succeeded(&b[0], dead + 2), dead + 2).await.unwrap());
+    assert_eq!(ids(&claim("node-b", dead + 3).await), ["s"]);
+}
+
+async fn scenario_webhook_dead_node_takeover_concurrent(store: Arc<dyn Store>) {
+    use baton_domain::EventType::*;
+    two_tenants(&*store).await;
+    store.insert_webhook_endpoint(&endpoint("ep", Some("t_1"), &["*"])).await.unwrap();
+    let mut changes = Vec::new();
+    for i in 0..30 {
+        changes.push(wh_event(&format!("p-{i}"), Some("t_1"), InstructionProcessing, Some(&format!("i-{i}"))));
+        changes.push(wh_event(&format!("s-{i}"), Some("t_1"), InstructionSettled, Some(&format!("i-{i}"))));
+    }
+    assert!(store.apply(&changes, T0).await.unwrap());
+    store.dispatch_events(T0, 100, &counter_ids()).await.unwrap();
+    // A node leases the first event of every instruction, then dies.
+    store.heartbeat("node-dead", T0, T0).await.unwrap();
+    let held = store.claim_deliveries(T0, T0 + 600_000, 100, claimant("node-dead", T0)).await.unwrap();
+    assert_eq!(held.len(), 30);
+
+    // Four live nodes race for what it held: each delivery goes out once, in order.
+    let now = T0 + LOST_MS + 1;
+    let sent = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    race(4, |i| {
+        let (store, sent) = (store.clone(), sent.clone());
+        async move {
+            let node: &'static str = ["node-0", "node-1", "node-2", "node-3"][i];
+            keep_alive(&*store, node).await;
+            let mut idle = 0;
+            while idle < 3 {
+                let claimed = store.claim_deliveries(now, now + 600_000, 4, claimant(node, now)).await.unwrap();
+                if claimed.is_empty() {
+                    idle += 1;
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                idle = 0;
+                for c in claimed {
+                    sent.lock().unwrap().push(c.event.event_id.clone());
+                    assert!(store.record_attempt(now + 600_000, &succeeded(&c, now), now).await.unwrap());
+                }
+            }
+        }
+    })
+    .await;
+    let sent = sent.lock().unwrap().clone();
+    let mut unique = sent.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((sent.len(), unique.len()), (60, 60), "each delivery sent once: {sent:?}");
+    for i in 0..30 {
+        let position = |id: String| sent.iter().position(|e| *e == id).unwrap();
+        assert!(position(format!("p-{i}")) < position(format!("s-{i}")), "i-{i} in order");
+    }
+    assert_eq!(store.undelivered_count().await.unwrap(), 0);
 }
 
 // Checkout sessions ----------------------------------------------------------------------

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use baton_connectors::Connectors;
+use baton_engine::liveness::HEARTBEAT_EVERY;
 use baton_engine::{Clock, Engine, EngineConfig, ExecutionConfig, InitialCredentials, StartupCheck};
 use baton_http::{AppState, HttpSettings};
 use baton_store::{PostgresStore, SqliteStore, Store};
@@ -266,6 +267,8 @@ pub async fn start_with(
         delivery: config.delivery.clone(),
     };
     let engine = build_engine_calling(&config.store, settings, clock, connectors).await?;
+    // Heard from before it claims anything: the claims of a node without a heartbeat are free.
+    engine.heartbeat().await.map_err(|e| anyhow::anyhow!("{e}")).context("writing the node's first heartbeat")?;
     let initial_credentials = match engine.check_startup().await.map_err(|e| anyhow::anyhow!("{e}"))? {
         StartupCheck::Initialized => None,
         StartupCheck::Empty => Some(initialize(&engine, &config.store.data_dir).await?),
@@ -280,6 +283,7 @@ pub async fn start_with(
         },
     );
     let (stop, stopped) = watch::channel(false);
+    spawn_heartbeat(engine.clone(), stopped.clone());
     spawn_background(state.clone(), stopped.clone());
     if let Some(interval) = config.worker_interval {
         spawn_worker(engine.clone(), interval, stopped.clone());
@@ -340,6 +344,26 @@ pub async fn start_with(
         }
     };
     Ok(RunningNode { addr, engine, initial_credentials, tls: config.tls.is_some(), stop, server })
+}
+
+/// Writes the node's heartbeat every [`HEARTBEAT_EVERY`] until shutdown. Its own task, so
+/// that no other background work can delay it: while it beats, no other node takes over
+/// what this one holds; once it stops (a crash), they do within seconds.
+fn spawn_heartbeat(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut beats = tokio::time::interval(HEARTBEAT_EVERY);
+        beats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => break,
+                _ = beats.tick() => {
+                    if let Err(e) = engine.heartbeat().await {
+                        tracing::warn!(error = format!("{e:#}"), "could not write the node's heartbeat");
+                    }
+                }
+            }
+        }
+    });
 }
 
 fn spawn_background(state: AppState, mut stopped: watch::Receiver<bool>) {

@@ -30,7 +30,8 @@ pub struct TickReport {
 
 /// How many rows one step of a tick takes at most.
 const BATCH: u32 = 100;
-/// How long a claimed job is held before another worker may take it again.
+/// How long a claimed job is held before another worker may take it again (sooner if
+/// the node holding it dies).
 const JOB_LEASE: Duration = Duration::from_secs(120);
 
 impl Engine {
@@ -130,12 +131,14 @@ impl Engine {
         }
     }
 
-    /// Attempts left `PENDING` by a crash get a sync job (unless one is queued).
+    /// Attempts left `PENDING` by a crash get a sync job (unless one is queued): those
+    /// of a dead node at once, any other once it is `stale_after` old.
     async fn schedule_stale_syncs(&self) -> EngineResult<usize> {
         let now = self.now_ms();
         let before = now - self.config.execution.stale_after.as_millis() as i64;
+        let lost_before = self.claimant().lost_before;
         let mut count = 0;
-        for attempt in self.store.stale_pending_transactions(before, BATCH).await? {
+        for attempt in self.store.stale_pending_transactions(before, lost_before, BATCH).await? {
             if self.store.job(SYNC_JOB, &attempt.transaction_id).await?.is_some() {
                 continue;
             }
@@ -148,7 +151,7 @@ impl Engine {
     /// Claims and runs the due jobs; returns (succeeded, failed).
     async fn run_due_jobs(&self) -> EngineResult<(usize, usize)> {
         let now = self.now_ms();
-        let jobs = self.store.claim_jobs(now, now + JOB_LEASE.as_millis() as i64, BATCH).await?;
+        let jobs = self.store.claim_jobs(now, now + JOB_LEASE.as_millis() as i64, BATCH, self.claimant()).await?;
         let (mut ok, mut failed) = (0, 0);
         for job in jobs {
             match self.run_job(&job).await {

@@ -2,17 +2,20 @@
 //!
 //! 1. **Fan-out.** Undispatched outbox events become one delivery per enabled endpoint
 //!    that wants them, in the transaction that marks them dispatched.
-//! 2. **Claims.** Due deliveries are leased (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so
-//!    no two nodes send the same delivery at once. A delivery waits while an earlier event
-//!    of the same instruction to the same endpoint is undelivered, so an endpoint sees
-//!    an instruction's events in order.
+//! 2. **Claims.** Due deliveries are leased to the claiming node (`FOR UPDATE SKIP
+//!    LOCKED` on PostgreSQL), so no two nodes send the same delivery at once. A lease is
+//!    free again when it runs out or when its node is dead (no heartbeat for a few
+//!    seconds, see `liveness`): a crashed node's deliveries go out within seconds, a live
+//!    node's are never taken from it. A delivery waits while an earlier event of the same
+//!    instruction to the same endpoint is undelivered, so an endpoint sees an
+//!    instruction's events in order.
 //! 3. **Sending.** Each claimed delivery is POSTed concurrently (one slow receiver does
 //!    not hold the others up) with the configured timeout (10 s), no redirects, no
 //!    proxies, a capped read of the answer, to an address checked at connection time.
 //!    The body is rebuilt from the stored event, so a redelivery carries the same bytes
 //!    and the same `webhook-id`.
 //! 4. **Recording.** The attempt is written after the POST: a crash in between means the
-//!    delivery is sent again once its lease expires (at least once; receivers dedupe on
+//!    delivery is sent again once its node is seen dead (at least once; receivers dedupe on
 //!    `webhook-id`). 2xx is success; anything else is retried after 1 min, doubling to
 //!    at most 6 h, with ±20 % jitter, until the delivery is older than the retry window
 //!    (72 h), when it is given up (`DEAD`). An endpoint that has failed without a single
@@ -49,9 +52,10 @@ const BATCH: u32 = 100;
 /// Batches per round at most (a later event of an instruction becomes due as soon as the
 /// earlier one is delivered, so one round can carry a whole sequence).
 const ROUNDS: usize = 20;
-/// How long a claimed delivery is held before another worker may take it again; well
-/// above the send timeout, so a live worker always records before it lapses.
-const LEASE: Duration = Duration::from_secs(300);
+/// How long a claimed delivery is held at most (a dead node's is taken over as soon as
+/// it is seen dead). Well above the send timeout, so a live node always records before
+/// it lapses; it frees what a live node lost track of (a send task that panicked).
+const LEASE: Duration = Duration::from_secs(60);
 /// Sends in flight at once in a node's delivery loop.
 const MAX_IN_FLIGHT: usize = 256;
 /// How much of a receiver's answer is read and kept.
@@ -284,7 +288,7 @@ impl Engine {
         for _ in 0..ROUNDS {
             let now = self.now_ms();
             let lease = now + LEASE.as_millis() as i64;
-            let claimed = self.store.claim_deliveries(now, lease, BATCH).await?;
+            let claimed = self.store.claim_deliveries(now, lease, BATCH, self.claimant()).await?;
             if claimed.is_empty() {
                 break;
             }
@@ -383,7 +387,7 @@ impl Engine {
         }
         let now = self.now_ms();
         let lease = now + LEASE.as_millis() as i64;
-        let claimed = self.store.claim_deliveries(now, lease, room as u32).await?;
+        let claimed = self.store.claim_deliveries(now, lease, room as u32, self.claimant()).await?;
         let full = claimed.len() == room;
         for c in claimed {
             self.spawn_send(tasks, c, lease)?;

@@ -3,9 +3,10 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use baton_domain::{Amount, Currency, InstructionStatus};
 use baton_engine::execution::{ExecuteRequest, TransactionView};
+use baton_engine::orders::InstructionView;
 use baton_engine::EngineError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -14,6 +15,7 @@ use super::orders::{decimal, tenant, InstructionDto};
 use crate::auth::Caller;
 use crate::dto::{iso_time, ErrorEnvelope};
 use crate::error::{ApiError, ApiResult};
+use crate::idempotency::TakenOver;
 use crate::AppState;
 
 /// The OpenAPI document of this area, merged into the whole API's (`docs.rs`).
@@ -94,20 +96,32 @@ impl From<&TransactionView> for TransactionDto {
 pub async fn execute_instruction(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    taken_over: Option<Extension<TakenOver>>,
     Path((order_ref, instruction_ref)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let execution = state
-        .engine
-        .execute_instruction(tenant(&caller)?, &order_ref, &instruction_ref, ExecuteRequest::default())
-        .await?;
+    let tenant_id = tenant(&caller)?;
+    // An earlier try of this request, cut off by its node's death, may have started it.
+    if let Some(Extension(t)) = taken_over {
+        let started = state.engine.execution_started_since(tenant_id, &order_ref, &instruction_ref, t.earlier_try_at);
+        if let Some(instruction) = started.await? {
+            return Ok(executed(&instruction));
+        }
+    }
+    let execution =
+        state.engine.execute_instruction(tenant_id, &order_ref, &instruction_ref, ExecuteRequest::default()).await?;
     if let Some(decline) = execution.decline {
         return Err(ApiError::from(EngineError::from(decline.problem())));
     }
-    let status = match execution.instruction.status {
+    Ok(executed(&execution.instruction))
+}
+
+/// `200` with a settled instruction, `202` while its outcome is still to come.
+fn executed(instruction: &InstructionView) -> Response {
+    let status = match instruction.status {
         InstructionStatus::Settled => StatusCode::OK,
         _ => StatusCode::ACCEPTED,
     };
-    Ok((status, Json(InstructionDto::from(&execution.instruction))).into_response())
+    (status, Json(InstructionDto::from(instruction))).into_response()
 }
 
 /// Every attempt made for the instruction, oldest first.

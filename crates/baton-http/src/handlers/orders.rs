@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use baton_domain::{Problem, Role};
 use baton_engine::listing::Page;
 use baton_engine::orders::{
@@ -24,6 +24,7 @@ use super::created;
 use crate::auth::Caller;
 use crate::dto::{iso_time, ErrorEnvelope};
 use crate::error::{ApiError, ApiResult};
+use crate::idempotency::TakenOver;
 use crate::json::{from_value, ApiJson};
 use crate::AppState;
 
@@ -409,17 +410,30 @@ const INSTRUCTION_400: &str = "INSTRUCTION_REF_REQUIRED, INVALID_INSTRUCTION_REF
 pub async fn create_order(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    taken_over: Option<Extension<TakenOver>>,
     ApiJson(body): ApiJson<OrderRequest>,
 ) -> ApiResult<Response> {
     let instructions = body.instructions.unwrap_or_default();
     let with_instructions = !instructions.is_empty();
-    let input = OrderInput {
-        order_ref: body.order_ref,
-        instructions: instructions.into_iter().map(instruction_input).collect::<ApiResult<_>>()?,
-        metadata: body.metadata,
-        customer_defaults: defaults_input(body.customer_defaults)?,
+    // An earlier try of this request, cut off by its node's death, may have created it.
+    let resumed = match (taken_over, body.order_ref.as_deref()) {
+        (Some(Extension(t)), Some(order_ref)) => {
+            state.engine.order_created_since(tenant(&caller)?, order_ref, t.earlier_try_at).await?
+        }
+        _ => None,
     };
-    let order = state.engine.create_order(tenant(&caller)?, input).await?;
+    let order = match resumed {
+        Some(order) => order,
+        None => {
+            let input = OrderInput {
+                order_ref: body.order_ref,
+                instructions: instructions.into_iter().map(instruction_input).collect::<ApiResult<_>>()?,
+                metadata: body.metadata,
+                customer_defaults: defaults_input(body.customer_defaults)?,
+            };
+            state.engine.create_order(tenant(&caller)?, input).await?
+        }
+    };
     let location = order_location(&order.order_ref);
     if !with_instructions {
         return Ok(created(location, OrderDto::from(&order)));
