@@ -3,9 +3,9 @@
 //! webhook delivery waiting for its receiver. Two nodes share one database; the doomed
 //! one's clock stops when it "dies", so its heartbeat stops moving, which is all the
 //! others can see of a crash. Time is the test's manual clock, moved rather than waited
-//! for. (`tests/crash.rs` kills a real process.)
+//! for. (`tests/api/crash.rs` kills a real process.)
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
