@@ -155,17 +155,7 @@ pub async fn openapi_json(State(state): State<AppState>) -> Response {
 }
 
 pub async fn reference_page(State(state): State<AppState>) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'self'; base-uri 'none'; frame-ancestors 'none'",
-            ),
-        ],
-        state.docs.reference_html.clone(),
-    )
-        .into_response()
+    crate::pages::secure(state.docs.reference_html.clone().into_response(), &crate::pages::Csp::own_styles_only())
 }
 
 pub async fn stylesheet() -> Response {
@@ -187,9 +177,7 @@ impl Documents {
     }
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
+use crate::pages::escape;
 
 /// `#/components/schemas/Name` → `Name`; arrays as `[Name]`.
 fn schema_name(schema: &serde_json::Value) -> String {

@@ -15,6 +15,7 @@ mod handlers;
 pub mod idempotency;
 pub mod json;
 pub mod metrics;
+pub mod pages;
 pub mod routes;
 pub mod uri_controls;
 

@@ -29,6 +29,8 @@ use axum::Extension;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use baton_domain::text::has_nul;
+
+use crate::pages::Csp;
 use baton_domain::{CheckoutStatus, Environment, InstructionStatus, Problem};
 use baton_engine::checkout::{
     BankInput, CardInput, CheckoutAction, CheckoutClaims, CheckoutView, Ended, OpenRefusal, PayOutcome, Unavailable,
@@ -64,9 +66,7 @@ const FAILED_REDIRECT_DELAY: u32 = 6;
 ))]
 pub struct CheckoutPagesApi;
 
-/// Marks a response whose body is a page: the error envelope is not rendered over it.
-#[derive(Debug, Clone, Copy)]
-pub struct PageBody;
+pub use crate::pages::PageBody;
 
 /// Submission rate limits of the hosted pages (per node, like the API's).
 pub struct CheckoutLimits {
@@ -283,35 +283,12 @@ impl Page {
     }
 }
 
-fn nonce() -> String {
-    STANDARD.encode(rand::random::<[u8; 16]>())
-}
+use crate::pages::nonce;
 
 /// The security headers of every checkout response.
-fn page_headers(mut response: Response, nonce: &str, frame_ancestors: &[String], form_targets: &[String]) -> Response {
-    let ancestors = std::iter::once("'self'".to_string()).chain(frame_ancestors.iter().cloned()).collect::<Vec<_>>();
-    let form_action = std::iter::once("'self'".to_string()).chain(form_targets.iter().cloned()).collect::<Vec<_>>();
-    let csp = format!(
-        "default-src 'none'; style-src 'self' 'nonce-{nonce}'; script-src 'self' 'nonce-{nonce}'; \
-         img-src 'self' data:; connect-src 'none'; font-src 'none'; form-action {}; base-uri 'none'; \
-         frame-ancestors {}",
-        form_action.join(" "),
-        ancestors.join(" ")
-    );
-    let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&csp) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
-    headers.insert(
-        "permissions-policy",
-        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=(), usb=()"),
-    );
-    response.extensions_mut().insert(PageBody);
-    response
+fn page_headers(response: Response, nonce: &str, frame_ancestors: &[String], form_targets: &[String]) -> Response {
+    let csp = Csp::with_nonce(nonce).own_assets().scripts().form_action(form_targets).frame_ancestors(frame_ancestors);
+    crate::pages::secure(response, &csp)
 }
 
 fn see_other(location: &str) -> Response {

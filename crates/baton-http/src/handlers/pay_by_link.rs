@@ -19,10 +19,10 @@ use utoipa::ToSchema;
 use super::created;
 use super::orders::tenant;
 use crate::auth::Caller;
-use crate::checkout::PageBody;
 use crate::dto::{iso_time, ErrorEnvelope};
 use crate::error::ApiResult;
 use crate::json::{ApiJson, OptionalJson};
+use crate::pages::{escape, Csp};
 use crate::AppState;
 
 pub const LINKS_READ: &[Role] = &[Role::TenantTransactionRead];
@@ -311,21 +311,6 @@ pub async fn open_link(
     Ok(response)
 }
 
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Heading and text of each page, `{merchant}` filled in later.
 fn page_text(reason: LinkUnavailable, language: Language) -> (&'static str, &'static str) {
     use LinkUnavailable::*;
@@ -389,17 +374,10 @@ fn page(
     };
     let name = escape(merchant.unwrap_or(fallback));
     let text = text.replace("{merchant}", &name);
-    let nonce = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, rand::random::<[u8; 16]>());
+    let nonce = crate::pages::nonce();
     let default_theme = CheckoutTheme::default();
     let theme = theme.unwrap_or(&default_theme);
-    let frame_ancestors = std::iter::once("'self'".to_string())
-        .chain(theme.allowed_origins.iter().cloned())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let csp = format!(
-        "default-src 'none'; style-src 'nonce-{nonce}'; img-src data:; base-uri 'none'; form-action 'none'; \
-         frame-ancestors {frame_ancestors}"
-    );
+    let csp = Csp::with_nonce(&nonce).frame_ancestors(&theme.allowed_origins);
     let merchant_line = merchant.map(|m| format!("<p class=\"merchant\">{}</p>", escape(m))).unwrap_or_default();
     // The brand colour is `#rrggbb` and the stylesheet sanitised, so both are safe here.
     let html = format!(
@@ -419,12 +397,5 @@ fn page(
         LinkUnavailable::Expired | LinkUnavailable::Cancelled | LinkUnavailable::NotPayable => StatusCode::GONE,
         LinkUnavailable::Completed | LinkUnavailable::Processing => StatusCode::OK,
     };
-    let mut response = (status, html).into_response();
-    response.extensions_mut().insert(PageBody);
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    if let Ok(v) = HeaderValue::from_str(&csp) {
-        h.insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    response
+    crate::pages::secure((status, html).into_response(), &csp)
 }
