@@ -531,23 +531,51 @@ mod orders_sql {
             .collect()
     }
 
-    /// The events announcing `stored` instructions, if they are to be announced.
+    /// The events announcing `instructions`, if they are to be announced. Called before
+    /// the write, with the statuses the instructions are written with, so that the
+    /// bodies are built outside the transaction (and SQLite's single writer).
     pub(super) fn announcements(
-        stored: &[InstructionRecord],
+        instructions: &[InstructionRecord],
         announce: Option<&crate::Announcement>,
     ) -> StoreResult<Vec<crate::EventRecord>> {
         match announce {
-            Some(announce) => stored.iter().map(|i| announce(i)).collect(),
+            Some(announce) => instructions.iter().map(|i| announce(i)).collect(),
             None => Ok(Vec::new()),
         }
     }
 
-    /// An order to create, with its customer defaults and instructions.
+    /// The announcements to write for `stored` instructions, given those made before
+    /// the write (`announced`, one per instruction or none): each as made, except for the
+    /// instructions whose status the re-resolution changed, announced again as stored.
+    pub(super) fn announced_as_stored<'e>(
+        announced: &'e [crate::EventRecord],
+        stored: &[InstructionRecord],
+        changes: &StatusChanges,
+        announce: Option<&crate::Announcement>,
+    ) -> StoreResult<Vec<std::borrow::Cow<'e, crate::EventRecord>>> {
+        use std::borrow::Cow;
+        let Some(announce) = announce else { return Ok(Vec::new()) };
+        if announced.len() != stored.len() {
+            return stored.iter().map(|i| Ok(Cow::Owned(announce(i)?))).collect();
+        }
+        stored
+            .iter()
+            .zip(announced)
+            .map(|(i, before)| match changes.contains_key(&i.instruction_id) {
+                true => Ok(Cow::Owned(announce(i)?)),
+                false => Ok(Cow::Borrowed(before)),
+            })
+            .collect()
+    }
+
+    /// An order to create, with its customer defaults and instructions, and the events
+    /// announcing the instructions as given (see [`announcements`]).
     pub(super) struct NewOrder<'a> {
         pub(super) order: &'a OrderRecord,
         pub(super) defaults: &'a [CustomerDefaultRecord],
         pub(super) instructions: &'a [InstructionRecord],
         pub(super) announce: Option<&'a crate::Announcement>,
+        pub(super) announced: &'a [crate::EventRecord],
     }
 
     /// Writes one new order, its defaults and its instructions in the caller's
@@ -576,8 +604,8 @@ mod orders_sql {
         insert_instructions(tx, &instructions).await?;
         let changes = refresh(tx, &order.tenant_id, &order.order_id, None, order.updated_at).await?;
         let stored = as_stored(&instructions, &changes);
-        let events = announcements(&stored, new.announce)?;
-        super::execution_sql::insert_events(tx, &events.iter().collect::<Vec<_>>()).await?;
+        let events = announced_as_stored(new.announced, &stored, &changes, new.announce)?;
+        super::execution_sql::insert_events(tx, &events.iter().map(|e| e.as_ref()).collect::<Vec<_>>()).await?;
         Ok(stored)
     }
 }
@@ -591,7 +619,9 @@ impl crate::OrderStore for ThisStore {
         instructions: &[crate::InstructionRecord],
         announce: Option<crate::Announcement>,
     ) -> StoreResult<Vec<crate::InstructionRecord>> {
-        self.write_order(orders_sql::NewOrder { order, defaults, instructions, announce: announce.as_ref() }).await
+        let announce = announce.as_ref();
+        let announced = orders_sql::announcements(instructions, announce)?;
+        self.write_order(orders_sql::NewOrder { order, defaults, instructions, announce, announced: &announced }).await
     }
 
     async fn order(&self, tenant_id: &str, order_ref: &str) -> StoreResult<Option<crate::OrderRecord>> {
@@ -765,6 +795,7 @@ impl crate::OrderStore for ThisStore {
         r: &crate::InstructionRecord,
         announce: Option<crate::Announcement>,
     ) -> StoreResult<crate::InstructionRecord> {
+        let announced = orders_sql::announcements(std::slice::from_ref(r), announce.as_ref())?;
         let mut tx = self.begin_write().await?;
         if !orders_sql::touch_order(&mut tx, &r.tenant_id, &r.order_id, r.updated_at).await? {
             tx.rollback().await?;
@@ -774,8 +805,8 @@ impl crate::OrderStore for ThisStore {
         let changes =
             orders_sql::refresh(&mut tx, &r.tenant_id, &r.order_id, Some(&r.customer_ref), r.updated_at).await?;
         let stored = orders_sql::as_stored(&[r], &changes);
-        let events = orders_sql::announcements(&stored, announce.as_ref())?;
-        execution_sql::insert_events(&mut tx, &events.iter().collect::<Vec<_>>()).await?;
+        let events = orders_sql::announced_as_stored(&announced, &stored, &changes, announce.as_ref())?;
+        execution_sql::insert_events(&mut tx, &events.iter().map(|e| e.as_ref()).collect::<Vec<_>>()).await?;
         tx.commit().await?;
         Ok(stored.into_iter().next().unwrap_or_else(|| r.clone()))
     }

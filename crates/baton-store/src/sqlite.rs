@@ -118,6 +118,7 @@ impl SqliteStore {
             defaults: new.defaults.to_vec(),
             instructions: new.instructions.to_vec(),
             announce: new.announce.cloned(),
+            announced: new.announced.to_vec(),
             done,
         };
         self.writes.send(Pending::Order(pending)).map_err(|_| group_writer_stopped())?;
@@ -189,6 +190,8 @@ struct PendingOrder {
     defaults: Vec<CustomerDefaultRecord>,
     instructions: Vec<InstructionRecord>,
     announce: Option<crate::Announcement>,
+    /// The announcements made before the handover (see `orders_sql::announcements`).
+    announced: Vec<crate::EventRecord>,
     /// The instructions as stored.
     done: oneshot::Sender<StoreResult<Vec<InstructionRecord>>>,
 }
@@ -200,6 +203,7 @@ impl PendingOrder {
             defaults: &self.defaults,
             instructions: &self.instructions,
             announce: self.announce.as_ref(),
+            announced: &self.announced,
         }
     }
 }
@@ -366,7 +370,7 @@ async fn commit_together(
         insert_group(&mut tx, &orders).await.map_err(GroupFailure::Statement)?
     };
     // The events are written last, all in one statement.
-    let mut events: Vec<&crate::EventRecord> = announced.iter().collect();
+    let mut events: Vec<&crate::EventRecord> = announced.iter().map(|e| e.as_ref()).collect();
     for pending in group {
         if let Pending::Changes(c) = pending {
             let applied = apply_changes_but_events(&mut tx, &c.changes, c.now, Some(&mut events))
@@ -414,10 +418,11 @@ const ORDERS_PER_STATEMENT: usize = 200;
 /// events announcing the written instructions, for the caller to write in the same
 /// transaction. Any other failure (a repeated instruction ref, a missing tenant) fails
 /// the whole call, and the caller must roll back. Order ids must be distinct within the group.
-async fn insert_group(
+#[allow(clippy::type_complexity)]
+async fn insert_group<'e>(
     tx: &mut Transaction<'_, Sqlite>,
-    orders: &[orders_sql::NewOrder<'_>],
-) -> StoreResult<(Vec<Option<Vec<InstructionRecord>>>, Vec<crate::EventRecord>)> {
+    orders: &[orders_sql::NewOrder<'e>],
+) -> StoreResult<(Vec<Option<Vec<InstructionRecord>>>, Vec<std::borrow::Cow<'e, crate::EventRecord>>)> {
     use std::collections::{BTreeMap, HashSet};
 
     use sqlx::Row as _;
@@ -485,7 +490,7 @@ async fn insert_group(
                 return Ok(None);
             }
             let stored = orders_sql::as_stored(&o.instructions.iter().collect::<Vec<_>>(), &changes);
-            events.extend(orders_sql::announcements(&stored, o.announce)?);
+            events.extend(orders_sql::announced_as_stored(o.announced, &stored, &changes, o.announce)?);
             Ok(Some(stored))
         })
         .collect::<StoreResult<Vec<_>>>()?;
