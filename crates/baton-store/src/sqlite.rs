@@ -286,9 +286,18 @@ async fn commit_writes(writer: Pool<Sqlite>, mut queue: mpsc::UnboundedReceiver<
             instructions += next.instructions();
             group.push(next);
         }
+        let (writes, started) = (group.len(), std::time::Instant::now());
         // On a task of its own, so that a panic fails this group's callers (their
         // answers are dropped) and not every write after it.
         let _ = tokio::spawn(commit_group(writer.clone(), group)).await;
+        // The writer's group sizes and queue, for profiling (`BATON_LOG=baton_store::sqlite=trace`).
+        tracing::trace!(
+            writes,
+            instructions,
+            held_us = started.elapsed().as_micros() as u64,
+            waiting = queue.len(),
+            "group committed"
+        );
     }
 }
 
