@@ -188,6 +188,23 @@ mod execution_sql {
     }
 
     async fn insert_event_rows(tx: &mut sqlx::Transaction<'_, Db>, events: &[&EventRecord]) -> StoreResult<()> {
+        let mut query = sqlx::QueryBuilder::<Db>::new("");
+        push_event_insert(&mut query, events)?;
+        match query.build().execute(&mut **tx).await {
+            Ok(_) => Ok(()),
+            // An event's tenant has no account: there is no such tenant.
+            Err(sqlx::Error::Database(db)) if matches!(db.kind(), sqlx::error::ErrorKind::NotNullViolation) => {
+                Err(StoreError::Corrupt(format!("an event names no known tenant: {db}")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The multi-row insert of `events` (at most 500), added to `query`.
+    pub(super) fn push_event_insert<'a>(
+        query: &mut sqlx::QueryBuilder<'a, Db>,
+        events: &[&'a EventRecord],
+    ) -> StoreResult<()> {
         if events.iter().any(|e| e.account_id.is_none() && e.tenant_id.is_none()) {
             return Err(StoreError::Corrupt("an event needs an account or a tenant".into()));
         }
@@ -200,7 +217,7 @@ mod execution_sql {
         // names its type or `*`, as `WebhookEndpointRecord::wants` says, or more
         // (SQLite's LIKE ignores case; `_` matches any character): erring that way only
         // leaves an event to the fan-out.
-        let mut query = sqlx::QueryBuilder::<Db>::new(
+        query.push(
             "INSERT INTO events (event_id, account_id, tenant_id, event_type, ordering_key, data, created_at, \
              dispatched_at) SELECT v.column1, COALESCE(v.column2, t.account_id), v.column3, v.column4, v.column5, \
              v.column6, v.column7, CASE WHEN v.column8 AND NOT EXISTS (SELECT 1 FROM webhook_endpoints ep \
@@ -223,14 +240,7 @@ mod execution_sql {
                 .push_bind(i as i64);
         });
         query.push(") AS v LEFT JOIN tenants t ON t.tenant_id = v.column3 ORDER BY v.column10");
-        match query.build().execute(&mut **tx).await {
-            Ok(_) => Ok(()),
-            // An event's tenant has no account: there is no such tenant.
-            Err(sqlx::Error::Database(db)) if matches!(db.kind(), sqlx::error::ErrorKind::NotNullViolation) => {
-                Err(StoreError::Corrupt(format!("an event names no known tenant: {db}")))
-            }
-            Err(e) => Err(e.into()),
-        }
+        Ok(())
     }
 
     pub(super) async fn schedule_job(tx: &mut sqlx::Transaction<'_, Db>, j: &JobRecord) -> StoreResult<()> {

@@ -254,35 +254,19 @@ mod orders_sql {
         insert_instructions(tx, &[r]).await
     }
 
+    /// Instructions per multi-row insert: 18 parameters a row stay far below either
+    /// engine's parameter limit.
+    pub(super) const INSTRUCTIONS_PER_STATEMENT: usize = 50;
+
     /// Inserts many instructions with one multi-row statement per chunk: an order's
     /// whole schedule costs the single SQLite writer one round trip, not one per row.
     pub(super) async fn insert_instructions(
         tx: &mut sqlx::Transaction<'_, Db>,
         records: &[&InstructionRecord],
     ) -> StoreResult<()> {
-        // 18 parameters a row; 50 rows stay far below either engine's parameter limit.
-        for chunk in records.chunks(50) {
-            let mut query = sqlx::QueryBuilder::<Db>::new(format!("INSERT INTO instructions ({INSTRUCTION_COLUMNS}) "));
-            query.push_values(chunk, |mut row, r| {
-                row.push_bind(&r.instruction_id)
-                    .push_bind(&r.tenant_id)
-                    .push_bind(&r.order_id)
-                    .push_bind(&r.instruction_ref)
-                    .push_bind(&r.customer_ref)
-                    .push_bind(r.direction.as_str())
-                    .push_bind(r.status.as_str())
-                    .push_bind(&r.financial_instrument_id)
-                    .push_bind(r.instrument_source.as_str())
-                    .push_bind(&r.scheme_id)
-                    .push_bind(r.scheme_source.as_str())
-                    .push_bind(r.amount_minor)
-                    .push_bind(&r.currency)
-                    .push_bind(&r.country)
-                    .push_bind(&r.settled_by_date)
-                    .push_bind(&r.metadata)
-                    .push_bind(r.created_at)
-                    .push_bind(r.updated_at);
-            });
+        for chunk in records.chunks(INSTRUCTIONS_PER_STATEMENT) {
+            let mut query = sqlx::QueryBuilder::<Db>::new("");
+            push_instruction_insert(&mut query, chunk);
             query
                 .build()
                 .execute(&mut **tx)
@@ -290,6 +274,34 @@ mod orders_sql {
                 .map_err(|e| named_conflict(e.into(), "instructions_ref_unique"))?;
         }
         Ok(())
+    }
+
+    /// The multi-row insert of `records`, added to `query`.
+    pub(super) fn push_instruction_insert<'a>(
+        query: &mut sqlx::QueryBuilder<'a, Db>,
+        records: &[&'a InstructionRecord],
+    ) {
+        query.push(format!("INSERT INTO instructions ({INSTRUCTION_COLUMNS}) "));
+        query.push_values(records, |mut row, r| {
+            row.push_bind(&r.instruction_id)
+                .push_bind(&r.tenant_id)
+                .push_bind(&r.order_id)
+                .push_bind(&r.instruction_ref)
+                .push_bind(&r.customer_ref)
+                .push_bind(r.direction.as_str())
+                .push_bind(r.status.as_str())
+                .push_bind(&r.financial_instrument_id)
+                .push_bind(r.instrument_source.as_str())
+                .push_bind(&r.scheme_id)
+                .push_bind(r.scheme_source.as_str())
+                .push_bind(r.amount_minor)
+                .push_bind(&r.currency)
+                .push_bind(&r.country)
+                .push_bind(&r.settled_by_date)
+                .push_bind(&r.metadata)
+                .push_bind(r.created_at)
+                .push_bind(r.updated_at);
+        });
     }
 
     /// Moves an instruction to `to` if its status is one of `from` (inside the caller's
