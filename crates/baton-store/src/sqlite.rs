@@ -71,6 +71,11 @@ impl SqliteStore {
             .foreign_keys(true)
             // Overwrite freed content with zeros, so a shredded data key does not linger in free pages.
             .pragma("secure_delete", "on")
+            // A multi-row statement in a transaction keeps a statement journal (each page
+            // it changes, before the change, to undo the statement alone); past 64 KiB
+            // SQLite spills it to a temporary file, which the group commit's statements
+            // did on every group: a write system call per page. Keep it in memory.
+            .pragma("temp_store", "memory")
             .busy_timeout(Duration::from_secs(10));
         // No ping before each checkout: an embedded file cannot drop a connection, and
         // the extra round trip through the driver's thread costs more than the query.
