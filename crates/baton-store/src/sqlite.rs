@@ -83,9 +83,19 @@ impl SqliteStore {
             .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone())
-            .await?;
+            .acquire_timeout(Duration::from_secs(30));
+        // Tests bound the commits an operation causes (`testing::sqlite_commits`).
+        #[cfg(feature = "test-support")]
+        let writer = writer.after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.lock_handle().await?.set_commit_hook(|| {
+                    crate::testing::SQLITE_COMMITS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    true
+                });
+                Ok(())
+            })
+        });
+        let writer = writer.connect_with(options.clone()).await?;
         let reader = SqlitePoolOptions::new()
             .test_before_acquire(false)
             .max_connections(4)
