@@ -516,8 +516,18 @@ mod orders_sql {
         .bind(customer_ref)
         .fetch_all(&mut **tx)
         .await?;
+        apply_status_rows(tx, &rows, now).await
+    }
+
+    /// The updates a re-resolution's rows call for, one per instruction whose status
+    /// changes; returns those instructions with their new status.
+    pub(super) async fn apply_status_rows(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        rows: &[DbRow],
+        now: i64,
+    ) -> StoreResult<StatusChanges> {
         let mut changes = StatusChanges::new();
-        for row in &rows {
+        for row in rows {
             if let Some(next) = status_change(row)? {
                 let id: String = row.try_get("instruction_id")?;
                 sqlx::query("UPDATE instructions SET status = $1, updated_at = $2 WHERE instruction_id = $3")
@@ -590,15 +600,9 @@ mod orders_sql {
         pub(super) announced: &'a [crate::EventRecord],
     }
 
-    /// Writes one new order, its defaults and its instructions in the caller's
-    /// transaction and resolves the instructions' statuses, with their announcements;
-    /// returns the instructions as stored. A taken `orderRef` (or id) is the conflict
-    /// `orders_ref_unique`, a repeated instruction ref `instructions_ref_unique`.
-    pub(super) async fn insert_order(
-        tx: &mut sqlx::Transaction<'_, Db>,
-        new: &NewOrder<'_>,
-    ) -> StoreResult<Vec<InstructionRecord>> {
-        let order = new.order;
+    /// Inserts the order's own row; a taken `orderRef` (or id) is the conflict
+    /// `orders_ref_unique`.
+    pub(super) async fn insert_order_row(tx: &mut sqlx::Transaction<'_, Db>, order: &OrderRecord) -> StoreResult<()> {
         sqlx::query(&format!("INSERT INTO orders ({ORDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"))
             .bind(&order.order_id)
             .bind(&order.tenant_id)
@@ -609,6 +613,19 @@ mod orders_sql {
             .execute(&mut **tx)
             .await
             .map_err(|e| named_conflict(e.into(), "orders_ref_unique"))?;
+        Ok(())
+    }
+
+    /// Writes one new order, its defaults and its instructions in the caller's
+    /// transaction and resolves the instructions' statuses, with their announcements;
+    /// returns the instructions as stored. A taken `orderRef` (or id) is the conflict
+    /// `orders_ref_unique`, a repeated instruction ref `instructions_ref_unique`.
+    pub(super) async fn insert_order(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        new: &NewOrder<'_>,
+    ) -> StoreResult<Vec<InstructionRecord>> {
+        let order = new.order;
+        insert_order_row(tx, order).await?;
         for d in new.defaults {
             upsert_default(tx, d).await?;
         }
