@@ -18,6 +18,11 @@
 #   SKIP_BUILD=1  use the binaries already built
 #   ANALYZE_EVERY seconds between ANALYZEs of the PostgreSQL database while it is
 #                 measured, when the server's autovacuum is off (default: 5; 0: never)
+#   BATON_BIN     the server binary to run (default: the release build of this tree);
+#                 bench/compare.sh uses it to run two builds against one generator
+#   STAMP         the results' file prefix (default: the UTC time)
+#   SERVER_LOG    the server's BATON_LOG (default: warn; e.g. warn,baton_store::sqlite=trace
+#                 for the SQLite group writer's group sizes)
 #   CARGO_TARGET_DIR is honoured. Results go to bench/results/ (git-ignored).
 set -euo pipefail
 
@@ -37,14 +42,14 @@ duration="${DURATION:-10}"
 warmup="${WARMUP:-2}"
 pg_admin_url="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432}"
 results_dir="$root/bench/results"
-stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+stamp="${STAMP:-$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$results_dir"
 
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
   echo "==> building baton and baton-bench (release; target dir $target_dir)" >&2
   cargo build --release -p baton -p baton-bench
 fi
-baton="$target_dir/release/baton"
+baton="${BATON_BIN:-$target_dir/release/baton}"
 bench="$target_dir/release/baton-bench"
 [[ -x "$baton" && -x "$bench" ]] || { echo "missing $baton or $bench" >&2; exit 1; }
 
@@ -92,7 +97,7 @@ start_server() {
   for attempt in $(seq 1 20); do
     port=$((20000 + RANDOM % 40000))
     port_in_use "$port" && continue
-    BATON_RATE_LIMIT_PER_SECOND=0 BATON_LOG=warn BATON_VAULT_ACCEPT_RAW_CARD_DATA=true \
+    BATON_RATE_LIMIT_PER_SECOND=0 BATON_LOG="${SERVER_LOG:-warn}" BATON_VAULT_ACCEPT_RAW_CARD_DATA=true \
       "$baton" serve --listen "127.0.0.1:$port" --data-dir "$data_dir" >>"$log" 2>&1 &
     server_pid=$!
     base_url="http://127.0.0.1:$port"

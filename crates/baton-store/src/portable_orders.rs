@@ -254,35 +254,19 @@ mod orders_sql {
         insert_instructions(tx, &[r]).await
     }
 
+    /// Instructions per multi-row insert: 18 parameters a row stay far below either
+    /// engine's parameter limit.
+    pub(super) const INSTRUCTIONS_PER_STATEMENT: usize = 50;
+
     /// Inserts many instructions with one multi-row statement per chunk: an order's
     /// whole schedule costs the single SQLite writer one round trip, not one per row.
     pub(super) async fn insert_instructions(
         tx: &mut sqlx::Transaction<'_, Db>,
         records: &[&InstructionRecord],
     ) -> StoreResult<()> {
-        // 18 parameters a row; 50 rows stay far below either engine's parameter limit.
-        for chunk in records.chunks(50) {
-            let mut query = sqlx::QueryBuilder::<Db>::new(format!("INSERT INTO instructions ({INSTRUCTION_COLUMNS}) "));
-            query.push_values(chunk, |mut row, r| {
-                row.push_bind(&r.instruction_id)
-                    .push_bind(&r.tenant_id)
-                    .push_bind(&r.order_id)
-                    .push_bind(&r.instruction_ref)
-                    .push_bind(&r.customer_ref)
-                    .push_bind(r.direction.as_str())
-                    .push_bind(r.status.as_str())
-                    .push_bind(&r.financial_instrument_id)
-                    .push_bind(r.instrument_source.as_str())
-                    .push_bind(&r.scheme_id)
-                    .push_bind(r.scheme_source.as_str())
-                    .push_bind(r.amount_minor)
-                    .push_bind(&r.currency)
-                    .push_bind(&r.country)
-                    .push_bind(&r.settled_by_date)
-                    .push_bind(&r.metadata)
-                    .push_bind(r.created_at)
-                    .push_bind(r.updated_at);
-            });
+        for chunk in records.chunks(INSTRUCTIONS_PER_STATEMENT) {
+            let mut query = sqlx::QueryBuilder::<Db>::new("");
+            push_instruction_insert(&mut query, chunk);
             query
                 .build()
                 .execute(&mut **tx)
@@ -290,6 +274,34 @@ mod orders_sql {
                 .map_err(|e| named_conflict(e.into(), "instructions_ref_unique"))?;
         }
         Ok(())
+    }
+
+    /// The multi-row insert of `records`, added to `query`.
+    pub(super) fn push_instruction_insert<'a>(
+        query: &mut sqlx::QueryBuilder<'a, Db>,
+        records: &[&'a InstructionRecord],
+    ) {
+        query.push(format!("INSERT INTO instructions ({INSTRUCTION_COLUMNS}) "));
+        query.push_values(records, |mut row, r| {
+            row.push_bind(&r.instruction_id)
+                .push_bind(&r.tenant_id)
+                .push_bind(&r.order_id)
+                .push_bind(&r.instruction_ref)
+                .push_bind(&r.customer_ref)
+                .push_bind(r.direction.as_str())
+                .push_bind(r.status.as_str())
+                .push_bind(&r.financial_instrument_id)
+                .push_bind(r.instrument_source.as_str())
+                .push_bind(&r.scheme_id)
+                .push_bind(r.scheme_source.as_str())
+                .push_bind(r.amount_minor)
+                .push_bind(&r.currency)
+                .push_bind(&r.country)
+                .push_bind(&r.settled_by_date)
+                .push_bind(&r.metadata)
+                .push_bind(r.created_at)
+                .push_bind(r.updated_at);
+        });
     }
 
     /// Moves an instruction to `to` if its status is one of `from` (inside the caller's
@@ -504,8 +516,18 @@ mod orders_sql {
         .bind(customer_ref)
         .fetch_all(&mut **tx)
         .await?;
+        apply_status_rows(tx, &rows, now).await
+    }
+
+    /// The updates a re-resolution's rows call for, one per instruction whose status
+    /// changes; returns those instructions with their new status.
+    pub(super) async fn apply_status_rows(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        rows: &[DbRow],
+        now: i64,
+    ) -> StoreResult<StatusChanges> {
         let mut changes = StatusChanges::new();
-        for row in &rows {
+        for row in rows {
             if let Some(next) = status_change(row)? {
                 let id: String = row.try_get("instruction_id")?;
                 sqlx::query("UPDATE instructions SET status = $1, updated_at = $2 WHERE instruction_id = $3")
@@ -531,23 +553,67 @@ mod orders_sql {
             .collect()
     }
 
-    /// The events announcing `stored` instructions, if they are to be announced.
+    /// The events announcing `instructions`, if they are to be announced. Called before
+    /// the write, with the statuses the instructions are written with, so that the
+    /// bodies are built outside the transaction (and SQLite's single writer).
     pub(super) fn announcements(
-        stored: &[InstructionRecord],
+        instructions: &[InstructionRecord],
         announce: Option<&crate::Announcement>,
     ) -> StoreResult<Vec<crate::EventRecord>> {
         match announce {
-            Some(announce) => stored.iter().map(|i| announce(i)).collect(),
+            Some(announce) => instructions.iter().map(|i| announce(i)).collect(),
             None => Ok(Vec::new()),
         }
     }
 
-    /// An order to create, with its customer defaults and instructions.
+    /// The announcements to write for `stored` instructions, given those made before
+    /// the write (`announced`, one per instruction or none): each as made, except for the
+    /// instructions whose status the re-resolution changed, announced again as stored.
+    pub(super) fn announced_as_stored<'e>(
+        announced: &'e [crate::EventRecord],
+        stored: &[InstructionRecord],
+        changes: &StatusChanges,
+        announce: Option<&crate::Announcement>,
+    ) -> StoreResult<Vec<std::borrow::Cow<'e, crate::EventRecord>>> {
+        use std::borrow::Cow;
+        let Some(announce) = announce else { return Ok(Vec::new()) };
+        if announced.len() != stored.len() {
+            return stored.iter().map(|i| Ok(Cow::Owned(announce(i)?))).collect();
+        }
+        stored
+            .iter()
+            .zip(announced)
+            .map(|(i, before)| match changes.contains_key(&i.instruction_id) {
+                true => Ok(Cow::Owned(announce(i)?)),
+                false => Ok(Cow::Borrowed(before)),
+            })
+            .collect()
+    }
+
+    /// An order to create, with its customer defaults and instructions, and the events
+    /// announcing the instructions as given (see [`announcements`]).
     pub(super) struct NewOrder<'a> {
         pub(super) order: &'a OrderRecord,
         pub(super) defaults: &'a [CustomerDefaultRecord],
         pub(super) instructions: &'a [InstructionRecord],
         pub(super) announce: Option<&'a crate::Announcement>,
+        pub(super) announced: &'a [crate::EventRecord],
+    }
+
+    /// Inserts the order's own row; a taken `orderRef` (or id) is the conflict
+    /// `orders_ref_unique`.
+    pub(super) async fn insert_order_row(tx: &mut sqlx::Transaction<'_, Db>, order: &OrderRecord) -> StoreResult<()> {
+        sqlx::query(&format!("INSERT INTO orders ({ORDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"))
+            .bind(&order.order_id)
+            .bind(&order.tenant_id)
+            .bind(&order.order_ref)
+            .bind(&order.metadata)
+            .bind(order.created_at)
+            .bind(order.updated_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| named_conflict(e.into(), "orders_ref_unique"))?;
+        Ok(())
     }
 
     /// Writes one new order, its defaults and its instructions in the caller's
@@ -559,16 +625,7 @@ mod orders_sql {
         new: &NewOrder<'_>,
     ) -> StoreResult<Vec<InstructionRecord>> {
         let order = new.order;
-        sqlx::query(&format!("INSERT INTO orders ({ORDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"))
-            .bind(&order.order_id)
-            .bind(&order.tenant_id)
-            .bind(&order.order_ref)
-            .bind(&order.metadata)
-            .bind(order.created_at)
-            .bind(order.updated_at)
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| named_conflict(e.into(), "orders_ref_unique"))?;
+        insert_order_row(tx, order).await?;
         for d in new.defaults {
             upsert_default(tx, d).await?;
         }
@@ -576,8 +633,8 @@ mod orders_sql {
         insert_instructions(tx, &instructions).await?;
         let changes = refresh(tx, &order.tenant_id, &order.order_id, None, order.updated_at).await?;
         let stored = as_stored(&instructions, &changes);
-        let events = announcements(&stored, new.announce)?;
-        super::execution_sql::insert_events(tx, &events.iter().collect::<Vec<_>>()).await?;
+        let events = announced_as_stored(new.announced, &stored, &changes, new.announce)?;
+        super::execution_sql::insert_events(tx, &events.iter().map(|e| e.as_ref()).collect::<Vec<_>>()).await?;
         Ok(stored)
     }
 }
@@ -591,7 +648,9 @@ impl crate::OrderStore for ThisStore {
         instructions: &[crate::InstructionRecord],
         announce: Option<crate::Announcement>,
     ) -> StoreResult<Vec<crate::InstructionRecord>> {
-        self.write_order(orders_sql::NewOrder { order, defaults, instructions, announce: announce.as_ref() }).await
+        let announce = announce.as_ref();
+        let announced = orders_sql::announcements(instructions, announce)?;
+        self.write_order(orders_sql::NewOrder { order, defaults, instructions, announce, announced: &announced }).await
     }
 
     async fn order(&self, tenant_id: &str, order_ref: &str) -> StoreResult<Option<crate::OrderRecord>> {
@@ -765,6 +824,7 @@ impl crate::OrderStore for ThisStore {
         r: &crate::InstructionRecord,
         announce: Option<crate::Announcement>,
     ) -> StoreResult<crate::InstructionRecord> {
+        let announced = orders_sql::announcements(std::slice::from_ref(r), announce.as_ref())?;
         let mut tx = self.begin_write().await?;
         if !orders_sql::touch_order(&mut tx, &r.tenant_id, &r.order_id, r.updated_at).await? {
             tx.rollback().await?;
@@ -774,8 +834,8 @@ impl crate::OrderStore for ThisStore {
         let changes =
             orders_sql::refresh(&mut tx, &r.tenant_id, &r.order_id, Some(&r.customer_ref), r.updated_at).await?;
         let stored = orders_sql::as_stored(&[r], &changes);
-        let events = orders_sql::announcements(&stored, announce.as_ref())?;
-        execution_sql::insert_events(&mut tx, &events.iter().collect::<Vec<_>>()).await?;
+        let events = orders_sql::announced_as_stored(&announced, &stored, &changes, announce.as_ref())?;
+        execution_sql::insert_events(&mut tx, &events.iter().map(|e| e.as_ref()).collect::<Vec<_>>()).await?;
         tx.commit().await?;
         Ok(stored.into_iter().next().unwrap_or_else(|| r.clone()))
     }

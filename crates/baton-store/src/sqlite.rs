@@ -72,6 +72,11 @@ impl SqliteStore {
             .foreign_keys(true)
             // Overwrite freed content with zeros, so a shredded data key does not linger in free pages.
             .pragma("secure_delete", "on")
+            // A multi-row statement in a transaction keeps a statement journal (each page
+            // it changes, before the change, to undo the statement alone); past 64 KiB
+            // SQLite spills it to a temporary file, which the group commit's statements
+            // did on every group: a write system call per page. Keep it in memory.
+            .pragma("temp_store", "memory")
             .busy_timeout(Duration::from_secs(10));
         // No ping before each checkout: an embedded file cannot drop a connection, and
         // the extra round trip through the driver's thread costs more than the query.
@@ -79,9 +84,19 @@ impl SqliteStore {
             .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone())
-            .await?;
+            .acquire_timeout(Duration::from_secs(30));
+        // Tests bound the commits an operation causes (`testing::sqlite_commits`).
+        #[cfg(feature = "test-support")]
+        let writer = writer.after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.lock_handle().await?.set_commit_hook(|| {
+                    crate::testing::SQLITE_COMMITS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    true
+                });
+                Ok(())
+            })
+        });
+        let writer = writer.connect_with(options.clone()).await?;
         let reader = SqlitePoolOptions::new()
             .test_before_acquire(false)
             .max_connections(4)
@@ -119,6 +134,7 @@ impl SqliteStore {
             defaults: new.defaults.to_vec(),
             instructions: new.instructions.to_vec(),
             announce: new.announce.cloned(),
+            announced: new.announced.to_vec(),
             done,
         };
         self.writes.send(Pending::Order(pending)).map_err(|_| group_writer_stopped())?;
@@ -190,6 +206,8 @@ struct PendingOrder {
     defaults: Vec<CustomerDefaultRecord>,
     instructions: Vec<InstructionRecord>,
     announce: Option<crate::Announcement>,
+    /// The announcements made before the handover (see `orders_sql::announcements`).
+    announced: Vec<crate::EventRecord>,
     /// The instructions as stored.
     done: oneshot::Sender<StoreResult<Vec<InstructionRecord>>>,
 }
@@ -201,6 +219,7 @@ impl PendingOrder {
             defaults: &self.defaults,
             instructions: &self.instructions,
             announce: self.announce.as_ref(),
+            announced: &self.announced,
         }
     }
 }
@@ -283,9 +302,18 @@ async fn commit_writes(writer: Pool<Sqlite>, mut queue: mpsc::UnboundedReceiver<
             instructions += next.instructions();
             group.push(next);
         }
+        let (writes, started) = (group.len(), std::time::Instant::now());
         // On a task of its own, so that a panic fails this group's callers (their
         // answers are dropped) and not every write after it.
         let _ = tokio::spawn(commit_group(writer.clone(), group)).await;
+        // The writer's group sizes and queue, for profiling (`BATON_LOG=baton_store::sqlite=trace`).
+        tracing::trace!(
+            writes,
+            instructions,
+            held_us = started.elapsed().as_micros() as u64,
+            waiting = queue.len(),
+            "group committed"
+        );
     }
 }
 
@@ -295,7 +323,8 @@ async fn commit_writes(writer: Pool<Sqlite>, mut queue: mpsc::UnboundedReceiver<
 /// stays with its write. If beginning or committing fails, that is no write's doing and
 /// every caller gets the error.
 async fn commit_group(writer: Pool<Sqlite>, group: Vec<Pending>) {
-    if group.len() > 1 {
+    // A lone order too: the group's statements take fewer round trips to the writer.
+    if group.len() > 1 || matches!(group.first(), Some(Pending::Order(_))) {
         match commit_together(&writer, &group).await {
             Ok(written) => {
                 let mut written = written.into_iter();
@@ -346,9 +375,9 @@ enum GroupFailure {
     Transaction(crate::StoreError),
 }
 
-/// Writes the group's orders (see [`insert_group`]; returns, per order in group order,
-/// its instructions as stored if it was written), then each change list, in one
-/// transaction; the events of all of them go in last, together.
+/// Writes the group's orders with their events (see [`insert_group`]; returns, per
+/// order in group order, its instructions as stored if it was written), then each
+/// change list, in one transaction; the change lists' events go in last, together.
 async fn commit_together(
     writer: &Pool<Sqlite>,
     group: &[Pending],
@@ -361,13 +390,13 @@ async fn commit_together(
         })
         .collect();
     let mut tx = begin_immediate(writer).await.map_err(GroupFailure::Transaction)?;
-    let (written, announced) = if orders.is_empty() {
-        (Vec::new(), Vec::new())
+    let written = if orders.is_empty() {
+        Vec::new()
     } else {
         insert_group(&mut tx, &orders).await.map_err(GroupFailure::Statement)?
     };
-    // The events are written last, all in one statement.
-    let mut events: Vec<&crate::EventRecord> = announced.iter().collect();
+    // The change lists' events are written last, all in one statement.
+    let mut events: Vec<&crate::EventRecord> = Vec::new();
     for pending in group {
         if let Pending::Changes(c) = pending {
             let applied = apply_changes_but_events(&mut tx, &c.changes, c.now, Some(&mut events))
@@ -408,17 +437,19 @@ async fn commit_changes_alone(writer: &Pool<Sqlite>, changes: &[Change], now: i6
 const ORDERS_PER_STATEMENT: usize = 200;
 
 /// Writes a group of new orders in the caller's transaction with a few statements for
-/// all of them: each kind of row by one multi-row statement, one status query, one
-/// update per resulting status and time. Returns, per order, its instructions as
-/// stored, or `None` when its `orderRef` (or id) is already taken, by a stored order or
-/// by an earlier order of the group (nothing of such an order is written); and the
-/// events announcing the written instructions, for the caller to write in the same
-/// transaction. Any other failure (a repeated instruction ref, a missing tenant) fails
-/// the whole call, and the caller must roll back. Order ids must be distinct within the group.
+/// all of them, in two round trips to the writer's thread: the orders (one multi-row
+/// insert), then one query holding a multi-row statement for each kind of row (the
+/// defaults, the instructions, their events as announced before the write) and the
+/// status query; then one update per resulting status and time, and a rewrite of the
+/// events of instructions whose status changed. Returns, per order, its instructions
+/// as stored, or `None` when its `orderRef` (or id) is already taken, by a stored order
+/// or by an earlier order of the group (nothing of such an order is written). Any other
+/// failure (a repeated instruction ref, a missing tenant) fails the whole call, and
+/// the caller must roll back. Order ids must be distinct within the group.
 async fn insert_group(
     tx: &mut Transaction<'_, Sqlite>,
     orders: &[orders_sql::NewOrder<'_>],
-) -> StoreResult<(Vec<Option<Vec<InstructionRecord>>>, Vec<crate::EventRecord>)> {
+) -> StoreResult<Vec<Option<Vec<InstructionRecord>>>> {
     use std::collections::{BTreeMap, HashSet};
 
     use sqlx::Row as _;
@@ -452,11 +483,26 @@ async fn insert_group(
         defaults.insert((d.order_id.as_str(), d.customer_ref.as_str()), d);
     }
     let defaults: Vec<&CustomerDefaultRecord> = defaults.into_values().collect();
+    let instructions: Vec<&InstructionRecord> = kept.iter().flat_map(|o| o.instructions).collect();
+    if kept.iter().any(|o| o.announce.is_some() && o.announced.len() != o.instructions.len()) {
+        return Err(crate::StoreError::Corrupt("an order to announce came without its announcements".into()));
+    }
+    // The announcements as made before the write; those of instructions whose status
+    // the re-resolution changes are rewritten below.
+    let announced: Vec<&crate::EventRecord> = kept.iter().flat_map(|o| o.announced).collect();
+    let kept_orders: Vec<&OrderRecord> = kept.iter().map(|o| o.order).collect();
+
+    // The defaults, the instructions, their events and the status query go to the
+    // writer's thread as one query of several statements: one round trip, not one each.
+    let mut query = sqlx::QueryBuilder::<Sqlite>::new("");
+    let next = |query: &mut sqlx::QueryBuilder<'_, Sqlite>| {
+        if !query.sql().is_empty() {
+            query.push("; ");
+        }
+    };
     for chunk in defaults.chunks(ORDERS_PER_STATEMENT) {
-        let mut query = sqlx::QueryBuilder::<Sqlite>::new(format!(
-            "INSERT INTO customer_defaults ({}) ",
-            orders_sql::DEFAULT_COLUMNS
-        ));
+        next(&mut query);
+        query.push(format!("INSERT INTO customer_defaults ({}) ", orders_sql::DEFAULT_COLUMNS));
         query.push_values(chunk, |mut row, d| {
             row.push_bind(&d.order_id)
                 .push_bind(&d.customer_ref)
@@ -468,61 +514,71 @@ async fn insert_group(
                 .push_bind(d.updated_at);
         });
         query.push(" ").push(orders_sql::DEFAULT_CONFLICT);
-        query.build().execute(&mut **tx).await?;
     }
-    let instructions: Vec<&InstructionRecord> = kept.iter().flat_map(|o| o.instructions).collect();
-    orders_sql::insert_instructions(tx, &instructions).await?;
-    let kept_orders: Vec<&OrderRecord> = kept.iter().map(|o| o.order).collect();
-    let mut changes = orders_sql::StatusChanges::new();
+    for chunk in instructions.chunks(orders_sql::INSTRUCTIONS_PER_STATEMENT) {
+        next(&mut query);
+        orders_sql::push_instruction_insert(&mut query, chunk);
+    }
+    for chunk in announced.chunks(500) {
+        next(&mut query);
+        execution_sql::push_event_insert(&mut query, chunk)?;
+    }
+    // `orders_sql::refresh` of every instruction of the new orders.
+    let marker = "\u{1}filter\u{1}";
+    let refresh = orders_sql::refresh_query(marker);
+    let (head, tail) = refresh.split_once(marker).expect("the filter is in the query");
     for chunk in kept_orders.chunks(ORDERS_PER_STATEMENT) {
-        changes.extend(refresh_group(tx, chunk).await?);
+        next(&mut query);
+        query.push(head).push("(");
+        for (i, o) in chunk.iter().enumerate() {
+            query.push(if i == 0 { "(i.order_id = " } else { " OR (i.order_id = " });
+            query.push_bind(&o.order_id).push(" AND i.tenant_id = ").push_bind(&o.tenant_id).push(")");
+        }
+        query.push(")").push(tail);
     }
-    let mut events = Vec::new();
+    let rows = if query.sql().is_empty() { Vec::new() } else { query.build().fetch_all(&mut **tx).await? };
+    let changes = apply_refresh(tx, &kept_orders, &rows).await?;
+
     let stored = orders
         .iter()
         .zip(written)
         .map(|(o, written)| {
-            if !written {
-                return Ok(None);
-            }
-            let stored = orders_sql::as_stored(&o.instructions.iter().collect::<Vec<_>>(), &changes);
-            events.extend(orders_sql::announcements(&stored, o.announce)?);
-            Ok(Some(stored))
+            written.then(|| orders_sql::as_stored(&o.instructions.iter().collect::<Vec<_>>(), &changes))
         })
-        .collect::<StoreResult<Vec<_>>>()?;
-    Ok((stored, events))
+        .collect::<Vec<_>>();
+    // An instruction whose status changed is announced again, as stored.
+    for (o, stored) in orders.iter().zip(&stored) {
+        let Some(stored) = stored else { continue };
+        let events = orders_sql::announced_as_stored(o.announced, stored, &changes, o.announce)?;
+        for (before, event) in o.announced.iter().zip(&events) {
+            if let std::borrow::Cow::Owned(again) = event {
+                sqlx::query("UPDATE events SET data = $1 WHERE event_id = $2")
+                    .bind(&again.data)
+                    .bind(&before.event_id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+    }
+    Ok(stored)
 }
 
-/// `orders_sql::refresh` of every instruction of new orders: one query for all of
-/// them, and one update per resulting status and time (each order's own `updated_at`).
+/// The status updates of `orders_sql::refresh` for the rows of its query over new
+/// orders: one update per resulting status and time (each order's own `updated_at`).
 /// Returns the instructions whose status changed, with their new status.
-async fn refresh_group(
+async fn apply_refresh(
     tx: &mut Transaction<'_, Sqlite>,
     orders: &[&OrderRecord],
+    rows: &[sqlx::sqlite::SqliteRow],
 ) -> StoreResult<orders_sql::StatusChanges> {
     use std::collections::BTreeMap;
 
-    use orders_sql::{Arg, Conditions};
     use sqlx::Row as _;
 
     let mut changed = orders_sql::StatusChanges::new();
-    if orders.is_empty() {
-        return Ok(changed);
-    }
-    let mut c = Conditions::default();
-    let each: Vec<String> = orders
-        .iter()
-        .map(|o| {
-            let order = c.arg(Arg::Text(o.order_id.clone()));
-            let tenant = c.arg(Arg::Text(o.tenant_id.clone()));
-            format!("(i.order_id = {order} AND i.tenant_id = {tenant})")
-        })
-        .collect();
-    let sql = orders_sql::refresh_query(&format!("({})", each.join(" OR ")));
-    let rows = c.bind(sqlx::query(&sql)).fetch_all(&mut **tx).await?;
     let now: BTreeMap<&str, i64> = orders.iter().map(|o| (o.order_id.as_str(), o.updated_at)).collect();
     let mut changes: BTreeMap<(&'static str, i64), Vec<String>> = BTreeMap::new();
-    for row in &rows {
+    for row in rows {
         if let Some(next) = orders_sql::status_change(row)? {
             let order_id: String = row.try_get("order_id")?;
             let at = now.get(order_id.as_str()).copied().ok_or_else(|| {

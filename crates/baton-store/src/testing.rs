@@ -1,4 +1,5 @@
-//! Test support: a fresh PostgreSQL database per test, dropped afterwards.
+//! Test support: a fresh PostgreSQL database per test, dropped afterwards, and the
+//! number of commits on SQLite's write connections.
 
 use std::str::FromStr;
 
@@ -72,6 +73,14 @@ impl Drop for PgTestDatabase {
         }
     }
 }
+
+/// Transactions committed on the write connections of every SQLite store of this
+/// process so far (SQLite's commit hook; each autocommit statement that writes counts).
+pub fn sqlite_commits() -> u64 {
+    SQLITE_COMMITS.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+pub(crate) static SQLITE_COMMITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 #[cfg(test)]
 mod tests {

@@ -173,6 +173,8 @@ conformance! {
         postgres_chargebacks_unique_and_guarded;
     scenario_chargeback_listing_pages => sqlite_chargeback_listing_pages, postgres_chargeback_listing_pages;
     scenario_webhook_fan_out => sqlite_webhook_fan_out, postgres_webhook_fan_out;
+    scenario_events_no_endpoint_wants_are_written_dispatched => sqlite_events_no_endpoint_wants_are_written_dispatched,
+        postgres_events_no_endpoint_wants_are_written_dispatched;
     scenario_webhook_deliveries_in_order => sqlite_webhook_deliveries_in_order,
         postgres_webhook_deliveries_in_order;
     scenario_webhook_batch_records => sqlite_webhook_batch_records, postgres_webhook_batch_records;
@@ -3028,7 +3030,7 @@ async fn scenario_apply_is_all_or_nothing(store: Arc<dyn Store>) {
     let events = store.events("t_1").await.unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event.account_id.as_deref(), Some(ACCOUNT), "the account comes from the tenant");
-    assert_eq!(events[0].dispatched_at, None);
+    assert_eq!(events[0].dispatched_at, Some(T0), "no endpoint wants it: written dispatched");
 
     // Outcomes are compare-and-set on the attempt's status: the second one changes nothing.
     let settle = |reference: &str| Change::FinishTransaction {
@@ -4022,6 +4024,42 @@ async fn scenario_webhook_fan_out(store: Arc<dyn Store>) {
     assert_eq!(listed, ["all-1", "off", "settled-1"], "by creation time, then id");
     assert!(store.delete_webhook_endpoint(ACCOUNT, Some("t_1"), "all-1").await.unwrap());
     assert_eq!(store.undelivered_count().await.unwrap(), 3, "deliveries go with their endpoint");
+}
+
+async fn scenario_events_no_endpoint_wants_are_written_dispatched(store: Arc<dyn Store>) {
+    use baton_domain::EventType::*;
+    two_tenants(&*store).await;
+    store.insert_webhook_endpoint(&endpoint("settled-1", Some("t_1"), &["instruction.settled"])).await.unwrap();
+    let mut off = endpoint("off-1", Some("t_1"), &["*"]);
+    off.enabled = false;
+    store.insert_webhook_endpoint(&off).await.unwrap();
+    store.insert_webhook_endpoint(&endpoint("all-2", Some("t_2"), &["*"])).await.unwrap();
+    store.insert_webhook_endpoint(&endpoint("account", None, &["*"])).await.unwrap();
+    let changes = [
+        wh_event("p1", Some("t_1"), InstructionProcessing, Some("i-1")),
+        wh_event("s1", Some("t_1"), InstructionSettled, Some("i-1")),
+        wh_event("p2", Some("t_2"), InstructionProcessing, Some("i-2")),
+        wh_event("a", None, TenantApprovalRequested, None),
+    ];
+    assert!(store.apply(&changes, T0).await.unwrap());
+    let dispatched = |events: Vec<baton_store::StoredEvent>| -> Vec<(String, bool)> {
+        events.into_iter().map(|e| (e.event.event_id, e.dispatched_at.is_some())).collect()
+    };
+    let t1 = dispatched(store.events("t_1").await.unwrap());
+    assert_eq!(t1, [("p1".into(), true), ("s1".into(), false)], "only an enabled endpoint naming the type counts");
+    assert_eq!(dispatched(store.events("t_2").await.unwrap()), [("p2".into(), false)], "`*` names every type");
+    // Those left are fanned out as ever; account events always are.
+    let ids = counter_ids();
+    assert_eq!(store.dispatch_events(T0, 100, &ids).await.unwrap(), (3, 3));
+    assert_eq!(delivered_events(&*store, "settled-1").await, ["s1"]);
+    assert_eq!(delivered_events(&*store, "all-2").await, ["p2"]);
+    assert_eq!(delivered_events(&*store, "account").await, ["a"]);
+
+    // An endpoint enabled later gets the events written after it.
+    store.insert_webhook_endpoint(&endpoint("all-1", Some("t_1"), &["*"])).await.unwrap();
+    assert!(store.apply(&[wh_event("p3", Some("t_1"), InstructionProcessing, Some("i-3"))], T0).await.unwrap());
+    assert_eq!(store.dispatch_events(T0, 100, &ids).await.unwrap(), (1, 1));
+    assert_eq!(delivered_events(&*store, "all-1").await, ["p3"]);
 }
 
 async fn scenario_webhook_deliveries_in_order(store: Arc<dyn Store>) {

@@ -4,7 +4,8 @@
 //! against a fresh database: a temporary SQLite file, or a fresh PostgreSQL database
 //! when `BATON_TEST_DATABASE_URL` is set.
 //!
-//! Run one area with a filter: `cargo test -p baton --test api webhooks::`.
+//! Run one area with a filter: `cargo test -p baton --test api webhooks::`. (The order
+//! cost guard, `tests/order_cost.rs`, counts process-wide and has a binary of its own.)
 
 mod accounts;
 mod browser;
