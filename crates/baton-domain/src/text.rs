@@ -23,9 +23,35 @@ pub fn has_refused_control(s: &str) -> bool {
     s.chars().any(is_refused_control)
 }
 
+/// Text made safe for HTML content and attribute values: the one escaper of the pages
+/// (`baton_http::pages`) and the e-mails (built in the engine), for text placed outside
+/// a template.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            escape_html(r#"<a href="x">Tom & Jerry's</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;"
+        );
+    }
 
     #[test]
     fn nul_and_controls_are_refused_but_line_breaks_and_tabs_are_not() {

@@ -115,21 +115,7 @@ pub(crate) fn format_time(t: OffsetDateTime, language: Language) -> String {
     }
 }
 
-/// Escapes text for HTML content and attribute values.
-pub(crate) fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub(crate) use baton_domain::text::escape_html as html_escape;
 
 /// Strips what would let a name break a header line or the message layout.
 fn one_line(text: &str) -> String {
