@@ -22,7 +22,9 @@ use crate::auth::Caller;
 use crate::dto::{iso_time, ErrorEnvelope};
 use crate::error::ApiResult;
 use crate::json::{ApiJson, OptionalJson};
-use crate::pages::{escape, Csp};
+use askama::Template;
+
+use crate::pages::Csp;
 use crate::AppState;
 
 pub const LINKS_READ: &[Role] = &[Role::TenantTransactionRead];
@@ -360,6 +362,24 @@ border-top:4px solid var(--baton-brand);box-shadow:0 1px 3px rgba(0,0,0,.08)}\
 .merchant{margin:0 0 .5rem;color:#52606d;font-size:.875rem;font-weight:600;text-transform:uppercase;letter-spacing:.04em}\
 h1{margin:0 0 1rem;font-size:1.375rem;line-height:1.3;color:var(--baton-brand)}p{margin:0}";
 
+/// The page saying why a link cannot be used (`templates/link/status.html`).
+#[derive(askama::Template)]
+#[template(path = "link/status.html")]
+struct LinkStatusPage<'a> {
+    lang: &'a str,
+    title: &'a str,
+    nonce: &'a str,
+    brand: &'a str,
+    /// The page's styles and the tenant's sanitised stylesheet.
+    css: String,
+    class: String,
+    merchant: Option<&'a str>,
+    /// Who `{merchant}` in the text names: the merchant, or "the sender".
+    name: &'a str,
+    /// The text around each `{merchant}`.
+    text_parts: Vec<&'a str>,
+}
+
 /// An HTML page saying why the link cannot be used.
 fn page(
     reason: LinkUnavailable,
@@ -372,26 +392,28 @@ fn page(
         Language::EnGb => "the sender",
         Language::DeDe => "den Absender",
     };
-    let name = escape(merchant.unwrap_or(fallback));
-    let text = text.replace("{merchant}", &name);
     let nonce = crate::pages::nonce();
     let default_theme = CheckoutTheme::default();
     let theme = theme.unwrap_or(&default_theme);
     let csp = Csp::with_nonce(&nonce).frame_ancestors(&theme.allowed_origins);
-    let merchant_line = merchant.map(|m| format!("<p class=\"merchant\">{}</p>", escape(m))).unwrap_or_default();
-    // The brand colour is `#rrggbb` and the stylesheet sanitised, so both are safe here.
-    let html = format!(
-        "<!DOCTYPE html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"robots\" content=\"noindex\">\
-         <title>{title}</title><style nonce=\"{nonce}\">:root{{--baton-brand:{brand}}}{PAGE_CSS}{custom}</style></head>\
-         <body><main class=\"baton-link-status baton-link-{class}\">{merchant_line}<h1>{title}</h1><p>{text}</p></main>\
-         </body></html>",
-        lang = language.as_str(),
-        title = escape(heading),
-        brand = theme.brand_color,
-        custom = theme.style_sheet,
-        class = format!("{reason:?}").to_ascii_lowercase(),
-    );
+    let page = LinkStatusPage {
+        lang: language.as_str(),
+        title: heading,
+        nonce: &nonce,
+        brand: &theme.brand_color,
+        css: format!("{PAGE_CSS}{}", theme.style_sheet),
+        class: format!("{reason:?}").to_ascii_lowercase(),
+        merchant,
+        name: merchant.unwrap_or(fallback),
+        text_parts: text.split("{merchant}").collect(),
+    };
+    let html = match page.render() {
+        Ok(html) => html,
+        Err(e) => {
+            tracing::error!(error = %e, "pay-by-link page did not render");
+            return crate::pages::secure((StatusCode::INTERNAL_SERVER_ERROR, "Internal error").into_response(), &csp);
+        }
+    };
     let status = match reason {
         LinkUnavailable::NotFound => StatusCode::NOT_FOUND,
         LinkUnavailable::Expired | LinkUnavailable::Cancelled | LinkUnavailable::NotPayable => StatusCode::GONE,
